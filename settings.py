@@ -1,0 +1,131 @@
+"""Every setting of the product, read from the environment or `.streamlit/secrets.toml`.
+
+A setting is one declaration below: name, cast, default, and the sentence that documents it
+(`docs/settings.md` must mention every name; a test checks it). Values are read at call time,
+so a test or a subprocess can change the environment. The environment wins over secrets.toml;
+secrets.toml keys are the same upper-case names, at the top level or under `[dq]`.
+Source URLs are `DQ_SOURCE_<NAME>_URL` (or `[sources] <name> = "..."` in secrets.toml).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+
+
+class SettingsError(Exception):
+    """A setting is missing or has a value that cannot be used."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{value!r} is not a boolean (use true or false)")
+
+
+def _path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    cast: Callable[[str], Any]
+    default: str | None
+    doc: str
+
+
+_DECLARED = [
+    Setting("DQ_DATA_DIR", _path, "data", "Folder for the embedded SQLite store, demo warehouse and archives."),
+    Setting("DQ_STORE_URL", str, None, "SQLAlchemy URL of the store. Default: a SQLite file `dq_store.db` in DQ_DATA_DIR. PostgreSQL: `postgresql+psycopg://user@host/db`."),
+    Setting("DQ_RULES_DIR", _path, "rules", "Folder of rule manifests (`*.yaml`) and `sources.yaml`."),
+    Setting("DQ_CONFIG_DIR", _path, "config", "Folder of operational config: `dq.yaml`, `alerting.yaml`, `approval_matrix.yaml`, `roles.yaml`."),
+    Setting("DQ_TIMEZONE", str, "UTC", "Time zone in which cron schedules are evaluated and times are shown."),
+    Setting("DQ_FAILING_ROWS_SAMPLE", int, "20", "How many failing rows are kept per row-level rule and run (PII columns masked)."),
+    Setting("DQ_SUITE_TIMEOUT_SECONDS", float, "300", "A suite that runs longer is stopped and its rules recorded as ERROR."),
+    Setting("DQ_HEALTH_HOST", str, "127.0.0.1", "Bind address of the scheduler's health and metrics HTTP server."),
+    Setting("DQ_HEALTH_PORT", int, "8765", "Port of the scheduler's health and metrics HTTP server (`/api/v1/dq/health/`, `/metrics`)."),
+    Setting("DQ_HEARTBEAT_SECONDS", float, "5", "How often the scheduler writes its heartbeat row."),
+    Setting("DQ_LEASE_SECONDS", float, "120", "How long a suite lease lasts before another scheduler may take it over (renewed while running)."),
+    Setting("DQ_SCHEDULER_TICK_SECONDS", float, "1", "How often the scheduler loop looks for due suites and run requests."),
+    Setting("DQ_AUTH_HEADER", str, "", "Name of a trusted reverse-proxy header carrying the user (e.g. X-Forwarded-User); empty disables it."),
+    Setting("DQ_DEV_USER", str, "dev@localhost", "User name of the bannered local development mode of the console."),
+    Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
+]
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
+
+
+def _secrets_file() -> Path:
+    return Path(os.environ.get("DQ_SECRETS_FILE", ROOT / ".streamlit" / "secrets.toml"))
+
+
+def read_secrets() -> dict[str, Any]:
+    """The parsed secrets.toml, or an empty dict when there is none."""
+    path = _secrets_file()
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}. Hint: fix the TOML syntax of the secrets file.") from exc
+
+
+def _raw(name: str, env: Mapping[str, str]) -> str | None:
+    if name in env:
+        return env[name]
+    secrets = read_secrets()
+    for table in (secrets, secrets.get("dq", {})):
+        if isinstance(table, dict) and name in table:
+            return str(table[name])
+    return None
+
+
+def get(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """The value of a declared setting, cast; the default when unset."""
+    setting = SETTINGS.get(name)
+    if setting is None:
+        raise SettingsError(f"unknown setting {name!r}. Hint: declare it in settings.py.")
+    raw = _raw(name, os.environ if env is None else env)
+    if raw is None:
+        raw = setting.default
+    if raw is None:
+        return _computed_default(name, env)
+    try:
+        return setting.cast(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is invalid: {exc}. Hint: {setting.doc}") from exc
+
+
+def _computed_default(name: str, env: Mapping[str, str] | None) -> Any:
+    if name == "DQ_STORE_URL":
+        return f"sqlite:///{get('DQ_DATA_DIR', env) / 'dq_store.db'}"
+    raise SettingsError(f"{name} is not set. Hint: {SETTINGS[name].doc}")
+
+
+def source_url(source: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The URL of a named source from DQ_SOURCE_<NAME>_URL or secrets.toml `[sources]`."""
+    env = os.environ if env is None else env
+    key = f"DQ_SOURCE_{source.upper().replace('-', '_')}_URL"
+    if key in env:
+        return env[key]
+    sources = read_secrets().get("sources", {})
+    value = sources.get(source) if isinstance(sources, dict) else None
+    if isinstance(value, dict):
+        value = value.get("url")
+    return str(value) if value else None
+
+
+def source_env_name(source: str) -> str:
+    return f"DQ_SOURCE_{source.upper().replace('-', '_')}_URL"

@@ -1,0 +1,95 @@
+"""Named, ordered, recorded schema migrations; each runs in its own transaction.
+
+`python manage.py migrate` applies the pending ones. Importing a module never changes a
+schema. A new schema change is a new function appended to MIGRATIONS, never an edit of an
+applied one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+import clock
+from store import db, schema
+from store.errors import SchemaOutOfDate
+
+Migration = Callable[[Connection], None]
+
+
+def _initial(conn: Connection) -> None:
+    tables = [t for t in schema.metadata.sorted_tables if t.name != "schema_migrations"]
+    schema.metadata.create_all(conn, tables=tables)
+
+
+def _audit_append_only(conn: Connection) -> None:
+    """Refuse UPDATE and DELETE on audit_log at the database, not only in our code."""
+    if conn.dialect.name == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+            )
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+        )
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("0001_initial", _initial),
+    ("0002_audit_append_only", _audit_append_only),
+]
+
+
+def applied(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("schema_migrations"):
+            return []
+        return list(conn.execute(sa.select(schema.schema_migrations.c.name)).scalars())
+
+
+def pending(engine: Engine) -> list[str]:
+    done = set(applied(engine))
+    return [name for name, _ in MIGRATIONS if name not in done]
+
+
+def migrate(engine: Engine | None = None) -> list[str]:
+    """Apply pending migrations in order; returns the names applied."""
+    engine = engine or db.get_engine()
+    with db.write(engine) as conn:
+        schema.schema_migrations.create(conn, checkfirst=True)
+    done: list[str] = []
+    for name, step in MIGRATIONS:
+        with db.write(engine) as conn:
+            already = conn.execute(
+                sa.select(schema.schema_migrations.c.name).where(schema.schema_migrations.c.name == name)
+            ).first()
+            if already:
+                continue
+            step(conn)
+            conn.execute(schema.schema_migrations.insert().values(name=name, applied_at=clock.utcnow()))
+        done.append(name)
+    return done
+
+
+def require_current(engine: Engine | None = None) -> None:
+    """Raise SchemaOutOfDate unless every migration has been applied."""
+    engine = engine or db.get_engine()
+    missing = pending(engine)
+    if missing:
+        raise SchemaOutOfDate(
+            f"the store at {engine.url.render_as_string(hide_password=True)} lacks migrations "
+            f"{', '.join(missing)}. Hint: run `python manage.py migrate`."
+        )

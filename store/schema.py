@@ -1,0 +1,360 @@
+"""The store's tables (SQLAlchemy Core). Changes to them are migrations in store/migrations.py.
+
+Times are stored as naive UTC and returned as aware UTC (UTCDateTime). Verdicts and states
+are upper- or lower-case strings listed next to each column; JSON columns hold small documents.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use clock.utcnow()")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+# --- rules ---------------------------------------------------------------------------------
+
+suites = sa.Table(
+    "suites",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("layer", sa.String(20), nullable=False),  # bronze | silver | gold
+    sa.Column("data_classes", sa.JSON, nullable=False),  # list of pii | financial | compliance
+    sa.Column("pii_columns", sa.JSON, nullable=False),
+    sa.Column("schedule", sa.String(100)),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("description", sa.Text),
+    sa.Column("file", sa.String(500)),
+    sa.Column("definition", sa.JSON, nullable=False),  # the suite as loaded, without its rules
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+rules = sa.Table(
+    "rules",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("suite", sa.String(200), nullable=False, index=True),
+    sa.Column("source", sa.String(200), nullable=False),  # the runbook's target_database
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("check_type", sa.String(50), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),  # INFO LOW MEDIUM HIGH CRITICAL
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # active | disabled | retired | removed
+    sa.Column("status_reason", sa.Text),
+    sa.Column("schedule", sa.String(100)),
+    sa.Column("use_sampling", sa.Boolean, nullable=False, default=False),
+    sa.Column("sample_size", sa.Integer),
+    sa.Column("partition_column", sa.String(200)),
+    sa.Column("alert_cooldown_minutes", sa.Integer),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("description", sa.Text),
+    sa.Column("file", sa.String(500)),
+    sa.Column("line", sa.Integer),
+    sa.Column("definition", sa.JSON, nullable=False),  # the rule as written in the manifest
+    sa.Column("definition_hash", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+rule_versions = sa.Table(
+    "rule_versions",
+    metadata,
+    _id(),
+    sa.Column("rule_name", sa.String(200), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("change", sa.String(20), nullable=False),  # added changed disabled enabled retired removed
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("diff", sa.JSON, nullable=False),  # {field: [old, new]}
+    sa.Column("changed_by", sa.String(200), nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.UniqueConstraint("rule_name", "version"),
+)
+
+# --- runs and results ----------------------------------------------------------------------
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    _id(),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("trigger", sa.String(20), nullable=False),  # schedule manual request gate restore
+    # RUNNING PASSED WARNED FAILED ERROR ABORTED
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("duration_ms", sa.Float),
+    sa.Column("rows_read", sa.BigInteger),
+    sa.Column("rules_total", sa.Integer),
+    sa.Column("rules_failed", sa.Integer),
+    sa.Column("rules_error", sa.Integer),
+    sa.Column("due_at", UTCDateTime),  # the schedule tick this run serves, if any
+    sa.Column("requested_by", sa.String(200)),
+    sa.Column("worker", sa.String(200)),  # scheduler id / host:pid that ran it
+    sa.Column("error", sa.Text),
+    sa.Index("ix_runs_started", "started_at"),
+    sa.Index("ix_runs_suite_started", "suite", "started_at"),
+    sa.Index("ix_runs_status", "status"),
+)
+
+results = sa.Table(
+    "results",
+    metadata,
+    _id(),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("check_type", sa.String(50), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # PASSED WARNED FAILED ERROR SKIPPED
+    sa.Column("observed_value", sa.Float),
+    sa.Column("observed_text", sa.Text),  # non-numeric observations, e.g. schema drift
+    sa.Column("warn_level", sa.Text),  # human form, e.g. "> 1% of rows"
+    sa.Column("fail_level", sa.Text),
+    sa.Column("failing_rows", sa.BigInteger),
+    sa.Column("rows_tested", sa.BigInteger),
+    sa.Column("metrics", sa.JSON, nullable=False),  # check-specific extras
+    sa.Column("message", sa.Text),  # the rule's sentence with its figures, or the error
+    sa.Column("duration_ms", sa.Float),
+    sa.Column("finished_at", UTCDateTime, nullable=False),
+    sa.Index("ix_results_rule_finished", "rule_name", "finished_at"),
+    sa.Index("ix_results_run", "run_id"),
+    sa.Index("ix_results_finished", "finished_at"),
+)
+
+# --- violations ----------------------------------------------------------------------------
+
+violations = sa.Table(
+    "violations",
+    metadata,
+    _id(),
+    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("check_type", sa.String(50), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("status", sa.String(15), nullable=False),  # open acknowledged resolved
+    sa.Column("verdict", sa.String(10), nullable=False),  # FAILED or ERROR (latest)
+    sa.Column("detected_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+    sa.Column("first_run_id", sa.Integer),
+    sa.Column("last_run_id", sa.Integer),
+    sa.Column("observed_value", sa.Float),
+    sa.Column("worst_value", sa.Float),
+    sa.Column("threshold", sa.Text),
+    sa.Column("failing_rows", sa.BigInteger),
+    sa.Column("message", sa.Text),
+    sa.Column("sample", sa.JSON),  # newest failing-row sample, PII masked
+    sa.Column("acknowledged", sa.Boolean, nullable=False, default=False),
+    sa.Column("acknowledged_by", sa.String(200)),
+    sa.Column("acknowledged_at", UTCDateTime),
+    sa.Column("ack_note", sa.Text),
+    sa.Column("snoozed_until", UTCDateTime),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_by", sa.String(200)),  # "auto" when the rule passed again
+    sa.Column("resolution", sa.String(30)),  # auto false_positive fixed_upstream expected other
+    sa.Column("resolution_note", sa.Text),
+    sa.Index("ix_violations_detected", "detected_at"),
+    sa.Index("ix_violations_rule_detected", "rule_name", "detected_at"),
+    sa.Index("ix_violations_status", "status", "detected_at"),
+    sa.Index("ix_violations_unacked", "acknowledged", "detected_at"),
+)
+
+violation_samples = sa.Table(
+    "violation_samples",
+    metadata,
+    _id(),
+    sa.Column("violation_id", sa.Integer, sa.ForeignKey("violations.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("captured_at", UTCDateTime, nullable=False),
+    sa.Column("failing_rows", sa.BigInteger),
+    sa.Column("rows", sa.JSON, nullable=False),  # list of {column: value}, PII masked
+)
+
+# --- scheduler -----------------------------------------------------------------------------
+
+run_requests = sa.Table(
+    "run_requests",
+    metadata,
+    _id(),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("rule_name", sa.String(200)),  # None = the whole suite
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("origin", sa.String(20), nullable=False),  # cli console gate restore
+    sa.Column("status", sa.String(10), nullable=False),  # pending claimed done failed
+    sa.Column("claimed_by", sa.String(200)),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_run_requests_status", "status", "requested_at"),
+)
+
+scheduler_heartbeats = sa.Table(
+    "scheduler_heartbeats",
+    metadata,
+    sa.Column("scheduler_id", sa.String(200), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("beat_at", UTCDateTime, nullable=False),  # the store database's clock
+    sa.Column("status", sa.String(20), nullable=False),  # running stopping stopped
+    sa.Column("current_suite", sa.String(200)),
+    sa.Column("timezone", sa.String(64)),
+)
+
+suite_leases = sa.Table(
+    "suite_leases",
+    metadata,
+    sa.Column("suite", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200)),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("acquired_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),  # the store database's clock
+)
+
+schedule_claims = sa.Table(
+    "schedule_claims",
+    metadata,
+    _id(),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(200), nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.UniqueConstraint("suite", "due_at", name="uq_schedule_claims_suite_due"),
+)
+
+# --- alerting ------------------------------------------------------------------------------
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _id(),
+    sa.Column("violation_id", sa.Integer, index=True),
+    sa.Column("rule_name", sa.String(200)),
+    sa.Column("suite", sa.String(200)),
+    sa.Column("severity", sa.String(10)),
+    sa.Column("kind", sa.String(20), nullable=False),  # trigger resolve escalation batch
+    sa.Column("channel", sa.String(20), nullable=False),  # slack email pagerduty webhook store
+    sa.Column("destination", sa.String(500)),
+    sa.Column("dedup_key", sa.String(200)),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending sent failed suppressed
+    sa.Column("suppressed_reason", sa.Text),  # cooldown, snoozed, bypass #12, no channel
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_alerts_status", "status", "next_attempt_at"),
+    sa.Index("ix_alerts_created", "created_at"),
+)
+
+# --- bypass procedure ----------------------------------------------------------------------
+
+bypass_requests = sa.Table(
+    "bypass_requests",
+    metadata,
+    _id(),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("layer", sa.String(20), nullable=False),
+    sa.Column("data_classes", sa.JSON, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("incident_id", sa.String(100), nullable=False),
+    sa.Column("incident_url", sa.String(500), nullable=False),
+    sa.Column("failure_details", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("violation_ids", sa.JSON, nullable=False),
+    sa.Column("business_impact", sa.Text, nullable=False),
+    sa.Column("duration_hours", sa.Float, nullable=False),
+    sa.Column("impact_assessment", sa.Text, nullable=False),
+    sa.Column("rollback_plan", sa.Text, nullable=False),
+    sa.Column("fix_timeline", sa.Text, nullable=False),
+    sa.Column("alternative_plan", sa.Text, nullable=False),
+    # pending active rejected expired restored rolled_back
+    sa.Column("status", sa.String(15), nullable=False),
+    sa.Column("activated_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("closed_by", sa.String(200)),
+    sa.Column("close_note", sa.Text),
+    sa.Column("signature", sa.String(128)),  # HMAC over the approved terms; tampering breaks it
+    sa.Index("ix_bypass_status", "status", "suite"),
+)
+
+bypass_approvals = sa.Table(
+    "bypass_approvals",
+    metadata,
+    _id(),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("bypass_requests.id"), nullable=False, index=True),
+    sa.Column("approver", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(30), nullable=False),
+    sa.Column("decision", sa.String(10), nullable=False),  # approve reject
+    sa.Column("reason", sa.Text),
+    sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
+)
+
+# --- audit ---------------------------------------------------------------------------------
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    _id(),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),  # e.g. rule.added violation.acknowledged
+    sa.Column("entity", sa.String(40), nullable=False),  # rule violation bypass run gate
+    sa.Column("entity_id", sa.String(200)),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index("ix_audit_entity", "entity", "entity_id"),
+    sa.Index("ix_audit_at", "at"),
+)

@@ -1,0 +1,31 @@
+import pytest
+import sqlalchemy as sa
+
+import clock
+from store import db, migrations, schema
+from store.errors import SchemaOutOfDate
+
+
+def test_migrate_is_recorded_and_idempotent(store_url: str) -> None:
+    engine = db.get_engine(store_url)
+    assert migrations.pending(engine) == []
+    assert migrations.migrate(engine) == []
+    assert migrations.applied(engine) == [name for name, _ in migrations.MIGRATIONS]
+
+
+def test_audit_log_is_append_only(store_url: str) -> None:
+    engine = db.get_engine(store_url)
+    with db.write(engine) as conn:
+        conn.execute(schema.audit_log.insert().values(at=clock.utcnow(), actor="a", action="x", entity="rule", details={}))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.write(engine) as conn:
+        conn.execute(schema.audit_log.update().values(actor="b"))
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.write(engine) as conn:
+        conn.execute(schema.audit_log.delete())
+    with db.read(engine) as conn:
+        assert conn.execute(sa.select(schema.audit_log.c.actor)).scalars().all() == ["a"]
+
+
+def test_unmigrated_store_is_reported_with_the_fix(tmp_path) -> None:
+    engine = db.get_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(SchemaOutOfDate, match="python manage.py migrate"):
+        migrations.require_current(engine)
