@@ -1,0 +1,32 @@
+"""Who is clicking: OIDC login when configured, else a trusted proxy header, else bannered dev mode."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import settings
+from ops.roles import User, user
+
+
+def _oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def current_user() -> User:
+    """The user of this session; pages pass `.name` to every store write."""
+    if _oidc_configured():
+        if not st.user.is_logged_in:
+            st.button("Log in", on_click=st.login)
+            st.stop()
+        return user(str(st.user.get("email") or st.user.get("name")), mode="oidc")
+    header = settings.get("DQ_AUTH_HEADER")
+    if header:
+        name = st.context.headers.get(header)
+        if not name:
+            st.error(f"No `{header}` header on this request. Hint: reach the console through the proxy.")
+            st.stop()
+        return user(name, mode="header")
+    return user(settings.get("DQ_DEV_USER"), mode="dev")
