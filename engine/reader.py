@@ -78,6 +78,8 @@ def lower_bound(newest: Any, lookback: timedelta | None) -> Any:
     """The window's first value: the newest value minus the lookback (dates and timestamps only)."""
     if lookback is None or newest is None:
         return newest
+    if isinstance(newest, str) and len(newest) == 10:  # SQLite keeps dates as 'YYYY-MM-DD' text
+        return (date.fromisoformat(newest) - lookback).isoformat()
     if isinstance(newest, str):
         parsed = datetime.fromisoformat(newest)
         bound = parsed - lookback
