@@ -138,7 +138,8 @@ class _Run:
         started = time.perf_counter()
         if plan.compiled is not None and plan.compiled.passes is not None:
             result = _judge_rows(plan, outcome, self.suite)
-            if result.failing_rows and self.cap > 0:
+            # Samples belong to violations: a passing rule (null_rate within its threshold) keeps none.
+            if result.status in {Verdict.FAILED, Verdict.WARNED} and self.cap > 0:
                 sample = _sample(frame, plan, spec, self.suite.pii_columns, self.cap)
                 result = _replace(result, sample=sample)
         else:
