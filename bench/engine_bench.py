@@ -63,7 +63,7 @@ def build_postgres(rows: int) -> None:
             "(ARRAY['NEW','PAID','SHIPPED','DELIVERED','CANCELLED'])[1 + i %% 5], "
             "(ARRAY['EUR','USD','GBP'])[1 + i %% 3], ((i * 31) %% 100000) / 100.0, "
             f"timestamptz '2026-01-01 00:00:00+00' - (({rows} - i) * interval '1 second') "
-            f"FROM generate_series(1, {rows}) AS i")
+            f"FROM generate_series(CAST(1 AS bigint), {rows}) AS i")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE orders")
     engine.dispose()

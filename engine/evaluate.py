@@ -159,8 +159,8 @@ def _collect(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:
     values: dict[Any, Any] = {"rows": row["rows"]}
     for name, value in row.items():
         if ":" in name:
-            index, output = name.split(":", 1)
-            values.setdefault(int(index), {})[output] = value
+            position, output = name.split(":", 1)
+            values.setdefault(int(position), {})[output] = value
     return values
 
 

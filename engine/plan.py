@@ -128,7 +128,9 @@ def compile_rule(rule: Rule, schema: pl.Schema, context: Context) -> RulePlan:
 
 def _columns(plan: RulePlan, schema: pl.Schema, key: ReadKey) -> tuple[str, ...]:
     names: list[str] = []
-    for expr in plan.outputs().values():
+    compiled = plan.compiled
+    own = [e for e in (compiled.passes, compiled.value) if e is not None] if compiled else []
+    for expr in [*own, *plan.outputs().values()]:  # the check's own columns first (samples show them first)
         names.extend(n for n in expr.meta.root_names() if n not in names)
     if key.window and key.window.column not in schema:
         raise SchemaMismatch(f"partition_column {key.window.column!r} does not exist in the table. "

@@ -238,7 +238,7 @@ class SqliteReader(ConnectorxReader):
             raise SchemaMismatch(f"SQLite has no schema {table.schema!r} for table {table.name!r}. "
                                  "Hint: leave `schema:` out of suites on SQLite sources.")
         info = self.query(f"SELECT name, type FROM pragma_table_info({sql_literal(table.name, 'sqlite')})",
-                          schema={"name": pl.String, "type": pl.String})
+                          schema={"name": pl.String(), "type": pl.String()})
         if info.height == 0:
             raise SchemaMismatch(f"table {table} does not exist in source {self.location.source!r}. "
                                  "Hint: check the table name in the suite (it is case-sensitive).")
