@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -57,9 +59,23 @@ def run_job(job: SuiteJob) -> None:
     )
 
 
-def _child_main(job: SuiteJob, errors: Connection) -> None:
+def _watch_scheduler(pid: int) -> None:
+    """Exit when the scheduler is gone (kill -9): its successor aborts and re-runs this run."""
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(70)
+        except PermissionError:
+            pass
+
+
+def _child_main(job: SuiteJob, errors: Connection, scheduler_pid: int) -> None:
     # Ctrl-C reaches the whole process group; the parent decides whether this run finishes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Children come from the forkserver, not the scheduler, so nothing else ends them with it.
+    threading.Thread(target=_watch_scheduler, args=(scheduler_pid,), daemon=True).start()
     try:
         run_job(job)
     except BaseException as exc:  # noqa: BLE001 - anything that escapes must reach the parent
@@ -113,10 +129,11 @@ class Running:
         self.process.close()
 
 
-def start(job: SuiteJob, timeout_seconds: float) -> Running:
+def start(job: SuiteJob, timeout_seconds: float, scheduler_pid: int) -> Running:
     """Start `job` in a child process that must finish within `timeout_seconds`."""
     receiver, sender = _CONTEXT.Pipe(duplex=False)
-    process = _CONTEXT.Process(target=_child_main, args=(job, sender), name=f"dq-suite-{job.suite}", daemon=True)
+    process = _CONTEXT.Process(target=_child_main, args=(job, sender, scheduler_pid),
+                               name=f"dq-suite-{job.suite}", daemon=True)
     process.start()
     sender.close()  # the child holds its own copy; the parent only reads
     now = time.monotonic()

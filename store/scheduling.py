@@ -73,6 +73,12 @@ class HealthNumbers:
 
 
 @dataclass(frozen=True)
+class RunState:
+    status: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
 class RunTotals:
     status: str
     runs: int
@@ -283,6 +289,11 @@ def _requeue_requests(conn: Connection, run_id: int) -> None:
             values = dict(status="pending", claimed_by=None, claimed_at=None, run_id=None,
                           error=f"re-queued after run #{run_id} was aborted")
         conn.execute(run_requests.update().where(run_requests.c.id == row.id).values(**values))
+
+
+def run_state(conn: Connection, run_id: int) -> RunState | None:
+    row = conn.execute(sa.select(runs.c.status, runs.c.started_at).where(runs.c.id == run_id)).first()
+    return None if row is None else RunState(row.status, row.started_at)
 
 
 # --- schedule claims -------------------------------------------------------------------------
