@@ -62,6 +62,9 @@ _DECLARED = [
     Setting("DQ_DEV_USER", str, "dev@localhost", "User name of the bannered local development mode of the console."),
     Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
     Setting("DQ_READ_PARTITIONS", int, "2", "Parallel connections per table read from PostgreSQL/MySQL (connectorx partition_on over the integer primary key); 1 disables it."),
+    Setting("DQ_SCHEDULER_CONCURRENCY", int, "2", "How many suites one scheduler process runs at once, each in its own child process."),
+    Setting("DQ_SCHEDULER_STOP_SECONDS", float, "20", "On SIGTERM the scheduler waits this long for running suites, then aborts them (they run again on the next start)."),
+    Setting("DQ_OVERDUE_GRACE_SECONDS", float, "300", "A scheduled tick not picked up within this many seconds makes its suite overdue and the health check fail; so does a run request left pending this long."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
