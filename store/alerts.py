@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from store import db
+from store import audit, db
 from store.schema import alerts, bypass_requests, violations
 
 PENDING, SENDING, SENT, FAILED, SUPPRESSED = "pending", "sending", "sent", "failed", "suppressed"
@@ -224,7 +224,11 @@ def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]
                 values.update(status=FAILED, next_attempt_at=None)
             else:
                 values.update(status=PENDING, next_attempt_at=retry_at)
-            done += conn.execute(alerts.update().where(_claimed(row)).values(**values)).rowcount
+            changed = conn.execute(alerts.update().where(_claimed(row)).values(**values)).rowcount
+            if changed and retry_at is None:
+                audit.record(conn, "alerting", "alert.failed", "alert", row.id, channel=row.channel,
+                             destination=row.destination, attempts=row.attempts, error=error[:500])
+            done += changed
     return done
 
 

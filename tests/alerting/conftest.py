@@ -215,3 +215,10 @@ def add_bypass(suite: str, expires_at: datetime, status: str = "active") -> int:
             impact_assessment="i", rollback_plan="r", fix_timeline="t", alternative_plan="p",
             status=status, activated_at=clock.utcnow(), expires_at=expires_at,
         )).inserted_primary_key[0])
+
+
+def enqueue(recorded: Recorded, policy: Policy, now: datetime = T0, suite: Suite | None = None) -> list[int]:
+    from alerting import enqueue_for_run
+
+    with db.write() as conn:
+        return enqueue_for_run(conn, recorded, None, suite or make_suite(), now=now, policy=policy)
