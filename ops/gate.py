@@ -181,7 +181,11 @@ def _with_override(
     if honoured.request is None:
         refusal = "; ".join(honoured.problems)
         lines.append(f"Override REFUSED ({', '.join(overrides)}): {refusal}.")
-        lines.append("FAIL - blocked by data quality. Hint: request a bypass on the console's Bypass requests page.")
+        hint = (
+            "fix the data; the failover runbook never allows a bypass here." if honoured.never_allowed
+            else "request a bypass on the console's Bypass requests page."
+        )
+        lines.append(f"FAIL - blocked by data quality. Hint: {hint}")
         with db.write() as conn:
             audit.record(conn, actor, "gate.override_refused", "gate", suite, reason=refusal, **details)
         return GateDecision(suite, run.run_id, EXIT_BLOCKED, blocking, tuple(overrides), None, refusal, tuple(lines))

@@ -121,6 +121,7 @@ class Honoured:
 
     request: BypassRequest | None
     problems: tuple[str, ...]
+    never_allowed: bool = False  # pii / financial / compliance: no bypass can ever cover it
 
 
 @dataclass(frozen=True)
@@ -358,7 +359,8 @@ def honoured_bypass(suite: str, now: datetime | None = None, *, engine: Engine |
         terms = suite_terms(conn, suite)
         forbidden = matrix.forbidden_classes(terms.data_classes)
         if forbidden:
-            return Honoured(None, (f"{terms.table_name} holds {', '.join(forbidden)} data: it can never be bypassed",))
+            reason = f"{terms.table_name} holds {', '.join(forbidden)} data: it can never be bypassed"
+            return Honoured(None, (reason,), never_allowed=True)
         ids = conn.execute(
             sa.select(bypass_requests.c.id)
             .where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active")
