@@ -196,7 +196,7 @@ def _with_override(
         banner,
         f"!!! PASSING BECAUSE OF BYPASS #{request.id} - DQ GATE NOT ENFORCED FOR {suite}",
         f"!!! approved by {', '.join(request.approvers)}; expires {request.expires_at:%Y-%m-%d %H:%M} UTC "
-        f"({_hours(left)} left); incident {request.incident_id} {request.incident_url}",
+        f"({hours_minutes(left)} left); incident {request.incident_id} {request.incident_url}",
         f"!!! asked by: {', '.join(overrides)}",
         banner,
     ]
@@ -206,7 +206,7 @@ def _with_override(
     return GateDecision(suite, run.run_id, EXIT_PASS, blocking, tuple(overrides), request.id, None, tuple(lines))
 
 
-def _hours(delta: timedelta) -> str:
+def hours_minutes(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
