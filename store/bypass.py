@@ -235,6 +235,11 @@ def create_request(actor: str, new: NewRequest, *, engine: Engine | None = None)
             f"bypass request for {new.suite} lacks {', '.join(missing)}. "
             "Hint: every item of the pre-approval checklist is required."
         )
+    if not new.incident_url.strip().lower().startswith(("https://", "http://")):
+        raise PolicyViolation(
+            f"incident ticket link {new.incident_url!r} is not a web address. "
+            "Hint: paste the JIRA/ServiceNow URL, e.g. https://jira.example.com/browse/INC-1234."
+        )
     now = clock.utcnow()
     with db.write(engine) as conn:
         terms = suite_terms(conn, new.suite)

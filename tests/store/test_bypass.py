@@ -133,6 +133,12 @@ def test_every_checklist_item_is_required(sqlite_store: str, at) -> None:
         bypass.create_request(ONCALL, checklist("silver.orders", rollback_plan=" ", fix_timeline=""))
 
 
+def test_the_incident_link_must_be_a_web_address(sqlite_store: str, at) -> None:
+    add_suite("silver.orders", "silver")
+    with pytest.raises(PolicyViolation, match="is not a web address"):
+        bypass.create_request(ONCALL, checklist("silver.orders", incident_url="javascript:alert(1)"))
+
+
 def test_unknown_suite_is_not_found(sqlite_store: str, at) -> None:
     with pytest.raises(NotFound, match="suite 'silver.nope' is not in the store"):
         bypass.create_request(ONCALL, checklist("silver.nope"))
