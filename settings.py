@@ -80,6 +80,7 @@ _DECLARED = [
     Setting("DQ_PAGERDUTY_EVENTS_URL", str, "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events API v2 endpoint."),
     Setting("DQ_WEBHOOK_URL", str, "", "Generic webhook receiving every alert as JSON (secret, may carry a token); empty disables it."),
     Setting("DQ_ALERT_HTTP_TIMEOUT_SECONDS", float, "10", "Timeout of one HTTP or SMTP alert delivery attempt."),
+    Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs approved bypass terms (set it in production; empty = a per-store key file in DQ_DATA_DIR, development only)."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
