@@ -61,6 +61,8 @@ _DECLARED = [
     Setting("DQ_AUTH_HEADER", str, "", "Name of a trusted reverse-proxy header carrying the user (e.g. X-Forwarded-User); empty disables it."),
     Setting("DQ_DEV_USER", str, "dev@localhost", "User name of the bannered local development mode of the console."),
     Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
+    Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted monthly by the scheduler. Empty (default) = keep everything."),
+    Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
