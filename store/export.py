@@ -112,15 +112,17 @@ def suite_exists(conn: Connection, suite: str) -> bool:
 
 
 def manifest_rows(conn: Connection, suite: str | None = None) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each suite's stored definition with the definitions of its live (active or disabled) rules.
+    """Each live suite's stored definition with the definitions of its live (active or disabled) rules.
 
     Rules come in manifest order (file, line), then by id for rules without a line.
     """
-    query = sa.select(suites.c.name, suites.c.definition).order_by(suites.c.file, suites.c.name)
+    query = sa.select(suites.c.name, suites.c.definition, suites.c.enabled).order_by(suites.c.file, suites.c.name)
     if suite is not None:
         query = query.where(suites.c.name == suite)
     documents = []
-    for name, definition in conn.execute(query):
+    for name, definition, enabled in conn.execute(query):
+        if not enabled and definition.get("enabled", True) is not False:
+            continue  # disabled by a load that no longer had it: not live
         rule_query = (
             sa.select(rules.c.definition, rules.c.status)
             .where(rules.c.suite == name, rules.c.status.in_(("active", "disabled")))
