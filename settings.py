@@ -61,6 +61,7 @@ _DECLARED = [
     Setting("DQ_AUTH_HEADER", str, "", "Name of a trusted reverse-proxy header carrying the user (e.g. X-Forwarded-User); empty disables it."),
     Setting("DQ_DEV_USER", str, "dev@localhost", "User name of the bannered local development mode of the console."),
     Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
+    Setting("DQ_READ_PARTITIONS", int, "2", "Parallel connections per table read from PostgreSQL/MySQL (connectorx partition_on over the integer primary key); 1 disables it."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
