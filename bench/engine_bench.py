@@ -127,10 +127,11 @@ def limit_aggregates():
 
 def measure(mode: str, partitions: int) -> dict:
     """Runs in a child process: one evaluation, its wall time and this process's peak memory."""
+    # Everything is imported before the clock starts, as in a running scheduler.
     import connectorx as cx
     import polars as pl
 
-    from engine.evaluate import evaluate_suite  # imported before the clock starts, as in a running scheduler
+    from engine.evaluate import evaluate_suite
     from engine.model import Source
 
     started = time.perf_counter()

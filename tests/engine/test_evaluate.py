@@ -221,3 +221,20 @@ def test_one_read_per_read_spec(counting: type[CountingReader], tmp_path, monkey
     assert report.status is F
     assert [set(spec.columns) for spec in counting.scans] == [
         {"name", "select", "amount", "score", "status"}, {"id"}]
+
+
+def test_an_undeclared_reference_source_errors_only_its_rule(warehouse: Warehouse) -> None:
+    rules = [rule("referential", "ref", column="id", ref_source="lake", ref_table="t", ref_column="id"),
+             rule("row_count", "count", min=1)]
+    report = warehouse.run(rules)
+
+    assert [r.status for r in report.results] == [E, P]
+    assert "source 'lake' is not declared" in report.results[0].message
+
+
+def test_the_demo_source_reads_the_demo_warehouse(isolated_env) -> None:
+    isolated_env.mkdir(parents=True, exist_ok=True)
+    create_tables(f"sqlite:///{isolated_env / 'demo_warehouse.db'}", "sqlite")
+    report = evaluate_suite(_suite(rule("row_count", min=7, max=7), source="demo"), {"demo": Source("demo", demo=True)})
+
+    assert report.results[0].status is P
