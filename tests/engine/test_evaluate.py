@@ -133,6 +133,8 @@ WINDOW_CASES = [
     ("newest date only", "day", None, 2),
     ("dates within a day of the newest", "day", "1d", 5),
     ("newest integer key only", "id", None, 1),
+    ("timestamptz within a day of the newest", "tstz", "1d", 4),
+    ("timestamptz within 90 minutes", "tstz", "90m", 1),
 ]
 
 
@@ -238,3 +240,12 @@ def test_the_demo_source_reads_the_demo_warehouse(isolated_env) -> None:
     report = evaluate_suite(_suite(rule("row_count", min=7, max=7), source="demo"), {"demo": Source("demo", demo=True)})
 
     assert report.results[0].status is P
+
+
+def test_a_schema_qualified_table(warehouse: Warehouse) -> None:
+    schema = {"postgresql": "public", "mariadb": warehouse.url.rsplit("/", 1)[-1]}.get(warehouse.backend)
+    if schema is None:
+        return  # SQLite has no schemas (test_reader checks the refusal)
+    report = warehouse.run([rule("row_count", min=7, max=7), rule("unique", "key", column="id")], schema=schema)
+
+    assert [r.status for r in report.results] == [P, P]
