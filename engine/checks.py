@@ -426,7 +426,7 @@ STATS = ("min", "max", "mean", "stddev", "sum", "quantile")
 CHECKS: dict[str, CheckType] = {
     c.name: c
     for c in [
-        CheckType("row_count", "aggregate", "{table} must have between {min} and {max} rows",
+        CheckType("row_count", "aggregate", "{table} must have {bounds} rows",
                   (Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), row_count),
         CheckType("not_null", "row", "{column} must not be null", (COLUMN,), None, not_null),
         CheckType("null_rate", "row", "{column} null rate must stay within the threshold", (COLUMN,),
@@ -438,12 +438,12 @@ CHECKS: dict[str, CheckType] = {
                   (Param("columns", "columns", doc="default: every column of the table"),), None, duplicate_rows),
         CheckType("accepted_values", "row", "{column} must be one of {values}",
                   (COLUMN, Param("values", "values", True)), None, accepted_values),
-        CheckType("between", "row", "{column} must be between {min} and {max} (inclusive)",
+        CheckType("between", "row", "{column} must be {bounds}",
                   (COLUMN, Param("min", "bound"), Param("max", "bound")), _one_of("min", "max"), between),
         CheckType("regex", "row", "{column} must match {pattern}",
                   (COLUMN, Param("pattern", "regex", True),
                    Param("full_match", "boolean", doc="default true: the whole string must match")), None, regex),
-        CheckType("string_length", "row", "{column} length must be between {min} and {max} characters",
+        CheckType("string_length", "row", "{column} must be {bounds} characters long",
                   (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), string_length),
         CheckType("freshness", "aggregate", "newest {column} must be at most {max_age} old",
                   (COLUMN, Param("max_age", "duration", True), Param("warn_age", "duration"),
@@ -451,7 +451,7 @@ CHECKS: dict[str, CheckType] = {
         CheckType("schema", "schema", "{table} must have the expected columns and types",
                   (Param("columns", "mapping", True, "column name -> type (int, float, decimal, string, bool, date, datetime, any)"),
                    Param("allow_extra", "boolean", doc="default true: columns not listed are fine")), None, schema),
-        CheckType("aggregate", "aggregate", "{stat} of {column} must be between {min} and {max}",
+        CheckType("aggregate", "aggregate", "{stat} of {column} must be {bounds}",
                   (COLUMN, Param("stat", "choice", True, choices=STATS), Param("quantile", "number"),
                    Param("min", "number"), Param("max", "number")), _aggregate_rules, aggregate),
         CheckType("referential", "reference", "{column} must exist in {ref_table}.{ref_column}",

@@ -304,13 +304,24 @@ class _Fill(dict):
         return {"min": "no minimum", "max": "no maximum"}.get(key, f"{{{key}}}")
 
 
+def _bounds(params: Mapping[str, Any]) -> str:
+    """Inclusive bounds in words: "between 1 and 5 inclusive", "at least 1", "at most 5"."""
+    low, high = params.get("min"), params.get("max")
+    if low is not None and high is not None:
+        return f"between {_show(low)} and {_show(high)} inclusive"
+    return f"at least {_show(low)}" if low is not None else f"at most {_show(high)}"
+
+
 def sentence(rule: Rule, suite: Suite | None) -> str:
     """The check's sentence filled in with the rule's parameters."""
     check = CHECKS.get(rule.check)
     if check is None:
         return f"{rule.name} ({rule.check})"
     fill = _Fill({k: _show(v) for k, v in rule.params.items() if v is not None})
+    if isinstance(rule.param("columns"), list | tuple):
+        fill["columns"] = ", ".join(str(c) for c in rule.param("columns"))
     fill.setdefault("table", suite.qualified_table if suite else "the table")
+    fill["bounds"] = _bounds(rule.params)
     if "columns" not in fill:
         fill["columns"] = fill.get("column", "every column")
     return check.sentence.format_map(fill)
@@ -318,7 +329,7 @@ def sentence(rule: Rule, suite: Suite | None) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(repr(v) if isinstance(v, str) else _show(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {_show(v)}" for k, v in value.items())
     if isinstance(value, bool):
