@@ -212,8 +212,9 @@ def _judge_rows(plan: RulePlan, outcome: Mapping[str, Any], suite: Suite) -> Rul
     metrics = {k: v for k, v in outcome.items() if k not in {"failing", "tested"}}
     if "duplicated_values" in metrics:
         metrics["extra_copies"] = failing - int(metrics["duplicated_values"] or 0)
-    figures = f"{failing:,} of {tested:,} rows failed ({fraction:.2%})"
-    if "duplicated_values" in metrics:
+    verb = "are NULL" if rule.check == "null_rate" else "failed"
+    figures = f"{failing:,} of {tested:,} rows {verb} ({fraction:.2%})"
+    if failing and "duplicated_values" in metrics:
         figures += f"; {metrics['duplicated_values']:,} distinct duplicated value(s), {metrics['extra_copies']:,} extra copies"
     if not tested:
         figures += " (no rows in scope)"
@@ -305,11 +306,18 @@ class _Fill(dict):
 
 
 def _bounds(params: Mapping[str, Any]) -> str:
-    """Inclusive bounds in words: "between 1 and 5 inclusive", "at least 1", "at most 5"."""
+    """Inclusive bounds in words: "between 1 and 5", "at least 1", "at most 5"."""
     low, high = params.get("min"), params.get("max")
     if low is not None and high is not None:
-        return f"between {_show(low)} and {_show(high)} inclusive"
+        return f"between {_show(low)} and {_show(high)}"
     return f"at least {_show(low)}" if low is not None else f"at most {_show(high)}"
+
+
+def _threshold(rule: Rule) -> str:
+    level = fail_level(rule)
+    if level.max_rows is not None:
+        return f"{level.max_rows} row{'s' if level.max_rows != 1 else ''}"
+    return f"{(level.max_fraction or 0.0) * 100:g}%"
 
 
 def sentence(rule: Rule, suite: Suite | None) -> str:
@@ -322,6 +330,9 @@ def sentence(rule: Rule, suite: Suite | None) -> str:
         fill["columns"] = ", ".join(str(c) for c in rule.param("columns"))
     fill.setdefault("table", suite.qualified_table if suite else "the table")
     fill["bounds"] = _bounds(rule.params)
+    fill["threshold"] = _threshold(rule)
+    if rule.param("stat") == "quantile":
+        fill["stat"] = f"quantile {_show(rule.param('quantile', 0.5))}"
     if "columns" not in fill:
         fill["columns"] = fill.get("column", "every column")
     return check.sentence.format_map(fill)
