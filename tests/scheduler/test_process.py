@@ -65,7 +65,11 @@ def test_runs_on_schedule_and_on_request_and_serves_health(store_url: str, tmp_p
         # A lease nobody renews-but-valid keeps the suite from running: overdue and a waiting request.
         wait_for("the ghost lease", lambda: _hold_ghost_lease("silver_orders"), process=proc)
         stuck = request_run("silver_orders", requested_by="bob", origin="cli")
-        status, report = wait_for("overdue", lambda: (h := health(proc))[1]["overdue_suites"] and h, process=proc)
+        def both_problems() -> tuple[int, dict] | None:
+            status, report = health(proc)
+            return (status, report) if report["overdue_suites"] and len(report["problems"]) == 2 else None
+
+        status, report = wait_for("overdue and a waiting request", both_problems, process=proc)
         assert status == 503
         problems = " ".join(report["problems"])
         assert "suite 'silver_orders' is overdue" in problems
@@ -130,13 +134,13 @@ def test_a_run_left_by_kill_9_is_aborted_and_run_again(store_url: str, pg_url: s
 
 def test_a_hung_query_is_stopped_at_the_timeout_and_the_loop_goes_on(sqlite_store: str, pg_url: str, tmp_path: Path) -> None:
     pg_warehouse(pg_url)
-    env = _env(tmp_path, connectorx_url(pg_url), DQ_SUITE_TIMEOUT_SECONDS="2")
+    env = _env(tmp_path, connectorx_url(pg_url), DQ_SUITE_TIMEOUT_SECONDS="8")
     load_rules(tmp_path / "rules", {"gold_daily": "0 0 * * *"})
     lock = _lock_orders(pg_url)
     proc = start_scheduler(tmp_path, "one", env)
     try:
         (timed_out,) = wait_for("the timeout", lambda: runs(status="ERROR"), process=proc)
-        assert "ran longer than 2s and was stopped" in timed_out["error"]
+        assert "ran longer than 8s and was stopped" in timed_out["error"]
         with db.read() as conn:
             messages = conn.execute(sa.text("SELECT status, message FROM results WHERE run_id = :r"), {"r": timed_out["id"]}).all()
         assert {status for status, _ in messages} == {"ERROR"} and len(messages) == 2
@@ -159,7 +163,7 @@ def test_two_replicas_on_postgresql_share_suites_and_never_run_one_tick_twice(pg
     try:
         def both_worked() -> bool:
             done = [r for r in runs() if r["status"] == "FAILED"]
-            return len(done) >= 12 and {r["worker"] for r in done} == {"a", "b"}
+            return len(done) >= 6 and {r["worker"] for r in done} == {"a", "b"}
 
         wait_for("both replicas to run suites", both_worked, timeout=60)
     finally:
