@@ -293,6 +293,18 @@ def run_state(conn: Connection, run_id: int) -> RunState | None:
     return None if row is None else RunState(row.status, row.started_at)
 
 
+def fail_run(conn: Connection, run_id: int, error: str) -> None:
+    """Close a RUNNING run as ERROR when there are no rule results to record (e.g. unknown rules)."""
+    now = db_now(conn)
+    state = run_state(conn, run_id)
+    if state is None or state.status != "RUNNING":
+        return
+    conn.execute(runs.update().where(runs.c.id == run_id).values(
+        status="ERROR", finished_at=now, error=error, rules_total=0,
+        duration_ms=max(0.0, (now - state.started_at).total_seconds() * 1000),
+    ))
+
+
 # --- schedule claims -------------------------------------------------------------------------
 
 
