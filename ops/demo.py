@@ -40,15 +40,8 @@ PAYMENT_METHODS = ["card", "paypal", "bank_transfer", "gift_card"]
 CARRIERS = ["DHL", "UPS", "FedEx", "USPS", "PostNL"]
 WAREHOUSES = ["AMS1", "FRA2", "LHR1", "JFK3"]
 EMAIL_DOMAINS = ["example.com", "example.net", "example.org"]
-FIRST_NAMES = (
-    "Ada Alan Grace Linus Margaret Dennis Barbara Ken Frances Edsger Radia John Hedy Tim Karen "
-    "Donald Sophie Guido Anita Niklaus Carol Bjarne Lynn Leslie Shafi Jean Mary Yukihiro Fran Rasmus"
-).split()
-LAST_NAMES = (
-    "Lovelace Turing Hopper Torvalds Hamilton Ritchie Liskov Thompson Allen Dijkstra Perlman Backus "
-    "Lamarr Berners Jones Knuth Wilson Rossum Borg Wirth Shaw Stroustrup Conway Lamport Goldwasser "
-    "Sammet Shelley Matsumoto Bilas Lerdorf"
-).split()
+FIRST_NAMES = ["Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger", "Radia", "John", "Hedy", "Tim", "Karen", "Donald", "Sophie", "Guido", "Anita", "Niklaus", "Carol", "Bjarne", "Lynn", "Leslie", "Shafi", "Jean", "Mary", "Yukihiro", "Fran", "Rasmus"]
+LAST_NAMES = ["Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson", "Allen", "Dijkstra", "Perlman", "Backus", "Lamarr", "Berners", "Jones", "Knuth", "Wilson", "Rossum", "Borg", "Wirth", "Shaw", "Stroustrup", "Conway", "Lamport", "Goldwasser", "Sammet", "Shelley", "Matsumoto", "Bilas", "Lerdorf"]
 
 
 class DemoError(Exception):
