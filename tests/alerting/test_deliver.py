@@ -8,7 +8,14 @@ from alerting.deliver import deliver_due
 from store import alerts as outbox
 from store import db
 from store.schema import audit_log
-from tests.alerting.conftest import T0, Recorded, add_violation, enqueue, make_suite, update_violation
+from tests.alerting.conftest import (
+    T0,
+    Recorded,
+    add_violation,
+    enqueue,
+    make_suite,
+    update_violation,
+)
 
 SLACK = "/slack/T000/B000/secret-token"
 LATER = T0 + timedelta(seconds=30)  # the end of the batching window

@@ -6,7 +6,14 @@ from alerting import enqueue_for_run
 from store import db
 from store.alerts import recent
 from store.schema import alerts
-from tests.alerting.conftest import T0, Recorded, add_bypass, add_violation, make_suite, update_violation
+from tests.alerting.conftest import (
+    T0,
+    Recorded,
+    add_bypass,
+    add_violation,
+    make_suite,
+    update_violation,
+)
 
 
 def _rows() -> list[tuple]:
