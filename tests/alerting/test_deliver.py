@@ -108,7 +108,7 @@ def test_violations_within_the_window_join_the_batch(sqlite_store, channels_env,
     assert len(message["blocks"]) == 3
 
 
-def test_pagerduty_resolve_uses_the_rules_dedup_key(store_url, channels_env, smtp_receiver, policy) -> None:
+def test_pagerduty_resolve_uses_the_rules_dedup_key(sqlite_store, channels_env, smtp_receiver, policy) -> None:
     vid = add_violation("orders_id_not_null", "CRITICAL")
     enqueue(Recorded(1, opened=[vid]), policy)
     deliver_due(now=LATER, policy=policy)
@@ -166,7 +166,7 @@ def test_backoff_doubles_and_gives_up_after_max_attempts(sqlite_store, channels_
     assert audit == [("alert.failed", str(row.id))]
 
 
-def test_a_refused_payload_fails_at_once_and_is_listed(store_url, channels_env, policy) -> None:
+def test_a_refused_payload_fails_at_once_and_is_listed(sqlite_store, channels_env, policy) -> None:
     vid = add_violation("orders_note_length", "LOW")
     enqueue(Recorded(1, opened=[vid]), policy)
     channels_env.statuses[:] = [400]

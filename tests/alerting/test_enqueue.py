@@ -52,7 +52,7 @@ def test_owner_routing_applies_when_the_suite_has_no_route(sqlite_store, channel
     assert _rows() == [(vid, "trigger", "slack", "DQ_SLACK_WEBHOOK_URL #sales-dq", "pending")]
 
 
-def test_with_no_channel_configured_alerts_are_recorded_for_the_console(store_url, policy) -> None:
+def test_with_no_channel_configured_alerts_are_recorded_for_the_console(sqlite_store, policy) -> None:
     vid = add_violation("orders_id_not_null", "CRITICAL")
     _enqueue(Recorded(1, opened=[vid]), policy)
     assert _rows() == [(vid, "trigger", "store", "console", "sent")]
@@ -85,7 +85,7 @@ def test_the_policy_default_cooldown_applies_to_rules_without_one(sqlite_store, 
     assert [r[4] for r in _rows()] == ["pending", "suppressed", "pending"]
 
 
-def test_snoozed_violations_are_suppressed_until_the_snooze_ends(store_url, channels_env, policy) -> None:
+def test_snoozed_violations_are_suppressed_until_the_snooze_ends(sqlite_store, channels_env, policy) -> None:
     vid = add_violation("orders_note_length", "LOW", snoozed_until=T0 + timedelta(hours=2))
     _enqueue(Recorded(1, opened=[vid]), policy)
     _enqueue(Recorded(2, continued=[vid]), policy, T0 + timedelta(hours=2, minutes=1))
