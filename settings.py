@@ -61,6 +61,10 @@ _DECLARED = [
     Setting("DQ_AUTH_HEADER", str, "", "Name of a trusted reverse-proxy header carrying the user (e.g. X-Forwarded-User); empty disables it."),
     Setting("DQ_DEV_USER", str, "dev@localhost", "User name of the bannered local development mode of the console."),
     Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
+    Setting("DQ_READ_PARTITIONS", int, "2", "Parallel connections per table read from PostgreSQL/MySQL (connectorx partition_on over the integer primary key); 1 disables it."),
+    Setting("DQ_SCHEDULER_CONCURRENCY", int, "2", "How many suites one scheduler process runs at once, each in its own child process."),
+    Setting("DQ_SCHEDULER_STOP_SECONDS", float, "20", "On SIGTERM the scheduler waits this long for running suites, then aborts them (they run again on the next start)."),
+    Setting("DQ_OVERDUE_GRACE_SECONDS", float, "300", "A scheduled tick not picked up within this many seconds makes its suite overdue and the health check fail; so does a run request left pending this long."),
     # --- alerting (docs/alerting.md); an empty endpoint means the channel is not configured ---
     Setting("DQ_SLACK_WEBHOOK_URL", str, "", "Slack incoming-webhook URL for alerts (secret); empty disables Slack unless a team names its own webhook setting."),
     Setting("DQ_SMTP_HOST", str, "", "SMTP server for alert e-mails; empty disables e-mail alerts."),
@@ -76,6 +80,9 @@ _DECLARED = [
     Setting("DQ_PAGERDUTY_EVENTS_URL", str, "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events API v2 endpoint."),
     Setting("DQ_WEBHOOK_URL", str, "", "Generic webhook receiving every alert as JSON (secret, may carry a token); empty disables it."),
     Setting("DQ_ALERT_HTTP_TIMEOUT_SECONDS", float, "10", "Timeout of one HTTP or SMTP alert delivery attempt."),
+    Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs approved bypass terms (set it in production; empty = a per-store key file in DQ_DATA_DIR, development only)."),
+    Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted monthly by the scheduler. Empty (default) = keep everything."),
+    Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
