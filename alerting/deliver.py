@@ -20,6 +20,7 @@ import clock
 from alerting.channels import BATCHED, SENDERS
 from alerting.channels.slack import MAX_SECTIONS
 from alerting.errors import DeliveryFailed
+from alerting.notices import route_notices
 from alerting.policy import Policy, current_policy
 from store import alerts as outbox
 from store import db
@@ -44,6 +45,7 @@ def deliver_due(
     now = now or clock.utcnow()
     engine = engine or db.get_engine()
     policy = policy or current_policy()
+    route_notices(now, policy, engine)
     claimed = outbox.claim_due(engine, now, policy.claim_timeout_seconds)
     counts = {"messages": 0, "sent": 0, "retrying": 0, "failed": 0}
     errors: list[str] = []

@@ -13,8 +13,9 @@ from typing import Any
 import settings
 from store.alerts import ViolationFacts
 
-EVENTS = ("new", "still_failing", "escalated", "recovered")
+EVENTS = ("new", "still_failing", "escalated", "recovered", "notice")
 _EVENT_WORDS = {
+    "notice": ("notice", "notices"),
     "new": ("new violation", "new violations"),
     "still_failing": ("still failing", "still failing"),
     "escalated": ("escalated (not acknowledged)", "escalated (not acknowledged)"),
@@ -53,30 +54,38 @@ def payload(
     }
 
 
+def event_of(item: Mapping[str, Any]) -> str:
+    """The item's event; anything else another feature queued (e.g. a bypass rollback) is a notice."""
+    event = item.get("event")
+    return event if event in EVENTS else "notice"
+
+
 def ordered(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """New and escalated first, then worst severity first, then by rule name."""
     return sorted(
         items,
-        key=lambda p: (EVENTS.index(p["event"]), -_RANK.get(p["severity"], 0), p["rule"]),
+        key=lambda p: (EVENTS.index(event_of(p)), -_RANK.get(str(p.get("severity")), 0), str(p.get("rule", ""))),
     )
 
 
 def headline(items: Sequence[Mapping[str, Any]]) -> str:
-    counts = Counter(p["event"] for p in items)
+    counts = Counter(event_of(p) for p in items)
     parts = [
         f"{counts[event]} {_EVENT_WORDS[event][counts[event] != 1]}" for event in EVENTS if counts[event]
     ]
-    suites = sorted({p["suite"] for p in items})
+    suites = sorted({str(p.get("suite")) for p in items})
     where = suites[0] if len(suites) == 1 else f"{len(suites)} suites"
     return f"DQ: {', '.join(parts)} in {where}"
 
 
 def worst_severity(items: Sequence[Mapping[str, Any]]) -> str:
-    return max((p["severity"] for p in items), key=lambda s: _RANK.get(s, 0))
+    return max((str(p.get("severity")) for p in items), key=lambda s: _RANK.get(s, 0))
 
 
 def line(item: Mapping[str, Any]) -> str:
     """One plain-text line: severity, rule, table, what happened and the figures."""
+    if event_of(item) == "notice":
+        return f"[{item.get('severity') or 'INFO'}] {item.get('text') or item.get('event')}"
     text = f"[{item['severity']}] {item['rule']} on {item['table']}: {_event_text(item)}"
     message = item.get("message")
     return f"{text} - {message}" if message else text

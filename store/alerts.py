@@ -241,6 +241,28 @@ def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None 
         return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0)).rowcount
 
 
+def unrouted(conn: Connection, limit: int = 200) -> list[Alert]:
+    """Pending `store` rows without a destination: notices other features queued (a bypass rollback)
+    for alerting to route to the team's channels."""
+    query = (
+        sa.select(alerts)
+        .where(alerts.c.status == PENDING, alerts.c.channel == "store", alerts.c.destination.is_(None))
+        .order_by(alerts.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_alert(row) for row in conn.execute(query)]
+
+
+def mark_routed(conn: Connection, alert_id: int, now: datetime) -> None:
+    """The notice itself is the console's copy: recorded as sent to the console."""
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id, alerts.c.status == PENDING)
+        .values(status=SENT, sent_at=now, destination="console", next_attempt_at=None)
+    )
+
+
 # --- what alerting reads --------------------------------------------------------------------
 
 

@@ -25,7 +25,8 @@ def compose(destination: str, rows: Sequence[Alert]) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain="dq-console")
     lines = [messages.headline(items), ""]
     for item in items:
-        lines += [messages.line(item), f"  {item['link']}", ""]
+        link = item.get("link") or item.get("incident_url")
+        lines += [messages.line(item), *([f"  {link}"] if link else []), ""]
     lines.append("Acknowledge in the console to stop reminders and escalation.")
     message.set_content("\n".join(lines))
     return message
