@@ -27,7 +27,7 @@ def _enqueue(recorded: Recorded, policy, now=T0, suite=None) -> list[int]:
         return enqueue_for_run(conn, recorded, None, suite or make_suite(), now=now, policy=policy)
 
 
-def test_new_violations_go_to_the_severitys_channels_of_the_routed_team(store_url, channels_env, policy) -> None:
+def test_new_violations_go_to_the_severitys_channels_of_the_routed_team(sqlite_store, channels_env, policy) -> None:
     critical = add_violation("orders_id_not_null", "CRITICAL")
     low = add_violation("orders_note_length", "LOW")
     _enqueue(Recorded(1, opened=[critical, low]), policy)
