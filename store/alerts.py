@@ -446,3 +446,37 @@ def response_times(conn: Connection, since: datetime) -> list[ResponseTime]:
             ResponseTime(row.id, row.rule_name, row.suite, row.severity, sent, acked, row.acknowledged_by, minutes)
         )
     return result
+
+
+# --- for the console's Alerts page (engine keyword, picklable rows for caching) --------------
+
+_SHOWN = ("id", "created_at", "kind", "severity", "suite", "rule_name", "violation_id", "channel",
+          "destination", "status", "suppressed_reason", "attempts", "next_attempt_at", "last_error", "sent_at")
+
+
+def _table_rows(rows: Iterable[Alert]) -> list[dict[str, Any]]:
+    return [{name: getattr(row, name) for name in _SHOWN} for row in rows]
+
+
+def alerts_table(
+    since: datetime | None = None, statuses: tuple[str, ...] = (), kinds: tuple[str, ...] = (),
+    limit: int = 500, *, engine: Engine | None = None,
+) -> list[dict[str, Any]]:
+    """Newest alerts first, as rows for a table; filtered by status and kind."""
+    with db.read(engine) as conn:
+        rows = recent(conn, since=since, limit=limit if not kinds else limit * 4, statuses=statuses or None)
+    return _table_rows([r for r in rows if not kinds or r.kind in kinds][:limit])
+
+
+def failed_table(*, engine: Engine | None = None) -> list[dict[str, Any]]:
+    with db.read(engine) as conn:
+        return _table_rows(failed_deliveries(conn))
+
+
+def summary(since: datetime, *, engine: Engine | None = None) -> dict[str, Any]:
+    """Counts by status since `since` and the mean alert response time in minutes (None without data)."""
+    with db.read(engine) as conn:
+        counts = status_counts(conn, since)
+        answered = [t.minutes for t in response_times(conn, since) if t.minutes is not None]
+    mean = sum(answered) / len(answered) if answered else None
+    return {"counts": counts, "mean_response_minutes": mean, "acknowledged": len(answered)}
