@@ -159,36 +159,37 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
     interrupted sender). The other pending rows of the same destination ride along, which
     is what batches alerts enqueued within the batching window into one message.
     """
+    c = alerts.c
+    is_due = sa.or_(
+        sa.and_(c.status == PENDING, sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
+        sa.and_(c.status == SENDING, c.next_attempt_at <= now),
+    )
     with db.write(engine) as conn:
-        query = (
-            sa.select(alerts)
-            .where(alerts.c.status.in_((PENDING, SENDING)))
-            .order_by(alerts.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        open_rows = [_alert(row) for row in conn.execute(query)]
-        due_groups = {
-            (row.channel, row.destination)
-            for row in open_rows
-            if row.next_attempt_at is None or row.next_attempt_at <= now
-        }
-        claimed = [
-            row
-            for row in open_rows
-            if (row.channel, row.destination) in due_groups
-            and (row.status == PENDING or row.next_attempt_at is None or row.next_attempt_at <= now)
-        ]
+        due = [_alert(row) for row in conn.execute(_locked(sa.select(alerts).where(is_due), limit))]
+        groups = {(row.channel, row.destination) for row in due}
+        riders: list[Alert] = []
+        if groups:
+            same_group = sa.or_(*(
+                sa.and_(c.channel == channel, c.destination.is_(None) if dest is None else c.destination == dest)
+                for channel, dest in groups
+            ))
+            query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, same_group)
+            riders = [_alert(row) for row in conn.execute(_locked(query, limit))]
         expires = now + timedelta(seconds=claim_seconds)
-        result: list[Alert] = []
-        for row in claimed:
+        claimed: list[Alert] = []
+        for row in sorted(due + riders, key=lambda r: r.id):
             conn.execute(
                 alerts.update()
-                .where(alerts.c.id == row.id, alerts.c.attempts == row.attempts)
+                .where(c.id == row.id, c.attempts == row.attempts)
                 .values(status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires)
             )
-            result.append(_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires))
-        return result
+            claimed.append(_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires))
+        return claimed
+
+
+def _locked(query: sa.Select[Any], limit: int) -> sa.Select[Any]:
+    # SKIP LOCKED: a second deliverer on PostgreSQL takes other rows instead of waiting for ours.
+    return query.order_by(alerts.c.id).limit(limit).with_for_update(skip_locked=True)
 
 
 def _replace(row: Alert, **changes: Any) -> Alert:

@@ -238,3 +238,13 @@ def test_the_generic_webhook_gets_every_alert_with_an_idempotency_key(sqlite_sto
     assert (item["alert_id"], item["kind"], item["rule"], item["run_id"], item["team"]) == (
         hook_id, "trigger", "orders_note_length", 3, "sales",
     )
+
+
+def test_a_backlog_for_a_dead_receiver_does_not_starve_other_destinations(store_url) -> None:
+    waiting = [outbox.NewAlert("trigger", "slack", "DQ_SLACK_WEBHOOK_URL", {"n": n},
+                               next_attempt_at=T0 + timedelta(hours=1)) for n in range(3)]
+    due = outbox.NewAlert("trigger", "email", "oncall@company.com", {"n": 9}, next_attempt_at=T0)
+    with db.write() as conn:
+        *_, due_id = outbox.add(conn, [*waiting, due], T0)
+    claimed = outbox.claim_due(db.get_engine(), T0, 300, limit=2)
+    assert [(row.id, row.status, row.attempts) for row in claimed] == [(due_id, "sending", 1)]
