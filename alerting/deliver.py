@@ -27,6 +27,7 @@ from store import db
 from store.alerts import Alert
 
 _log = logging.getLogger(__name__)
+MAX_ROUNDS = 20  # claims of up to 500 rows each per call; the rest waits for the next tick
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,19 @@ def deliver_due(
     engine = engine or db.get_engine()
     policy = policy or current_policy()
     route_notices(now, policy, engine)
-    claimed = outbox.claim_due(engine, now, policy.claim_timeout_seconds)
     counts = {"messages": 0, "sent": 0, "retrying": 0, "failed": 0}
     errors: list[str] = []
+    for _ in range(MAX_ROUNDS):
+        claimed = outbox.claim_due(engine, now, policy.claim_timeout_seconds)
+        if not claimed:
+            break
+        _send(claimed, now, engine, policy, counts, errors)
+    return DeliveryReport(**counts, errors=tuple(errors))
+
+
+def _send(
+    claimed: Sequence[Alert], now: datetime, engine: Engine, policy: Policy, counts: dict[str, int], errors: list[str]
+) -> None:
     for channel, destination, batch in _batches(claimed):
         sender = SENDERS.get(channel)
         try:
@@ -66,7 +77,6 @@ def deliver_due(
         else:
             counts["messages"] += 1
             counts["sent"] += outbox.mark_sent(engine, batch, now)
-    return DeliveryReport(**counts, errors=tuple(errors))
 
 
 def _batches(rows: Sequence[Alert]) -> Iterator[tuple[str, str, list[Alert]]]:

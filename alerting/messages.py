@@ -24,13 +24,13 @@ _EVENT_WORDS = {
 _RANK = {"INFO": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 
 
-def violation_link(violation_id: int) -> str:
-    base = str(settings.get("DQ_CONSOLE_URL")).rstrip("/")
+def violation_link(violation_id: int, base: str | None = None) -> str:
+    base = (base or str(settings.get("DQ_CONSOLE_URL"))).rstrip("/")
     return f"{base}/violations?violation={violation_id}"
 
 
 def payload(
-    violation: ViolationFacts, event: str, *, table: str | None = None, **extra: Any
+    violation: ViolationFacts, event: str, *, table: str | None = None, console_url: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     """The snapshot of one violation event that every channel renders."""
     return {
@@ -49,7 +49,7 @@ def payload(
         "occurrences": violation.occurrences,
         "detected_at": violation.detected_at.isoformat(),
         "run_id": violation.last_run_id,
-        "link": violation_link(violation.id),
+        "link": violation_link(violation.id, console_url),
         **extra,
     }
 

@@ -127,11 +127,11 @@ def _facts(row: Any) -> ViolationFacts:
 
 
 def add(conn: Connection, new: Sequence[NewAlert], now: datetime) -> list[int]:
-    """Write outbox rows in the caller's transaction; `store` rows count as sent at once."""
-    ids: list[int] = []
-    for item in new:
-        sent_now = item.channel == "store" and item.status == SENT
-        values = dict(
+    """Write outbox rows in the caller's transaction (one bulk insert); `store` rows count as sent at once."""
+    if not new:
+        return []
+    values = [
+        dict(
             violation_id=item.violation_id,
             rule_name=item.rule_name,
             suite=item.suite,
@@ -146,10 +146,12 @@ def add(conn: Connection, new: Sequence[NewAlert], now: datetime) -> list[int]:
             attempts=0,
             next_attempt_at=item.next_attempt_at if item.status == PENDING else None,
             created_at=now,
-            sent_at=now if sent_now else None,
+            sent_at=now if item.channel == "store" and item.status == SENT else None,
         )
-        ids.append(int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0]))
-    return ids
+        for item in new
+    ]
+    query = alerts.insert().returning(alerts.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in conn.execute(query, values).scalars()]
 
 
 def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 500) -> list[Alert]:
@@ -176,15 +178,22 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
             query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, same_group)
             riders = [_alert(row) for row in conn.execute(_locked(query, limit))]
         expires = now + timedelta(seconds=claim_seconds)
-        claimed: list[Alert] = []
-        for row in sorted(due + riders, key=lambda r: r.id):
+        rows = sorted(due + riders, key=lambda r: r.id)
+        for attempts, ids in _by_attempts(rows).items():
             conn.execute(
                 alerts.update()
-                .where(c.id == row.id, c.attempts == row.attempts)
-                .values(status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires)
+                .where(c.id.in_(ids), c.attempts == attempts)
+                .values(status=SENDING, attempts=attempts + 1, next_attempt_at=expires)
             )
-            claimed.append(_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires))
-        return claimed
+        return [_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires) for row in rows]
+
+
+def _by_attempts(rows: Iterable[Alert]) -> dict[int, list[int]]:
+    """Row ids grouped by their attempts (the claim token), for one UPDATE per group."""
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        groups.setdefault(row.attempts, []).append(row.id)
+    return groups
 
 
 def _locked(query: sa.Select[Any], limit: int) -> sa.Select[Any]:
@@ -198,20 +207,18 @@ def _replace(row: Alert, **changes: Any) -> Alert:
     return Alert(**values)
 
 
-def _claimed(row: Alert) -> Any:
-    """The row is still ours: claimed, and not re-claimed since (attempts is the token)."""
-    return sa.and_(alerts.c.id == row.id, alerts.c.status == SENDING, alerts.c.attempts == row.attempts)
+def _still_ours(ids: Sequence[int], attempts: int) -> Any:
+    """Claimed, and not re-claimed since (attempts is the token)."""
+    return sa.and_(alerts.c.id.in_(list(ids)), alerts.c.status == SENDING, alerts.c.attempts == attempts)
 
 
 def mark_sent(engine: Engine, rows: Iterable[Alert], now: datetime) -> int:
     """Mark claimed rows sent; returns how many were still ours."""
     done = 0
     with db.write(engine) as conn:
-        for row in rows:
-            result = conn.execute(
-                alerts.update().where(_claimed(row)).values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None)
-            )
-            done += result.rowcount
+        for attempts, ids in _by_attempts(rows).items():
+            query = alerts.update().where(_still_ours(ids, attempts))
+            done += conn.execute(query.values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None)).rowcount
     return done
 
 
@@ -225,7 +232,7 @@ def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]
                 values.update(status=FAILED, next_attempt_at=None)
             else:
                 values.update(status=PENDING, next_attempt_at=retry_at)
-            changed = conn.execute(alerts.update().where(_claimed(row)).values(**values)).rowcount
+            changed = conn.execute(alerts.update().where(_still_ours([row.id], row.attempts)).values(**values)).rowcount
             if changed and retry_at is None:
                 audit.record(conn, "alerting", "alert.failed", "alert", row.id, channel=row.channel,
                              destination=row.destination, attempts=row.attempts, error=error[:500])
