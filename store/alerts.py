@@ -316,8 +316,7 @@ def last_alarm_at(conn: Connection, rule_name: str) -> datetime | None:
     query = sa.select(sa.func.max(alerts.c.created_at)).where(
         alerts.c.rule_name == rule_name, alerts.c.kind == "trigger", alerts.c.status != SUPPRESSED
     )
-    value = conn.execute(query).scalar()
-    return alerts.c.created_at.type.process_result_value(value, conn.dialect) if isinstance(value, str) else value
+    return conn.execute(query).scalar()  # max() keeps UTCDateTime: aware UTC on every backend
 
 
 def alarm_targets(conn: Connection, violation_id: int) -> list[tuple[str, str]]:
@@ -447,7 +446,7 @@ def response_times(conn: Connection, since: datetime) -> list[ResponseTime]:
     )
     result = []
     for row in conn.execute(query):
-        sent = alerts.c.sent_at.type.process_result_value(row.first_sent, conn.dialect)
+        sent = row.first_sent  # min() keeps UTCDateTime: aware UTC on every backend
         acked = row.acknowledged_at
         minutes = (acked - sent).total_seconds() / 60 if acked is not None else None
         result.append(
