@@ -248,3 +248,18 @@ def test_a_backlog_for_a_dead_receiver_does_not_starve_other_destinations(store_
         *_, due_id = outbox.add(conn, [*waiting, due], T0)
     claimed = outbox.claim_due(db.get_engine(), T0, 300, limit=2)
     assert [(row.id, row.status, row.attempts) for row in claimed] == [(due_id, "sending", 1)]
+
+
+def test_a_teams_own_webhook_comes_from_secrets_toml(sqlite_store, receiver, policy, tmp_path, monkeypatch) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'[dq]\nDQ_SLACK_WEBHOOK_URL_SALES = "{receiver.url}/sales-hook"\n')
+    monkeypatch.setenv("DQ_SECRETS_FILE", str(secrets))
+    sales = type(policy.teams["sales"])("sales", slack_webhook_setting="DQ_SLACK_WEBHOOK_URL_SALES")
+    policy = type(policy)(**{**policy.__dict__, "teams": {**policy.teams, "sales": sales}})
+    vid = add_violation("orders_note_length", "LOW")
+    enqueue(Recorded(1, opened=[vid]), policy)
+    assert deliver_due(now=LATER, policy=policy).sent == 1
+    [body] = receiver.bodies("/sales-hook")
+    assert "channel" not in body  # the team's own webhook posts to its own channel
+    with db.read() as conn:
+        assert outbox.recent(conn)[0].destination == "DQ_SLACK_WEBHOOK_URL_SALES"
