@@ -157,3 +157,4 @@ def secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
 
 def source_env_name(source: str) -> str:
     return f"DQ_SOURCE_{source.upper().replace('-', '_')}_URL"
+
