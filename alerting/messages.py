@@ -6,6 +6,7 @@ at that moment); every channel renders its message from them.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,7 +44,7 @@ def payload(
         "check_type": violation.check_type,
         "severity": violation.severity,
         "message": violation.message or "",
-        "observed_value": violation.observed_value,
+        "observed_value": _finite(violation.observed_value),
         "threshold": violation.threshold,
         "failing_rows": violation.failing_rows,
         "occurrences": violation.occurrences,
@@ -58,6 +59,11 @@ def event_of(item: Mapping[str, Any]) -> str:
     """The item's event; anything else another feature queued (e.g. a bypass rollback) is a notice."""
     event = item.get("event")
     return event if event in EVENTS else "notice"
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN and infinity are not JSON (PostgreSQL's json type and Slack refuse them): None instead."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def ordered(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

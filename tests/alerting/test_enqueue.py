@@ -142,3 +142,10 @@ def test_enqueue_is_part_of_the_callers_transaction(sqlite_store, channels_env, 
     except RuntimeError:
         pass
     assert _rows() == []
+
+
+def test_a_nan_observation_is_stored_as_null_not_invalid_json(store_url, channels_env, policy) -> None:
+    vid = add_violation("orders_note_length", "LOW", observed_value=float("nan"))
+    _enqueue(Recorded(1, opened=[vid]), policy)
+    with db.read() as conn:
+        assert recent(conn)[0].payload["observed_value"] is None
