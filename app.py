@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/bypass_requests.py", title="Bypass requests", icon=":material/alt_route:",
             url_path="bypass-requests"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
+    st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications:", url_path="alerts"),
     st.Page("pages/rules.py", title="Rules", icon=":material/rule:", url_path="rules"),
 ]
 
