@@ -4,8 +4,10 @@ Why pages draw the sidebar themselves: Streamlit decides per process whether `pa
 legacy auto-discovered folder; until app.py has run once, a deep link such as /violations runs
 pages/violations.py directly under Streamlit's own sidebar (`app`, `health`, ...). With
 `client.showSidebarNavigation = false` that legacy sidebar is hidden, st.navigation is hidden
-too, and these links are the one sidebar in both cases: app.py draws them for every page,
-and a page run directly by the legacy path (app.py not run in this session) draws them itself. url_path equals the file stem, so a
+too, and these links are the one sidebar in both cases: app.py draws them for every page.
+A page run directly by the legacy path (app.py not run in this session) first switches the
+server over to st.navigation and reruns (`leave_legacy_mode`), so after the first request every
+page, including those that do not call it, goes through app.py. url_path equals the file stem, so a
 link has the same address whichever way Streamlit resolved it.
 """
 
@@ -56,6 +58,20 @@ def sidebar() -> None:
         st.divider()
 
 
-def sidebar_if_legacy() -> None:
-    if not st.session_state.get(DRAWN_BY_APP):
-        sidebar()
+FLIP_TRIED = "dq_nav_flip_tried"
+
+
+def leave_legacy_mode() -> None:
+    """Called first by every page: if app.py did not run (legacy pages/ path), switch the app over.
+
+    Declaring our navigation switches the whole server process to st.navigation for good; the
+    rerun then goes through app.py to the same URL. Tried once per session; if it did not take,
+    the page still draws the same sidebar itself.
+    """
+    if st.session_state.get(DRAWN_BY_APP):
+        return
+    if not st.session_state.get(FLIP_TRIED):
+        st.session_state[FLIP_TRIED] = True
+        st.navigation(st_pages(), position="hidden")
+        st.rerun()
+    sidebar()

@@ -11,7 +11,7 @@ from ops.roles import User
 
 def start(title: str, caption: str | None = None) -> User:
     """Title the page, identify the user (banner in dev mode) and stop if the store cannot answer."""
-    nav.sidebar_if_legacy()
+    nav.leave_legacy_mode()
     st.title(title)
     if caption:
         st.caption(caption)
