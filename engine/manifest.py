@@ -1,0 +1,607 @@
+"""Rule manifests (YAML) parsed once into a frozen Catalog, with every problem reported at once.
+
+A manifest file holds one suite (one table) or a stream of suites separated by `---`; a document
+with a top-level `sources:` key defines named sources (rules/sources.yaml). Each problem names the
+file, the line, the rule, the key and the fix. Field reference: docs/rules.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import polars as pl
+import yaml
+from croniter import croniter
+
+from engine.checks import CHECKS, CheckType, Param
+from engine.durations import parse_duration
+from engine.errors import EngineError
+from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
+
+SUITE_KEYS = (
+    "suite", "source", "table", "schema", "layer", "data_classes", "pii_columns", "schedule",
+    "timezone", "owner", "description", "enabled", "rules",
+)
+RULE_KEYS = (
+    "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
+    "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes", "where",
+    "warn", "fail", "threshold",
+)
+SOURCE_KEYS = ("kind", "description", "url_env", "demo")
+SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string", "host")
+SCHEMA_TYPES = ("int", "float", "decimal", "string", "bool", "date", "datetime", "time", "any")
+DEFAULT_SAMPLE_SIZE = 10_000
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
+_LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    message: str
+    hint: str
+    rule: str | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{self.file}:{self.line}" if self.line else self.file]
+        if self.rule:
+            parts.append(f"rule {self.rule!r}")
+        if self.key:
+            parts.append(f"key {self.key!r}")
+        return f"{' '.join(parts)}: {self.message}. Hint: {self.hint}"
+
+
+class ManifestError(Exception):
+    """One or more problems in rule manifests; str() lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+        count = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in rule manifests:\n{lines}")
+
+
+# --- YAML with line numbers ----------------------------------------------------------------
+
+
+class _LineMap(dict):  # type: ignore[type-arg]
+    """A mapping that remembers the line of itself and of each key."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):
+    duplicate_keys: list[tuple[str, int]]
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineMap:
+    loader.flatten_mapping(node)
+    mapping = _LineMap()
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in mapping:
+            loader.duplicate_keys.append((str(key), line))
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[str(key)] = line
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _plain(value: Any) -> Any:
+    """Line-annotated YAML back to plain dicts and lists (what the store keeps)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _line(mapping: Any, key: str | None = None) -> int | None:
+    if not isinstance(mapping, _LineMap):
+        return None
+    if key is not None and key in mapping.key_lines:
+        return mapping.key_lines[key]
+    return mapping.line
+
+
+# --- small parsers shared with the engine ----------------------------------------------------
+
+
+def parse_level(value: Any) -> Level:
+    """"5%" or {max_fraction: 0.05} -> a fraction; "10 rows" or {max_rows: 10} -> a count."""
+    if isinstance(value, dict):
+        keys = set(value)
+        if keys == {"max_rows"} and _is_int(value["max_rows"]) and value["max_rows"] >= 0:
+            return Level(max_rows=int(value["max_rows"]))
+        if keys == {"max_fraction"} and _is_number(value["max_fraction"]) and 0 <= value["max_fraction"] <= 1:
+            return Level(max_fraction=float(value["max_fraction"]))
+    elif isinstance(value, str):
+        if match := _LEVEL_ROWS.match(value):
+            return Level(max_rows=int(match.group(1)))
+        if (match := _LEVEL_PCT.match(value)) and float(match.group(1)) <= 100:
+            return Level(max_fraction=float(match.group(1)) / 100)
+    raise ValueError(f"{value!r} is neither a count nor a fraction of rows")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def rule_hash(rule: Rule, suite: Suite) -> str:
+    """Identity of what a rule checks: its definition plus the table it runs on."""
+    payload = {"rule": dict(rule.definition), "source": suite.source, "table": suite.qualified_table}
+    return sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    file: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, mapping: Any, key: str | None, message: str, hint: str, rule: str | None = None) -> None:
+        self.problems.append(Problem(self.file, _line(mapping, key), message, hint, rule, key))
+
+
+def _check_keys(ctx: _Context, mapping: Mapping[str, Any], allowed: Iterable[str], what: str, rule: str | None = None) -> None:
+    allowed = tuple(allowed)
+    for key in mapping:
+        if key in SECRET_KEYS:
+            ctx.add(mapping, key, f"{what} must not hold connection details",
+                    "connection URLs and secrets come from the environment (DQ_SOURCE_<NAME>_URL) "
+                    "or .streamlit/secrets.toml, never from rule files", rule)
+        elif key not in allowed:
+            ctx.add(mapping, key, f"unknown key in {what}", f"allowed keys are {', '.join(allowed)}", rule)
+
+
+def _string(ctx: _Context, mapping: Mapping[str, Any], key: str, *, required: bool = False,
+            rule: str | None = None) -> str | None:
+    value = mapping.get(key)
+    if value is None:
+        if required:
+            ctx.add(mapping, key, "is required", f"add `{key}:` to the {'rule' if rule else 'suite'}", rule)
+        return None
+    if not isinstance(value, str) or not value.strip():
+        ctx.add(mapping, key, f"must be a non-empty string, got {value!r}", f"write `{key}: some-text`", rule)
+        return None
+    return value
+
+
+def _bool(ctx: _Context, mapping: Mapping[str, Any], key: str, default: bool, rule: str | None = None) -> bool:
+    value = mapping.get(key, default)
+    if not isinstance(value, bool):
+        ctx.add(mapping, key, f"must be true or false, got {value!r}", f"write `{key}: true` or `{key}: false`", rule)
+        return default
+    return value
+
+
+def _cron(ctx: _Context, mapping: Mapping[str, Any], rule: str | None = None) -> str | None:
+    value = _string(ctx, mapping, "schedule", rule=rule)
+    if value is not None and not croniter.is_valid(value):
+        ctx.add(mapping, "schedule", f"{value!r} is not a valid cron expression",
+                'use five fields "minute hour day month weekday", e.g. "*/15 * * * *"', rule)
+        return None
+    return value
+
+
+def _string_list(ctx: _Context, mapping: Mapping[str, Any], key: str, rule: str | None = None) -> list[str]:
+    value = mapping.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        ctx.add(mapping, key, f"must be a list of names, got {value!r}", f"write `{key}: [a, b]`", rule)
+        return []
+    return value
+
+
+def _enum_list(ctx: _Context, mapping: Mapping[str, Any], key: str, enum: type[DataClass]) -> tuple[DataClass, ...]:
+    allowed = [e.value for e in enum]
+    result = []
+    for value in _string_list(ctx, mapping, key):
+        if value.lower() in allowed:
+            result.append(enum(value.lower()))
+        else:
+            ctx.add(mapping, key, f"unknown value {value!r}", f"use any of {', '.join(allowed)}")
+    return tuple(result)
+
+
+def parse_sources(document: Mapping[str, Any], file: str, problems: list[Problem]) -> dict[str, Source]:
+    ctx = _Context(file, problems)
+    raw = document.get("sources")
+    if not isinstance(raw, dict):
+        ctx.add(document, "sources", "must be a mapping of source names", "write `sources: {warehouse: {kind: sql}}`")
+        return {}
+    sources = {}
+    for name, spec in raw.items():
+        spec = spec if spec is not None else _LineMap()
+        if not isinstance(spec, dict):
+            ctx.add(raw, name, f"source {name!r} must be a mapping", "write `kind: sql` under it")
+            continue
+        _check_keys(ctx, spec, SOURCE_KEYS, f"source {name!r}")
+        kind = spec.get("kind", "sql")
+        if kind not in ("sql", "parquet"):
+            ctx.add(spec, "kind", f"unknown source kind {kind!r}", "use sql or parquet")
+        url_env = spec.get("url_env")
+        if url_env is not None and not (isinstance(url_env, str) and re.fullmatch(r"[A-Z_][A-Z0-9_]*", url_env)):
+            ctx.add(spec, "url_env", f"{url_env!r} is not an environment variable name", "write e.g. `url_env: DQ_SOURCE_WAREHOUSE_URL`")
+            url_env = None
+        sources[str(name)] = Source(
+            name=str(name), kind=str(kind), description=spec.get("description"), url_env=url_env,
+            demo=_bool(ctx, spec, "demo", False), file=file, line=_line(raw, name),
+        )
+    return sources
+
+
+def _param_value(ctx: _Context, rule_map: Mapping[str, Any], param: Param, rule: str) -> Any:
+    value = rule_map[param.name]
+    kind = param.kind
+    ok: bool
+    hint = f"see `{param.name}` of this check in docs/checks.md"
+    if kind == "column":
+        ok = isinstance(value, str) and bool(value)
+        hint = f"write `{param.name}: column_name`"
+    elif kind == "columns":
+        ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+        hint = f"write `{param.name}: [col_a, col_b]`"
+    elif kind == "number":
+        ok = _is_number(value)
+        hint = f"write `{param.name}: 10.5`"
+    elif kind == "integer":
+        ok = _is_int(value) and value >= 0
+        hint = f"write a whole number >= 0, e.g. `{param.name}: 100`"
+    elif kind in ("string", "sql", "regex", "duration", "choice"):
+        ok = isinstance(value, str) and bool(value)
+    elif kind == "values":
+        ok = isinstance(value, list) and bool(value) and all(isinstance(v, str | int | float | bool) for v in value)
+        hint = f"write `{param.name}: [a, b, c]`"
+    elif kind == "mapping":
+        ok = isinstance(value, dict) and bool(value)
+        hint = f"write `{param.name}: {{column: type}}`"
+    elif kind == "boolean":
+        ok = isinstance(value, bool)
+        hint = f"write `{param.name}: true` or `false`"
+    elif kind == "bound":
+        ok = _is_number(value) or (isinstance(value, str) and bool(value)) or hasattr(value, "isoformat")
+        hint = f"write a number or an ISO date, e.g. `{param.name}: 0` or `{param.name}: '2024-01-01'`"
+    else:  # pragma: no cover - the table in engine/checks.py only uses the kinds above
+        ok = True
+    if not ok:
+        ctx.add(rule_map, param.name, f"has the wrong type ({value!r}, expected {kind})", hint, rule)
+        return None
+    return _deep_check(ctx, rule_map, param, value, rule)
+
+
+def _deep_check(ctx: _Context, rule_map: Mapping[str, Any], param: Param, value: Any, rule: str) -> Any:
+    kind = param.kind
+    if kind == "regex":
+        try:
+            pl.select(pl.lit("x").str.contains(value))
+        except Exception as exc:  # polars raises ComputeError for a bad pattern
+            ctx.add(rule_map, param.name, f"invalid regular expression {value!r}: {_one_line(exc)}",
+                    "the engine uses Rust regex syntax (no look-around or back-references)", rule)
+            return None
+    elif kind == "sql":
+        error = sql_expression_error(value)
+        if error:
+            ctx.add(rule_map, param.name, f"invalid SQL expression {value!r}: {error}",
+                    "write a Polars SQL boolean expression, e.g. \"amount >= 0 AND status <> 'x'\"", rule)
+            return None
+    elif kind == "duration":
+        try:
+            parse_duration(value)
+        except EngineError:
+            ctx.add(rule_map, param.name, f"{value!r} is not a duration", 'write e.g. "30m", "2h" or "1d"', rule)
+            return None
+    elif kind == "choice" and value not in param.choices:
+        ctx.add(rule_map, param.name, f"unknown value {value!r}", f"use any of {', '.join(param.choices)}", rule)
+        return None
+    elif kind == "mapping":
+        bad = {k: v for k, v in value.items() if str(v).lower() not in SCHEMA_TYPES}
+        if bad:
+            ctx.add(rule_map, param.name, f"unknown column types {bad}", f"use any of {', '.join(SCHEMA_TYPES)}", rule)
+            return None
+        return {str(k): str(v).lower() for k, v in value.items()}
+    elif kind == "string" and param.name == "timezone":
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            ctx.add(rule_map, param.name, f"unknown time zone {value!r}", "use an IANA name such as UTC or Europe/Berlin", rule)
+            return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # YAML dates become ISO strings, so definitions stay JSON
+    return _plain(value)
+
+
+def sql_expression_error(expression: str) -> str | None:
+    """Why a Polars SQL expression does not parse, or None when it does."""
+    try:
+        pl.sql_expr(expression)
+    except Exception as exc:  # polars raises SQLSyntaxError / ComputeError
+        return _one_line(exc)
+    return None
+
+
+def _one_line(exc: Exception, limit: int = 200) -> str:
+    text = " ".join(str(exc).split("This error occurred")[0].split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _levels(ctx: _Context, rule_map: Mapping[str, Any], check: CheckType, name: str) -> tuple[Level | None, Level | None]:
+    levels: dict[str, Level | None] = {"warn": None, "fail": None}
+    for key in ("warn", "fail", "threshold"):
+        if key in rule_map and not check.row_level:
+            ctx.add(rule_map, key, f"`{key}` applies to row-level checks only, not to {check.name}",
+                    "bound the observed value with `min:` / `max:` (or `max_age:` for freshness)", name)
+            return None, None
+    for key in ("warn", "fail"):
+        if key in rule_map:
+            try:
+                levels[key] = parse_level(rule_map[key])
+            except ValueError:
+                ctx.add(rule_map, key, f"{rule_map[key]!r} is ambiguous or invalid",
+                        f'write a fraction of rows as `{key}: "5%"` or a count as `{key}: "10 rows"`', name)
+    if "threshold" in rule_map:
+        value = rule_map["threshold"]
+        if "fail" in rule_map:
+            ctx.add(rule_map, "threshold", "`threshold` and `fail` both set the fail level", "keep one of them", name)
+        elif _is_number(value) and 0 <= value <= 1:
+            levels["fail"] = Level(max_fraction=float(value))
+        else:
+            ctx.add(rule_map, "threshold", f"{value!r} is not a fraction between 0 and 1",
+                    'threshold is the max failing fraction (0.05 = 5%); for a count write `fail: "10 rows"`', name)
+    elif check.name == "null_rate" and "fail" not in rule_map:
+        ctx.add(rule_map, "threshold", "null_rate needs the largest acceptable null fraction",
+                "add `threshold: 0.05` (5% nulls allowed)", name)
+    return levels["warn"], levels["fail"]
+
+
+def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suite_name: str) -> Rule | None:
+    if not isinstance(rule_map, dict):
+        ctx.add(suite_map, "rules", f"each rule must be a mapping, got {rule_map!r}", "start each rule with `- name: ...`")
+        return None
+    before = len(ctx.problems)
+    name = _string(ctx, rule_map, "name", required=True)
+    if name is not None and not _NAME.match(name):
+        ctx.add(rule_map, "name", f"{name!r} has characters a rule name cannot have",
+                "use letters, digits, _ . and - (e.g. orders_id_unique)", name)
+    label = name or f"<rule at line {_line(rule_map)}>"
+    check_name = _string(ctx, rule_map, "check", required=True, rule=label)
+    check = CHECKS.get(check_name or "")
+    if check_name is not None and check is None:
+        ctx.add(rule_map, "check", f"unknown check type {check_name!r}", f"use any of {', '.join(CHECKS)}", label)
+    allowed = RULE_KEYS + (check.param_names() if check else ())
+    if check is not None:
+        _check_keys(ctx, rule_map, allowed, f"rule {label!r} ({check.name})", label)
+    severity_text = rule_map.get("severity")
+    severity = None
+    if severity_text is None:
+        ctx.add(rule_map, "severity", "is required", f"add `severity:` with one of {', '.join(Severity)}", label)
+    elif str(severity_text).upper() not in Severity.__members__:
+        ctx.add(rule_map, "severity", f"unknown severity {severity_text!r}", f"use one of {', '.join(Severity)}", label)
+    else:
+        severity = Severity(str(severity_text).upper())
+    params: dict[str, Any] = {}
+    warn = fail = None
+    if check is not None:
+        for param in check.params:
+            if param.name in rule_map:
+                params[param.name] = _param_value(ctx, rule_map, param, label)
+            elif param.required:
+                ctx.add(rule_map, param.name, f"{check.name} needs `{param.name}`", param.doc or f"add `{param.name}:`", label)
+        if check.validate:
+            for message in check.validate({k: v for k, v in params.items() if v is not None}):
+                ctx.add(rule_map, None, f"{check.name} {message}", "see docs/checks.md", label)
+        warn, fail = _levels(ctx, rule_map, check, label)
+    where = _string(ctx, rule_map, "where", rule=label)
+    if where is not None and (error := sql_expression_error(where)):
+        ctx.add(rule_map, "where", f"invalid SQL filter {where!r}: {error}", "write a Polars SQL boolean expression", label)
+    sample_size = rule_map.get("sample_size")
+    if sample_size is not None and not (_is_int(sample_size) and sample_size > 0):
+        ctx.add(rule_map, "sample_size", f"must be a whole number > 0, got {sample_size!r}", "e.g. `sample_size: 10000`", label)
+    cooldown = rule_map.get("alert_cooldown_minutes")
+    if cooldown is not None and not (_is_int(cooldown) and cooldown >= 0):
+        ctx.add(rule_map, "alert_cooldown_minutes", f"must be a whole number >= 0, got {cooldown!r}", "e.g. `alert_cooldown_minutes: 60`", label)
+    lookback = rule_map.get("partition_lookback")
+    if lookback is not None:
+        try:
+            parse_duration(lookback)
+        except EngineError:
+            ctx.add(rule_map, "partition_lookback", f"{lookback!r} is not a duration", 'write e.g. "1d" or "6h"', label)
+        if "partition_column" not in rule_map:
+            ctx.add(rule_map, "partition_lookback", "needs `partition_column`", "name the column that partitions the table", label)
+    partition_column = _string(ctx, rule_map, "partition_column", rule=label)
+    use_sampling = _bool(ctx, rule_map, "use_sampling", False, label)
+    enabled = _bool(ctx, rule_map, "enabled", True, label)
+    schedule = _cron(ctx, rule_map, label)
+    owner = _string(ctx, rule_map, "owner", rule=label)
+    description = _string(ctx, rule_map, "description", rule=label)
+    if len(ctx.problems) != before or name is None or check is None or severity is None:
+        return None
+    return Rule(
+        name=name, suite=suite_name, check=check.name, params=MappingProxyType(params), severity=severity,
+        enabled=enabled, description=description, owner=owner or suite_map.get("owner"), schedule=schedule,
+        use_sampling=use_sampling,
+        sample_size=sample_size if sample_size is not None else (DEFAULT_SAMPLE_SIZE if use_sampling else None),
+        partition_column=partition_column, partition_lookback=lookback,
+        alert_cooldown_minutes=cooldown, where=where, warn=warn, fail=fail, file=ctx.file,
+        line=_line(rule_map), definition=MappingProxyType(_plain(rule_map)),
+    )
+
+
+def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, Source] | None,
+                problems: list[Problem]) -> Suite | None:
+    """One suite document -> Suite; problems are appended. sources=None skips the source check."""
+    ctx = _Context(file, problems)
+    before = len(problems)
+    _check_keys(ctx, document, SUITE_KEYS, "a suite")
+    name = _string(ctx, document, "suite", required=True)
+    source = _string(ctx, document, "source", required=True)
+    if source is not None and sources is not None and source not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        ctx.add(document, "source", f"source {source!r} is not defined (defined: {known})",
+                "define it in rules/sources.yaml and set its URL in DQ_SOURCE_<NAME>_URL")
+    table = _string(ctx, document, "table", required=True)
+    schema = _string(ctx, document, "schema")
+    if table is not None and schema is None and "." in table:
+        schema, table = table.split(".", 1)
+    layer_text = document.get("layer")
+    layer = None
+    if layer_text is None:
+        ctx.add(document, "layer", "is required", f"add `layer:` with one of {', '.join(Layer)}")
+    elif str(layer_text).lower() not in [x.value for x in Layer]:
+        ctx.add(document, "layer", f"unknown layer {layer_text!r}", f"use one of {', '.join(Layer)}")
+    else:
+        layer = Layer(str(layer_text).lower())
+    data_classes = _enum_list(ctx, document, "data_classes", DataClass)
+    pii_columns = tuple(_string_list(ctx, document, "pii_columns"))
+    schedule = _cron(ctx, document)
+    timezone = _string(ctx, document, "timezone")
+    if timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            ctx.add(document, "timezone", f"unknown time zone {timezone!r}", "use an IANA name such as UTC")
+    raw_rules = document.get("rules", [])
+    if not isinstance(raw_rules, list):
+        ctx.add(document, "rules", "must be a list of rules", "write each rule as `- name: ...`")
+        raw_rules = []
+    rules = [_parse_rule(ctx, r, document, name or "?") for r in raw_rules]
+    seen: dict[str, int | None] = {}
+    for rule in rules:
+        if rule is None:
+            continue
+        if rule.name in seen:
+            ctx.problems.append(Problem(file, rule.line, f"duplicate rule name (first at line {seen[rule.name]})",
+                                        "rule names are unique across all manifests; rename one", rule.name, "name"))
+        seen[rule.name] = rule.line
+    if len(problems) != before or name is None or source is None or table is None or layer is None:
+        return None
+    definition = {k: _plain(v) for k, v in document.items() if k != "rules"}
+    return Suite(
+        name=name, source=source, table=table, schema=schema, layer=layer, data_classes=data_classes,
+        pii_columns=pii_columns, rules=tuple(r for r in rules if r is not None), schedule=schedule,
+        timezone=timezone, owner=document.get("owner"), description=document.get("description"),
+        enabled=_bool(ctx, document, "enabled", True), file=file, line=_line(document),
+        definition=MappingProxyType(definition),
+    )
+
+
+def _documents(path: Path, problems: list[Problem]) -> list[Any]:
+    loader = _Loader(path.read_text(encoding="utf-8"))
+    loader.duplicate_keys = []
+    try:
+        documents = []
+        while loader.check_data():
+            documents.append(loader.get_data())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(Problem(str(path), mark.line + 1 if mark else None, f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                                "fix the YAML syntax (indentation, quotes, colons)"))
+        return []
+    finally:
+        loader.dispose()
+    for key, line in loader.duplicate_keys:
+        problems.append(Problem(str(path), line, f"key {key!r} appears twice in one mapping", "keep one of them", key=key))
+    return [d for d in documents if d is not None]
+
+
+def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ManifestError([Problem(str(path), None, "no such file or folder", "give a manifest file or a folder of them")])
+    return files
+
+
+def load_catalog(paths: Sequence[str | Path], default_sources: Path | None = None) -> Catalog:
+    """Parse manifests (files or folders) into a Catalog, or raise ManifestError listing every problem.
+
+    Sources come from documents with a `sources:` key among `paths`; when there is none, from
+    `default_sources` (the caller passes DQ_RULES_DIR/sources.yaml).
+    """
+    problems: list[Problem] = []
+    files = manifest_files(paths)
+    if default_sources is not None and default_sources.is_file() and default_sources.resolve() not in {f.resolve() for f in files}:
+        files = [default_sources, *files]
+    parsed = [(f, d) for f in files for d in _documents(f, problems)]
+    sources: dict[str, Source] = {}
+    for file, document in parsed:
+        if isinstance(document, dict) and "sources" in document:
+            sources.update(parse_sources(document, str(file), problems))
+    suites: list[Suite] = []
+    first_rule: dict[str, Rule] = {}
+    first_suite: dict[str, Suite] = {}
+    for file, document in parsed:
+        if isinstance(document, dict) and "sources" in document:
+            continue
+        if not isinstance(document, dict):
+            problems.append(Problem(str(file), None, "a manifest document must be a mapping", "start it with `suite: layer.table`"))
+            continue
+        suite = parse_suite(document, str(file), sources, problems)
+        if suite is None:
+            continue
+        if suite.name in first_suite:
+            other = first_suite[suite.name]
+            problems.append(Problem(str(file), suite.line, f"suite {suite.name!r} is also defined at {other.file}:{other.line}",
+                                    "one suite per table: merge the two", key="suite"))
+        first_suite.setdefault(suite.name, suite)
+        for rule in suite.rules:
+            if rule.name in first_rule and first_rule[rule.name].suite != suite.name:
+                other_rule = first_rule[rule.name]
+                problems.append(Problem(str(file), rule.line, f"duplicate rule name, also at {other_rule.file}:{other_rule.line}",
+                                        "rule names are unique across all manifests; rename one", rule.name, "name"))
+            first_rule.setdefault(rule.name, rule)
+        suites.append(suite)
+    if problems:
+        raise ManifestError(problems)
+    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites))
+
+
+def suite_from_definitions(suite_definition: Mapping[str, Any], rule_definitions: Sequence[Mapping[str, Any]],
+                           file: str = "<store>") -> Suite:
+    """Rebuild a Suite from the definitions the store keeps (same validation as a file)."""
+    problems: list[Problem] = []
+    suite = parse_suite({**suite_definition, "rules": list(rule_definitions)}, file, None, problems)
+    if suite is None:
+        raise ManifestError(problems)
+    return suite
+
+
+def load_sources(path: Path) -> dict[str, Source]:
+    """The named sources of one sources file (DQ_RULES_DIR/sources.yaml); {} when it is absent."""
+    if not path.is_file():
+        return {}
+    problems: list[Problem] = []
+    sources: dict[str, Source] = {}
+    for document in _documents(path, problems):
+        if isinstance(document, dict) and "sources" in document:
+            sources.update(parse_sources(document, str(path), problems))
+    if problems:
+        raise ManifestError(problems)
+    return sources

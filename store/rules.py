@@ -1,0 +1,225 @@
+"""Live rules in the store: syncing parsed manifests (with versions and audit) and reading them back.
+
+Loading is one transaction: every rule lands or none does. Rules of a loaded suite that the
+manifest no longer has are disabled (status `removed`), their history kept. Loading a folder
+is the whole truth (`prune`): suites missing from it are disabled too. A rule disabled or
+retired through the lifecycle commands stays so on reload unless its manifest `enabled` flips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+import clock
+from engine.manifest import rule_hash, suite_from_definitions
+from engine.model import Catalog, Rule, Suite
+from store import audit, db
+from store.errors import NotFound
+from store.schema import rule_versions, rules, suites
+
+LIVE = ("active", "disabled")  # statuses whose rules belong to their suite; retired/removed do not
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    rule: str
+    suite: str
+    change: str  # added changed removed restored enabled disabled
+    diff: dict[str, Any] = field(default_factory=dict)  # field -> [old, new]
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    changes: tuple[RuleChange, ...]
+    unchanged: int
+    suites_added: tuple[str, ...] = ()
+    suites_disabled: tuple[str, ...] = ()
+
+    def count(self, change: str) -> int:
+        return sum(1 for c in self.changes if c.change == change)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not self.suites_added and not self.suites_disabled
+
+
+def _rule_row(rule: Rule, suite: Suite) -> dict[str, Any]:
+    return {
+        "name": rule.name, "suite": suite.name, "source": suite.source, "table_name": suite.qualified_table,
+        "check_type": rule.check, "params": dict(rule.params), "severity": rule.severity.value,
+        "schedule": rule.schedule or suite.schedule, "use_sampling": rule.use_sampling,
+        "sample_size": rule.sample_size, "partition_column": rule.partition_column,
+        "alert_cooldown_minutes": rule.alert_cooldown_minutes, "owner": rule.owner or suite.owner,
+        "description": rule.description, "file": rule.file, "line": rule.line,
+        "definition": dict(rule.definition), "definition_hash": rule_hash(rule, suite),
+    }
+
+
+def _suite_row(suite: Suite) -> dict[str, Any]:
+    return {
+        "name": suite.name, "source": suite.source, "table_name": suite.qualified_table,
+        "layer": suite.layer.value, "data_classes": [d.value for d in suite.data_classes],
+        "pii_columns": list(suite.pii_columns), "schedule": suite.schedule, "owner": suite.owner,
+        "description": suite.description, "file": suite.file, "definition": dict(suite.definition),
+        "enabled": suite.enabled,
+    }
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    keys = sorted(set(old) | set(new))
+    return {k: [old.get(k), new.get(k)] for k in keys if old.get(k) != new.get(k)}
+
+
+def plan_sync(conn: Connection, catalog: Catalog, *, prune: bool = False) -> SyncPlan:
+    """What loading `catalog` would change, without writing anything."""
+    existing = {r.name: r for r in conn.execute(sa.select(rules)).mappings()}
+    existing_suites = {s.name: s for s in conn.execute(sa.select(suites)).mappings()}
+    loaded_suites = {s.name for s in catalog.suites}
+    changes: list[RuleChange] = []
+    unchanged = 0
+    seen: set[str] = set()
+    for suite in catalog.suites:
+        for rule in suite.rules:
+            seen.add(rule.name)
+            row = existing.get(rule.name)
+            new = _rule_row(rule, suite)
+            if row is None:
+                changes.append(RuleChange(rule.name, suite.name, "added"))
+                continue
+            old_definition = dict(row["definition"])
+            if row["status"] == "removed":
+                changes.append(RuleChange(rule.name, suite.name, "restored", _diff(old_definition, new["definition"])))
+            elif row["definition_hash"] != new["definition_hash"]:
+                diff = _diff(old_definition, new["definition"])
+                if row["suite"] != suite.name:
+                    diff["suite"] = [row["suite"], suite.name]
+                if row["table_name"] != new["table_name"] or row["source"] != new["source"]:
+                    diff["table"] = [f"{row['source']}:{row['table_name']}", f"{new['source']}:{new['table_name']}"]
+                changes.append(RuleChange(rule.name, suite.name, "changed", diff))
+            else:
+                unchanged += 1
+    scope = set(existing_suites) if prune else loaded_suites
+    for name, row in existing.items():
+        if name not in seen and row["suite"] in scope and row["status"] in LIVE:
+            changes.append(RuleChange(name, row["suite"], "removed"))
+    added = tuple(sorted(loaded_suites - set(existing_suites)))
+    disabled = tuple(sorted(n for n, s in existing_suites.items() if prune and n not in loaded_suites and s["enabled"]))
+    return SyncPlan(tuple(changes), unchanged, added, disabled)
+
+
+def sync_catalog(conn: Connection, catalog: Catalog, actor: str, *, prune: bool = False,
+                 dry_run: bool = False) -> SyncPlan:
+    """Apply `catalog` inside the caller's transaction; returns the plan it applied."""
+    plan = plan_sync(conn, catalog, prune=prune)
+    if dry_run:
+        return plan
+    now = clock.utcnow()
+    for suite in catalog.suites:
+        _upsert_suite(conn, suite, now)
+    by_name = {r.name: (r, s) for s in catalog.suites for r in s.rules}
+    for change in plan.changes:
+        if change.change == "removed":
+            _set_status(conn, change.rule, "removed", False, "removed from the manifests", actor, now)
+            continue
+        rule, suite = by_name[change.rule]
+        _write_rule(conn, rule, suite, change, actor, now)
+    for name in plan.suites_disabled:
+        conn.execute(suites.update().where(suites.c.name == name).values(enabled=False, updated_at=now))
+        audit.record(conn, actor, "suite.disabled", "suite", name, reason="missing from the loaded manifests")
+    return plan
+
+
+def _upsert_suite(conn: Connection, suite: Suite, now: Any) -> None:
+    values = {**_suite_row(suite), "updated_at": now}
+    updated = conn.execute(suites.update().where(suites.c.name == suite.name).values(**values))
+    if updated.rowcount == 0:
+        conn.execute(suites.insert().values(**values))
+
+
+def _write_rule(conn: Connection, rule: Rule, suite: Suite, change: RuleChange, actor: str, now: Any) -> None:
+    values = _rule_row(rule, suite)
+    current = conn.execute(sa.select(rules).where(rules.c.name == rule.name)).mappings().first()
+    if current is None:
+        version = 1
+        conn.execute(rules.insert().values(
+            **values, enabled=rule.enabled, status="active" if rule.enabled else "disabled",
+            status_reason=None if rule.enabled else "enabled: false in the manifest",
+            version=version, created_at=now, updated_at=now,
+        ))
+    else:
+        version = current["version"] + 1
+        enabled, status = current["enabled"], current["status"]
+        if status == "removed" or bool(current["definition"].get("enabled", True)) != rule.enabled:
+            enabled, status = rule.enabled, "active" if rule.enabled else "disabled"
+        conn.execute(rules.update().where(rules.c.name == rule.name).values(
+            **values, enabled=enabled, status=status, version=version, updated_at=now,
+        ))
+    conn.execute(rule_versions.insert().values(
+        rule_name=rule.name, version=version, change=change.change, definition=values["definition"],
+        diff=change.diff, changed_by=actor, changed_at=now,
+    ))
+    audit.record(conn, actor, f"rule.{change.change}", "rule", rule.name, suite=suite.name, version=version, diff=change.diff)
+
+
+def _set_status(conn: Connection, name: str, status: str, enabled: bool, reason: str, actor: str, now: Any) -> None:
+    row = conn.execute(sa.select(rules.c.version, rules.c.definition).where(rules.c.name == name)).one()
+    version = row.version + 1
+    conn.execute(rules.update().where(rules.c.name == name).values(
+        status=status, enabled=enabled, status_reason=reason, version=version, updated_at=now))
+    conn.execute(rule_versions.insert().values(
+        rule_name=name, version=version, change=status, definition=row.definition, diff={},
+        changed_by=actor, changed_at=now, reason=reason))
+    audit.record(conn, actor, f"rule.{status}", "rule", name, reason=reason, version=version)
+
+
+# --- reading live rules ----------------------------------------------------------------------
+
+
+def _suite_with_rules(suite_row: Any, rule_rows: Sequence[Any]) -> Suite:
+    suite = suite_from_definitions(suite_row["definition"], [r["definition"] for r in rule_rows],
+                                   file=suite_row["file"] or "<store>")
+    state = {r["name"]: r["enabled"] for r in rule_rows}
+    return dataclasses.replace(
+        suite, rules=tuple(dataclasses.replace(r, enabled=bool(state[r.name])) for r in suite.rules)
+    )
+
+
+def live_suites(engine: Engine | None = None) -> list[Suite]:
+    """Every enabled suite with its live (active or disabled, not retired/removed) rules."""
+    with db.read(engine) as conn:
+        suite_rows = conn.execute(sa.select(suites).where(suites.c.enabled.is_(True)).order_by(suites.c.name)).mappings().all()
+        rule_rows = conn.execute(sa.select(rules).where(rules.c.status.in_(LIVE)).order_by(rules.c.id)).mappings().all()
+    by_suite: dict[str, list[Any]] = {}
+    for row in rule_rows:
+        by_suite.setdefault(row["suite"], []).append(row)
+    return [_suite_with_rules(s, by_suite.get(s["name"], [])) for s in suite_rows]
+
+
+def live_suite(name: str, engine: Engine | None = None) -> Suite:
+    for suite in live_suites(engine):
+        if suite.name == name:
+            return suite
+    with db.read(engine) as conn:
+        known = conn.execute(sa.select(suites.c.name, suites.c.enabled).where(suites.c.name == name)).first()
+    if known is not None:
+        raise NotFound(f"suite {name!r} is disabled (missing from the loaded manifests). "
+                       "Hint: add it back to rules/ and run `python manage.py load_dq_rules rules/`.")
+    raise NotFound(f"suite {name!r} is not in the store. Hint: run `python manage.py load_dq_rules rules/` "
+                   "or check the name with `python manage.py rules list`.")
+
+
+def suite_of_rule(rule_name: str, engine: Engine | None = None) -> str:
+    with db.read(engine) as conn:
+        row = conn.execute(sa.select(rules.c.suite, rules.c.status).where(rules.c.name == rule_name)).first()
+    if row is None:
+        raise NotFound(f"rule {rule_name!r} is not in the store. Hint: load it with "
+                       "`python manage.py load_dq_rules rules/` and check the name.")
+    if row.status not in LIVE:
+        raise NotFound(f"rule {rule_name!r} is {row.status}. Hint: restore it in its manifest and reload.")
+    return str(row.suite)
