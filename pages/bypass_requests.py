@@ -6,9 +6,10 @@ import streamlit as st
 
 import clock
 from console.identity import current_user
-from ops import approval_matrix, gate
 from ops import bypass as bypass_ops
+from ops import gate
 from ops.roles import User
+from store import approval_matrix
 from store import bypass as bypass_store
 from store.bypass import CHECKLIST_FIELDS, BypassRequest, NewRequest
 from store.errors import StoreError
@@ -77,7 +78,7 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
         run_id=details.run_id, violation_ids=details.violation_ids,
     )
     try:
-        request_id = bypass_ops.request(user.name, new)
+        request_id = bypass_ops.request(user, new)
     except StoreError as exc:
         st.error(str(exc))
         return
@@ -112,11 +113,11 @@ def _decide(user: User, request: BypassRequest, approve: bool, reject: bool, rea
         return
     try:
         if approve:
-            after = bypass_ops.approve(user.name, request.id)
+            after = bypass_ops.approve(user, request.id)
             text = (f"Bypass #{request.id} is ACTIVE until {after.expires_at:%Y-%m-%d %H:%M} UTC."
                     if after.status == "active" else f"Approval recorded; bypass #{request.id} needs another approver.")
         else:
-            bypass_ops.reject(user.name, request.id, reason)
+            bypass_ops.reject(user, request.id, reason)
             text = f"Bypass #{request.id} rejected."
     except StoreError as exc:
         st.error(str(exc))
@@ -145,7 +146,7 @@ def restore_dialog(user: User, request: BypassRequest) -> None:
     note = st.text_area("Incident note *", key=f"restore_note_{request.id}")
     if st.button("Restore DQ gate now", key=f"restore_confirm_{request.id}", type="primary"):
         try:
-            outcome = bypass_ops.restore(user.name, request.id, note)
+            outcome = bypass_ops.restore(user, request.id, note)
         except StoreError as exc:
             st.error(str(exc))
             return
@@ -163,7 +164,7 @@ def rollback_dialog(user: User, request: BypassRequest) -> None:
     reason = st.text_area("What went wrong *", key=f"rollback_reason_{request.id}")
     if st.button("Roll back now", key=f"rollback_confirm_{request.id}", type="primary"):
         try:
-            bypass_ops.rollback(user.name, request.id, reason)
+            bypass_ops.rollback(user, request.id, reason)
         except StoreError as exc:
             st.error(str(exc))
             return

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli import main
+from ops.roles import user
 from store import bypass
 from tests.bypass_rows import add_run, add_suite, checklist
 
@@ -60,8 +61,8 @@ def test_a_passing_suite_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bypass_passes_during_the_bypass_and_fails_after_expiry() -> None:
     add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=6))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
+    bypass.approve(user(LEAD), request_id)
 
     during = _gate("--suite", "silver.orders", "--bypass", "true", "--max-age", "1440", now=T0 + timedelta(hours=5))
     after = _gate("--suite", "silver.orders", "--bypass", "true", "--max-age", "1440", now=T0 + timedelta(hours=6))
@@ -129,16 +130,16 @@ def test_a_suite_that_could_not_run_exits_2(capsys: pytest.CaptureFixture[str]) 
     assert "could not run: connection refused" in capsys.readouterr().err
 
 
-def test_an_unknown_suite_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_suite_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     add_run("silver.nope", [("r", "HIGH", "FAILED")])
 
-    assert main(["dq_gate", "--suite", "silver.nope", "--max-age", "60"]) == 2
+    assert main(["dq_gate", "--suite", "silver.nope", "--max-age", "60"]) == 3
     assert "suite 'silver.nope' is not in the store" in capsys.readouterr().err
 
 
 def test_bypass_cli_lists_exports_and_expires(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=1))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=1))
+    bypass.approve(user(LEAD), request_id)
 
     assert main(["bypass", "list"]) == 0
     assert f"#{request_id} active      silver.orders" in capsys.readouterr().out

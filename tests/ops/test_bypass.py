@@ -9,6 +9,7 @@ import pytest
 
 from ops import bypass as bypass_ops
 from ops import housekeeping
+from ops.roles import user
 from store import bypass
 from tests.bypass_rows import add_run, add_suite, checklist
 
@@ -43,7 +44,7 @@ def test_a_request_links_the_failing_run_when_details_are_blank() -> None:
     add_suite("silver.orders", "silver")
     run_id = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
 
-    request_id = bypass_ops.request(ONCALL, checklist("silver.orders", failure_details=""))
+    request_id = bypass_ops.request(user(ONCALL), checklist("silver.orders", failure_details=""))
 
     stored = bypass.get(request_id)
     assert (stored.run_id, stored.violation_ids) == (run_id, (1,))
@@ -52,8 +53,8 @@ def test_a_request_links_the_failing_run_when_details_are_blank() -> None:
 
 def test_housekeeping_job_expires_due_bypasses() -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=1))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=1))
+    bypass.approve(user(LEAD), request_id)
     job = next(j for j in housekeeping.jobs() if j.name == "ops.bypass.expire_bypasses")
 
     assert job.every_seconds == 60
@@ -64,9 +65,9 @@ def test_housekeeping_job_expires_due_bypasses() -> None:
 
 def test_export_holds_the_request_approvals_and_audit_trail() -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
-    bypass.approve(LEAD, request_id)
-    bypass.rollback(ONCALL, request_id, "downstream failures")
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
+    bypass.rollback(user(ONCALL), request_id, "downstream failures")
 
     document = json.loads(bypass_ops.export_history(request_id, "json"))
     markdown = bypass_ops.export_history(request_id, "markdown")

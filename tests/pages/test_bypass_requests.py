@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
+from ops.roles import user
 from store import bypass, db
 from store.schema import alerts
 from tests.bypass_rows import add_run, add_suite, checklist
@@ -94,7 +95,7 @@ def test_a_duration_over_the_matrix_is_refused_with_the_reason(monkeypatch: pyte
 
 
 def test_self_approval_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id = bypass.create_request(LEAD, checklist("silver.orders"))
+    request_id = bypass.create_request(user(LEAD), checklist("silver.orders"))
     app = page(LEAD, monkeypatch)
 
     app.button(key=f"approve_{request_id}").click().run()
@@ -104,7 +105,7 @@ def test_self_approval_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_gold_needs_a_lead_then_a_manager(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id = bypass.create_request(ONCALL, checklist("gold.revenue", hours=12))
+    request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=12))
 
     lead = page(LEAD, monkeypatch)
     assert "Needs:** data_eng_lead + manager" in "".join(m.value for m in lead.markdown)
@@ -118,7 +119,7 @@ def test_gold_needs_a_lead_then_a_manager(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_a_rejection_needs_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     app = page(LEAD, monkeypatch)
 
     app.button(key=f"reject_{request_id}").click().run()
@@ -131,8 +132,8 @@ def test_a_rejection_needs_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _active(monkeypatch: pytest.MonkeyPatch, hours: float = 6) -> tuple[int, AppTest]:
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=hours))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=hours))
+    bypass.approve(user(LEAD), request_id)
     monkeypatch.setenv("DQ_NOW", (T0 + timedelta(hours=1, minutes=15)).isoformat())
     return request_id, page(ONCALL, monkeypatch)
 
