@@ -13,7 +13,7 @@ import pytest
 from cli import main
 from ops.roles import user
 from store import bypass
-from tests.bypass_rows import add_run, add_suite, checklist
+from tests.bypass_rows import add_run, add_suite, checklist, fix_orders, real_orders_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
@@ -149,3 +149,26 @@ def test_bypass_cli_lists_exports_and_expires(tmp_path: Path, capsys: pytest.Cap
     out = tmp_path / "history.md"
     assert main(["bypass", "export", str(request_id), "--output", str(out)]) == 0
     assert "| bypass.expired |" in out.read_text()
+
+
+def test_without_max_age_the_gate_runs_the_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warehouse = real_orders_suite(tmp_path, monkeypatch, name="silver.live_orders")
+
+    failing = _gate("--suite", "silver.live_orders")
+    fix_orders(warehouse)
+    passing = _gate("--suite", "silver.live_orders")
+
+    assert failing.returncode == 1, failing.stderr
+    assert "orders_id_not_null [HIGH] FAILED: id must not be null: 1 of 3 rows failed" in failing.stderr
+    assert passing.returncode == 0, passing.stderr
+    assert "(run #2, FAILED" in passing.stdout  # the LOW rule still fails; it does not block
+
+
+def test_a_dead_source_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_orders_suite(tmp_path, monkeypatch, name="silver.live_orders")
+    monkeypatch.setenv("DQ_SOURCE_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'missing' / 'gone.db'}")
+
+    done = _gate("--suite", "silver.live_orders")
+
+    assert done.returncode == 2
+    assert "could not run" in done.stderr

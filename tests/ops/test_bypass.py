@@ -10,8 +10,8 @@ import pytest
 from ops import bypass as bypass_ops
 from ops import housekeeping
 from ops.roles import user
-from store import bypass
-from tests.bypass_rows import add_run, add_suite, checklist
+from store import bypass, gate_reads
+from tests.bypass_rows import add_run, add_suite, checklist, fix_orders, real_orders_suite
 
 ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -82,3 +82,27 @@ def test_export_holds_the_request_approvals_and_audit_trail() -> None:
     assert "| bypass.rolled_back |" in markdown
     with pytest.raises(ValueError, match="unknown export format 'pdf'"):
         bypass_ops.export_history(request_id, "pdf")
+
+
+@pytest.mark.parametrize(("fixed", "passed", "first_line"), [
+    (True, True, "DQ gate restored. Re-run #{run} of silver.orders: PASS."),
+    (False, False, "DQ gate restored. Re-run #{run} of silver.orders: FAIL - 1 blocking rule(s):"),
+])
+def test_restore_reruns_the_suite_and_says_whether_it_passes(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, fixed: bool, passed: bool, first_line: str
+) -> None:
+    warehouse = real_orders_suite(tmp_path, monkeypatch)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
+    if fixed:
+        fix_orders(warehouse)
+
+    outcome = bypass_ops.restore(user(ONCALL), request_id, "fix deployed")
+
+    assert (outcome.passed, outcome.request.status) == (passed, "restored")
+    assert outcome.lines[0] == first_line.format(run=outcome.run_id)
+    verified = bypass.history(request_id)[1][-1]
+    assert (verified.action, verified.details["run_id"], verified.details["passed"]) == (
+        "bypass.verified", outcome.run_id, passed,
+    )
+    assert gate_reads.latest_run("silver.orders").run_id == outcome.run_id
