@@ -143,8 +143,11 @@ def _close() -> None:
 @st.dialog("Restore DQ gate", on_dismiss=_close)
 def restore_dialog(user: User, request: BypassRequest) -> None:
     st.write(f"End bypass #{request.id} on {request.table_name} now and re-run suite {request.suite}.")
-    note = st.text_area("Incident note *", key=f"restore_note_{request.id}")
-    if st.button("Restore DQ gate now", key=f"restore_confirm_{request.id}", type="primary"):
+    # A form sends the note with the click, so a fast click never races the text's commit.
+    with st.form(f"restore_form_{request.id}", border=False):
+        note = st.text_area("Incident note *", key=f"restore_note_{request.id}")
+        confirmed = st.form_submit_button("Restore DQ gate now", type="primary")
+    if confirmed:
         try:
             outcome = bypass_ops.restore(user, request.id, note)
         except StoreError as exc:
@@ -161,8 +164,10 @@ def restore_dialog(user: User, request: BypassRequest) -> None:
 @st.dialog("Rollback bypass", on_dismiss=_close)
 def rollback_dialog(user: User, request: BypassRequest) -> None:
     st.write(f"Disable bypass #{request.id} on {request.table_name} immediately and notify the stakeholders.")
-    reason = st.text_area("What went wrong *", key=f"rollback_reason_{request.id}")
-    if st.button("Roll back now", key=f"rollback_confirm_{request.id}", type="primary"):
+    with st.form(f"rollback_form_{request.id}", border=False):
+        reason = st.text_area("What went wrong *", key=f"rollback_reason_{request.id}")
+        confirmed = st.form_submit_button("Roll back now", type="primary")
+    if confirmed:
         try:
             bypass_ops.rollback(user, request.id, reason)
         except StoreError as exc:
@@ -220,7 +225,7 @@ def history() -> None:
         st.info("No bypass request yet.")
         return
     labels = {r.id: f"#{r.id} {r.table_name} — {r.status} ({r.incident_id})" for r in requests}
-    request_id = st.selectbox("Request", list(labels), format_func=labels.__getitem__, key="bp_history")
+    request_id = st.selectbox("Request to export", list(labels), format_func=labels.__getitem__, key="bp_history")
     request, entries = bypass_store.history(request_id)
     _checklist(request)
     st.dataframe(

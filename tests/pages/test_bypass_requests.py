@@ -157,7 +157,7 @@ def test_rollback_asks_for_confirmation_then_disables_and_notifies(monkeypatch: 
     app.button(key=f"rollback_{request_id}").click().run()
     assert bypass.get(request_id).status == "active"  # only the dialog opened
     app.text_area(key=f"rollback_reason_{request_id}").input("downstream jobs fail")
-    app.button(key=f"rollback_confirm_{request_id}").click().run()
+    app.button(key=f"FormSubmitter:rollback_form_{request_id}-Roll back now").click().run()
 
     assert bypass.get(request_id).status == "rolled_back"
     assert "rolled back: the DQ gate is enforced again" in app.warning[0].value
@@ -170,7 +170,7 @@ def test_restore_ends_the_bypass_and_reports_the_rerun(monkeypatch: pytest.Monke
 
     app.button(key=f"restore_{request_id}").click().run()
     app.text_area(key=f"restore_note_{request_id}").input("fix deployed, INC-7 closed")
-    app.button(key=f"restore_confirm_{request_id}").click().run()
+    app.button(key=f"FormSubmitter:restore_form_{request_id}-Restore DQ gate now").click().run()
 
     restored = bypass.get(request_id)
     assert (restored.status, restored.close_note) == ("restored", "fix deployed, INC-7 closed")
