@@ -30,6 +30,9 @@ def _checklist(request: BypassRequest) -> None:
     st.markdown(f"**Incident ticket:** {request.incident_id} — [{request.incident_url}]({request.incident_url})")
     st.caption(f"Requested by {request.requested_by} at {request.requested_at:%Y-%m-%d %H:%M} UTC; "
                f"proposed duration {request.duration_hours:g} h")
+    if request.closed_at:
+        st.markdown(f"**Closed ({request.status})** by {request.closed_by} at {request.closed_at:%Y-%m-%d %H:%M} UTC")
+        st.text(request.close_note or "")
     for name, label in CHECKLIST_FIELDS[2:]:
         st.markdown(f"**{label}**")
         st.text(getattr(request, name))

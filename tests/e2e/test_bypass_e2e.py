@@ -221,9 +221,10 @@ def test_the_failover_procedure_end_to_end(console: tuple[str, Path], browser: B
     tab(oncall, "History")
     oncall.get_by_label("Request to export").click()
     oncall.get_by_role("option", name="#1 orders", exact=False).click()
-    expect(oncall.get_by_text("#1 orders — restored", exact=False).first).to_be_visible()
+    expect(oncall.get_by_text("fix deployed; INC-77 closed", exact=False).first).to_be_visible()
     with oncall.expect_download() as download:
         oncall.get_by_role("button", name="Export history (Markdown)").click()
     exported = Path(download.value.path()).read_text()
+    assert exported.startswith("# Bypass #1: orders (silver.orders, silver)")
     for action in ("bypass.requested", "bypass.approved", "bypass.activated", "bypass.restored", "bypass.verified"):
         assert f"| {action} |" in exported
