@@ -8,11 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import clock
+from engine.errors import EngineError
+from engine.manifest import ManifestError
 from ops import gate, housekeeping
 from ops.roles import User
 from store import bypass as bypass_store
 from store import gate_reads
 from store.bypass import BypassRequest, NewRequest
+from store.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ def restore(user: User, request_id: int, note: str) -> RestoreOutcome:
     try:
         config = gate.load_config()
         run = gate.run_now(closed.suite, actor)
-    except Exception as exc:  # the bypass is already ended; report why verification failed
+    except (gate.SuiteNotRun, gate.GateConfigError, StoreError, EngineError, ManifestError) as exc:
+        # The bypass is already ended; record and show why the verification could not run.
         summary = f"the suite could not be re-run: {exc}"
         bypass_store.record_verification(actor, request_id, None, False, summary)
         return RestoreOutcome(bypass_store.get(request_id), None, None, (f"DQ gate restored; {summary}",))
