@@ -10,8 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def manage(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def manage(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python manage.py *args`; keyword arguments override environment variables (e.g. DQ_STORE_URL=...)."""
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
-        cwd=cwd, env=dict(os.environ), capture_output=True, text=True, timeout=120,
+        cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
     )
