@@ -2,7 +2,8 @@
 
 Every module in this package that defines `register(subparsers)` is a command. Handlers
 return an exit code; errors of the engine, store and manifest packages are caught here and
-printed as one clear message (exit 3 for usage errors, 2 for errors that stop the command).
+printed as one clear message (exit 3 for usage errors and unknown names, 2 for errors that stop
+the command).
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ def main(argv: Sequence[str]) -> int:
     from engine.errors import EngineError
     from engine.manifest import ManifestError
     from settings import SettingsError
-    from store.errors import StoreError
+    from store.errors import NotFound, StoreError
 
     parser = build_parser()
     args = parser.parse_args(list(argv))
     try:
         return int(args.handler(args) or 0)
-    except UsageError as exc:
+    except (UsageError, NotFound) as exc:
         print(f"manage.py {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (EngineError, ManifestError, StoreError, SettingsError) as exc:

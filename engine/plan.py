@@ -1,0 +1,172 @@
+"""Compile a suite into a plan: which reads (columns, sample, partition window) and which expressions.
+
+The plan says nothing about where it runs: evaluate.py executes it with Polars over a reader's
+frame; a SQL-pushdown executor could render the same reads and aggregates inside the source.
+Rules sharing sampling and partition settings share one read (and one select).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from engine.checks import CHECKS, CheckType, Compiled, Context, reference_key, sql_expression
+from engine.durations import parse_duration
+from engine.errors import EngineError, SchemaMismatch
+from engine.model import Rule, Suite
+from engine.reader import ReadSpec, TableRef, Window
+
+DEFAULT_SAMPLE_SIZE = 10_000  # use_sampling without sample_size, as in the runbook's advice
+
+
+@dataclass(frozen=True)
+class ReadKey:
+    """What makes two rules' reads different: the random sample and the partition window."""
+
+    sample_size: int | None = None
+    window: Window | None = None
+
+
+@dataclass(frozen=True)
+class RulePlan:
+    rule: Rule
+    check: CheckType
+    read: ReadKey
+    compiled: Compiled | None = None
+    where: pl.Expr | None = None
+    columns: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def scope(self) -> pl.Expr:
+        return pl.lit(True) if self.where is None else self.where
+
+    def tested(self) -> pl.Expr:
+        return pl.len() if self.where is None else self.where.sum()
+
+    def fail_mask(self) -> pl.Expr:
+        assert self.compiled is not None and self.compiled.passes is not None
+        return self.scope & ~self.compiled.passes
+
+    def outputs(self) -> dict[str, pl.Expr]:
+        """The aggregates this rule adds to its read's one select, by output name."""
+        compiled = self.compiled
+        if compiled is None or compiled.static is not None:
+            return {}
+        if compiled.passes is None:
+            assert compiled.value is not None
+            return {"value": compiled.value}
+        fail = self.fail_mask()
+        outputs = {"failing": fail.sum(), "tested": self.tested()}
+        outputs.update({name: metric(fail) for name, metric in compiled.metrics.items()})
+        return outputs
+
+
+@dataclass(frozen=True)
+class Plan:
+    suite: Suite
+    table: TableRef
+    rules: tuple[RulePlan, ...]
+
+    def reads(self) -> dict[ReadKey, ReadSpec]:
+        """One ReadSpec per distinct ReadKey, with the union of its rules' columns (in table order)."""
+        grouped: dict[ReadKey, list[str]] = {}
+        for plan in self.rules:
+            if plan.error is None and plan.compiled is not None and plan.compiled.static is None:
+                columns = grouped.setdefault(plan.read, [])
+                columns.extend(c for c in plan.columns if c not in columns)
+        return {key: ReadSpec(self.table, tuple(columns), key.sample_size, key.window)
+                for key, columns in grouped.items()}
+
+    def rules_of(self, key: ReadKey) -> list[RulePlan]:
+        return [p for p in self.rules if p.read == key and p.error is None and p.outputs()]
+
+
+def table_of(suite: Suite) -> TableRef:
+    return TableRef(suite.schema, suite.table)
+
+
+def read_key(rule: Rule) -> ReadKey:
+    sample = (rule.sample_size or DEFAULT_SAMPLE_SIZE) if rule.use_sampling else None
+    window = None
+    if rule.partition_column:
+        lookback = parse_duration(rule.partition_lookback) if rule.partition_lookback else None
+        window = Window(rule.partition_column, lookback)
+    return ReadKey(sample, window)
+
+
+def reference_keys(suite: Suite, rules: Sequence[Rule]) -> set[tuple[str, str, str]]:
+    return {reference_key(r.params, suite.source) for r in rules if r.check == "referential"}
+
+
+def compile_rule(rule: Rule, schema: pl.Schema, context: Context) -> RulePlan:
+    """One rule's plan; any problem becomes the plan's `error` (an ERROR verdict for this rule alone)."""
+    check = CHECKS.get(rule.check)
+    if check is None or check.build is None:
+        known = ", ".join(sorted(CHECKS))
+        return RulePlan(rule, CHECKS["row_condition"], ReadKey(),
+                        error=f"unknown check type {rule.check!r}. Hint: use one of {known}.")
+    try:
+        key = read_key(rule)
+        where = sql_expression(rule.where, "where").fill_null(False) if rule.where else None
+        context = Context(schema, context.dialect, where, context.references, context.source, context.now)
+        compiled = check.build(rule.params, context)
+        plan = RulePlan(rule, check, key, compiled, where)
+        columns = _columns(plan, schema, key)
+        plan = RulePlan(rule, check, key, compiled, where, columns)
+        _dry_run(plan, schema)
+        return plan
+    except EngineError as exc:
+        return RulePlan(rule, check, ReadKey(), error=str(exc))
+    except (pl.exceptions.PolarsError, KeyError, TypeError, ValueError) as exc:
+        return RulePlan(rule, check, ReadKey(), error=_polars_error(exc))
+
+
+def _columns(plan: RulePlan, schema: pl.Schema, key: ReadKey) -> tuple[str, ...]:
+    names: list[str] = []
+    for expr in plan.outputs().values():
+        names.extend(n for n in expr.meta.root_names() if n not in names)
+    if key.window and key.window.column not in schema:
+        raise SchemaMismatch(f"partition_column {key.window.column!r} does not exist in the table. "
+                             "Hint: name an existing date or timestamp column.")
+    missing = [n for n in names if n not in schema]
+    if missing:
+        raise SchemaMismatch(f"column {missing[0]!r} (used in where/expression) does not exist "
+                             f"(the table has {', '.join(schema.names())}). Hint: fix the column name.")
+    # A rule that needs no column (row_count) still needs rows: read the narrowest first column.
+    return tuple(names) or (schema.names()[0],)
+
+
+def _dry_run(plan: RulePlan, schema: pl.Schema) -> None:
+    """Evaluate the rule's aggregates on an empty frame of the real schema: type errors surface here."""
+    outputs = plan.outputs()
+    if outputs:
+        pl.DataFrame(schema=schema).lazy().select(
+            [e.alias(n) for n, e in outputs.items()]).collect()
+
+
+def _polars_error(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (f"the check cannot be evaluated on this table: {first}. "
+            "Hint: check the column types against the check type (docs/checks.md).")
+
+
+def compile_suite(suite: Suite, rules: Sequence[Rule], schema: pl.Schema, *, dialect: str,
+                  references: Mapping[tuple[str, str, str], pl.Series] | None = None,
+                  reference_errors: Mapping[tuple[str, str, str], str] | None = None,
+                  now: datetime) -> Plan:
+    """The plan for the given (enabled) rules of a suite over the table's real schema."""
+    context = Context(schema, dialect, None, references or {}, suite.source, now)
+    plans = []
+    for rule in rules:
+        key = reference_key(rule.params, suite.source) if rule.check == "referential" else None
+        if key is not None and reference_errors and key in reference_errors:
+            plans.append(RulePlan(rule, CHECKS["referential"], ReadKey(), error=reference_errors[key]))
+        else:
+            plans.append(compile_rule(rule, schema, context))
+    return Plan(suite, table_of(suite), tuple(plans))
+
+

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install everything into .venv on a fresh machine, make sure the servers are up, lint, and run the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Debian's chromium for the browser tests"
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import streamlit, polars, connectorx, playwright, aiosmtpd" \
+  || { echo "error: dependencies failed to install" >&2; exit 1; }
+
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"

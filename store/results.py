@@ -1,0 +1,166 @@
+"""Recording runs: the run row, one result per rule, and violation episodes, in one transaction.
+
+A violation is one failing episode of one rule: opened by the first FAILED result, extended
+(last seen, occurrences, worst value, newest failing-row sample) while the rule keeps failing,
+and resolved automatically by the next PASSED or WARNED result. ERROR results (the check could
+not run) leave an open violation as it is: nobody knows whether the data got better.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+import clock
+from engine.model import Rule, Suite
+from engine.results import RuleResult, SuiteReport, Verdict
+from store import audit
+from store.errors import NotFound
+from store.schema import results, runs, violation_samples, violations
+
+OPEN_STATES = ("open", "acknowledged")
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    run_id: int
+    opened: list[int] = field(default_factory=list)
+    continued: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+
+
+def start_run(conn: Connection, suite_name: str, source: str, trigger: str, *, due_at: datetime | None = None,
+              requested_by: str | None = None, worker: str | None = None) -> int:
+    """Insert a RUNNING run row; a crash leaves it RUNNING for the next start to mark ABORTED."""
+    result = conn.execute(runs.insert().values(
+        suite=suite_name, source=source, trigger=trigger, status="RUNNING", started_at=clock.utcnow(),
+        due_at=due_at, requested_by=requested_by, worker=worker,
+    ))
+    return int(result.inserted_primary_key[0])
+
+
+def abort_run(conn: Connection, run_id: int, reason: str) -> None:
+    now = clock.utcnow()
+    row = conn.execute(sa.select(runs.c.started_at).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise NotFound(f"run {run_id} does not exist. Hint: list runs with `python manage.py export_dq_data runs -`.")
+    conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "RUNNING").values(
+        status="ABORTED", finished_at=now, error=reason,
+        duration_ms=(now - row.started_at).total_seconds() * 1000,
+    ))
+
+
+def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite) -> RecordedRun:
+    """Write results and violation episodes for `report` and close the run."""
+    conn.execute(runs.update().where(runs.c.id == run_id).values(
+        status=report.status.value, finished_at=report.finished_at, duration_ms=report.duration_ms,
+        rows_read=report.rows_read, rules_total=len(report.results),
+        rules_failed=report.count(Verdict.FAILED), rules_error=report.count(Verdict.ERROR), error=report.error,
+    ))
+    if report.results:
+        conn.execute(results.insert(), [_result_row(run_id, report, r) for r in report.results])
+    recorded = RecordedRun(run_id)
+    rules = {r.name: r for r in suite.rules}
+    for result in report.results:
+        if result.status is Verdict.FAILED:
+            _record_failure(conn, run_id, report, suite, rules.get(result.rule_name), result, recorded)
+        elif result.status in (Verdict.PASSED, Verdict.WARNED):
+            _resolve_if_open(conn, run_id, report, result, recorded)
+    return recorded
+
+
+def _result_row(run_id: int, report: SuiteReport, r: RuleResult) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "rule_name": r.rule_name, "suite": report.suite, "check_type": r.check_type,
+        "severity": r.severity, "status": r.status.value, "observed_value": _finite(r.observed_value),
+        "observed_text": r.observed_text, "warn_level": r.warn_level, "fail_level": r.fail_level,
+        "failing_rows": r.failing_rows, "rows_tested": r.rows_tested, "metrics": dict(r.metrics),
+        "message": r.message, "duration_ms": r.duration_ms, "finished_at": report.finished_at,
+    }
+
+
+def _finite(value: float | None) -> float | None:
+    # NaN and infinities do not survive every backend; they are kept in observed_text instead.
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        return None
+    return value
+
+
+def _badness(value: float | None, rule: Rule | None) -> float:
+    """How bad an observed value is, to keep the worst one of an episode.
+
+    Bounded aggregates (row_count, aggregate): the distance outside [min, max]. Everything else
+    (failing fraction, null rate, age): the value itself, larger is worse.
+    """
+    value = _finite(value)
+    if value is None:
+        return float("-inf")
+    if rule is not None and rule.check in ("row_count", "aggregate"):
+        low, high = rule.param("min"), rule.param("max")
+        if isinstance(low, int | float) and value < low:
+            return float(low - value)
+        if isinstance(high, int | float) and value > high:
+            return float(value - high)
+        return 0.0
+    return value
+
+
+def _open_violation(conn: Connection, rule_name: str) -> Any:
+    return conn.execute(
+        sa.select(violations).where(violations.c.rule_name == rule_name, violations.c.status.in_(OPEN_STATES))
+        .order_by(violations.c.id.desc()).limit(1)
+    ).mappings().first()
+
+
+def _record_failure(conn: Connection, run_id: int, report: SuiteReport, suite: Suite, rule: Rule | None,
+                    result: RuleResult, recorded: RecordedRun) -> None:
+    now = report.finished_at
+    observed = _finite(result.observed_value)
+    current = _open_violation(conn, result.rule_name)
+    threshold = result.fail_level
+    if current is None:
+        inserted = conn.execute(violations.insert().values(
+            rule_name=result.rule_name, suite=suite.name, source=suite.source, check_type=result.check_type,
+            severity=result.severity, status="open", verdict=result.status.value, detected_at=now,
+            last_seen_at=now, occurrences=1, first_run_id=run_id, last_run_id=run_id,
+            observed_value=observed, worst_value=observed, threshold=threshold,
+            failing_rows=result.failing_rows, message=result.message, sample=list(result.sample) or None,
+            acknowledged=False,
+        ))
+        violation_id = int(inserted.inserted_primary_key[0])
+        recorded.opened.append(violation_id)
+        audit.record(conn, "system", "violation.opened", "violation", violation_id,
+                     rule=result.rule_name, run_id=run_id, message=result.message)
+    else:
+        violation_id = int(current["id"])
+        worse = _badness(observed, rule) >= _badness(current["worst_value"], rule)
+        conn.execute(violations.update().where(violations.c.id == violation_id).values(
+            last_seen_at=now, occurrences=current["occurrences"] + 1, last_run_id=run_id,
+            observed_value=observed, worst_value=observed if worse else current["worst_value"],
+            failing_rows=result.failing_rows, message=result.message, threshold=threshold,
+            severity=result.severity, sample=list(result.sample) or current["sample"],
+        ))
+        recorded.continued.append(violation_id)
+    if result.sample:
+        conn.execute(violation_samples.insert().values(
+            violation_id=violation_id, run_id=run_id, captured_at=now, failing_rows=result.failing_rows,
+            rows=list(result.sample),
+        ))
+
+
+def _resolve_if_open(conn: Connection, run_id: int, report: SuiteReport, result: RuleResult,
+                     recorded: RecordedRun) -> None:
+    current = _open_violation(conn, result.rule_name)
+    if current is None:
+        return
+    note = f"rule {result.status.value} again in run {run_id}: {result.message}"
+    conn.execute(violations.update().where(violations.c.id == current["id"]).values(
+        status="resolved", resolved_at=report.finished_at, resolved_by="auto", resolution="auto",
+        resolution_note=note,
+    ))
+    recorded.resolved.append(int(current["id"]))
+    audit.record(conn, "system", "violation.resolved", "violation", current["id"], resolution="auto", run_id=run_id)
