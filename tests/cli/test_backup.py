@@ -1,7 +1,7 @@
 import pytest
 
 from store import db
-from tests.cli.manage import manage
+from tests.cli.helpers import manage
 from tests.conftest import PG_ADMIN_URL, _fresh_database
 from tests.ops.store_data import load_rules, populate, table_rows, write_manifests
 
@@ -19,14 +19,14 @@ def test_backup_and_restore_commands(store_url, restore_pg_url, tmp_path, monkey
     done = manage("backup", str(tmp_path / "bk"))
     assert done.returncode == 0, done.stderr
     assert "in 15 tables and 2 suites" in done.stdout
-    done = manage("restore", str(tmp_path / "bk"), "--actor", "oncall", DQ_STORE_URL=restore_pg_url)
+    done = manage("restore", str(tmp_path / "bk"), "--actor", "oncall", env={"DQ_STORE_URL": restore_pg_url})
     assert done.returncode == 0, done.stderr
     assert "run_dq_checks --all --dry-run" in done.stdout
     before, after = table_rows(db.get_engine(store_url)), table_rows(db.get_engine(restore_pg_url))
     assert after["audit_log"][:-1] == before["audit_log"] and after["audit_log"][-1][2] == "oncall"
     assert {k: v for k, v in after.items() if k != "audit_log"} == {k: v for k, v in before.items() if k != "audit_log"}
     # Restoring again into the now filled store is refused, and the store is left alone.
-    done = manage("restore", str(tmp_path / "bk"), DQ_STORE_URL=restore_pg_url)
+    done = manage("restore", str(tmp_path / "bk"), env={"DQ_STORE_URL": restore_pg_url})
     assert done.returncode == 2 and "is not empty" in done.stderr and "Hint:" in done.stderr
     assert table_rows(db.get_engine(restore_pg_url)) == after
 

@@ -3,7 +3,7 @@ import pytest
 import sqlalchemy as sa
 
 from store import db, schema
-from tests.cli.manage import manage
+from tests.cli.helpers import manage
 from tests.ops.store_data import NOW, populate
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from cli import main
 from engine.manifest import load_catalog
-from tests.cli.manage import manage
+from tests.cli.helpers import manage
 from tests.ops.store_data import NOW, load_rules, populate, write_manifests
 
 
