@@ -1,4 +1,5 @@
 import pytest
+import sqlalchemy as sa
 
 from store import db
 from tests.cli.helpers import manage
@@ -25,10 +26,29 @@ def test_backup_and_restore_commands(store_url, restore_pg_url, tmp_path, monkey
     before, after = table_rows(db.get_engine(store_url)), table_rows(db.get_engine(restore_pg_url))
     assert after["audit_log"][:-1] == before["audit_log"] and after["audit_log"][-1][2] == "oncall"
     assert {k: v for k, v in after.items() if k != "audit_log"} == {k: v for k, v in before.items() if k != "audit_log"}
+    # Verify as the runbook does: dry-run every restored rule against the warehouse.
+    _warehouse(restore_pg_url)
+    env = {"DQ_STORE_URL": restore_pg_url, "DQ_SOURCE_WAREHOUSE_URL": restore_pg_url}
+    done = manage("run_dq_checks", "--all", "--dry-run", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "silver.orders: PASSED (dry run, not recorded" in done.stdout
     # Restoring again into the now filled store is refused, and the store is left alone.
     done = manage("restore", str(tmp_path / "bk"), env={"DQ_STORE_URL": restore_pg_url})
     assert done.returncode == 2 and "is not empty" in done.stderr and "Hint:" in done.stderr
     assert table_rows(db.get_engine(restore_pg_url)) == after
+
+
+def _warehouse(url: str) -> None:
+    """The tables the test manifests check, clean, in schemas of the same PostgreSQL database."""
+    with db.get_engine(url).begin() as conn:
+        for statement in (
+            "CREATE SCHEMA silver", "CREATE SCHEMA gold",
+            "CREATE TABLE silver.orders (id integer, amount numeric(10,2), status text, email text)",
+            "INSERT INTO silver.orders VALUES (1, 10.50, 'new', 'a@example.org'), (2, 20, 'paid', 'b@example.org')",
+            "CREATE TABLE gold.customers (email text, updated_at timestamptz, country text)",
+            "INSERT INTO gold.customers VALUES ('a@example.org', now(), 'DE'), ('b@example.org', now(), 'FR')",
+        ):
+            conn.execute(sa.text(statement))
 
 
 def test_bad_arguments(sqlite_store, tmp_path) -> None:
