@@ -21,9 +21,10 @@ import polars as pl
 
 import clock
 import settings
+from engine.sources import DEMO_WAREHOUSE
 
 DEFAULT_SEED = 2026
-FILE_NAME = "demo_warehouse.db"
+FILE_NAME = DEMO_WAREHOUSE  # where the `demo: true` source looks when it has no URL
 DAY = 86_400
 HOUR = 3_600
 

@@ -73,7 +73,7 @@ EXPECTED_VERDICTS = {
     "payments_no_duplicate_rows": "PASSED", "payments_amount_positive": "PASSED",
     "payments_refund_within_amount": "FAILED", "payments_method_known": "PASSED",
     "payments_status_known": "PASSED", "payments_card_last4_length": "WARNED", "payments_total_amount": "PASSED",
-    "payments_amount_stddev": "PASSED", "payments_max_amount": "PASSED", "payments_received_recently": "PASSED",
+    "payments_amount_stddev": "PASSED", "payments_min_amount": "PASSED", "payments_max_amount": "PASSED", "payments_received_recently": "PASSED",
     "shipments_id_unique": "PASSED", "shipments_order_exists": "PASSED", "shipments_carrier_known": "WARNED",
     "shipments_delivered_after_shipped": "PASSED", "shipments_weight_range": "FAILED",
     "shipments_tracking_format": "PASSED", "shipments_updated_recently": "PASSED",
@@ -221,7 +221,7 @@ def test_every_check_type_and_rule_feature_appears_in_the_demo_rules() -> None:
     rules = catalog.rules
 
     assert {r.check for r in rules} == set(CHECKS)
-    assert {r.param("stat") for r in rules if r.check == "aggregate"} >= set(STATS) - {"min"}
+    assert {r.param("stat") for r in rules if r.check == "aggregate"} == set(STATS)
     assert any(r.check == "unique" and r.param("column") for r in rules)
     assert any(r.check == "unique" and len(r.param("columns") or []) > 1 for r in rules)
     assert any(r.check == "referential" and r.param("ref_source") for r in rules)
