@@ -62,6 +62,27 @@ _DECLARED = [
     Setting("DQ_DEV_USER", str, "dev@localhost", "User name of the bannered local development mode of the console."),
     Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
     Setting("DQ_READ_PARTITIONS", int, "2", "Parallel connections per table read from PostgreSQL/MySQL (connectorx partition_on over the integer primary key); 1 disables it."),
+    Setting("DQ_SCHEDULER_CONCURRENCY", int, "2", "How many suites one scheduler process runs at once, each in its own child process."),
+    Setting("DQ_SCHEDULER_STOP_SECONDS", float, "20", "On SIGTERM the scheduler waits this long for running suites, then aborts them (they run again on the next start)."),
+    Setting("DQ_OVERDUE_GRACE_SECONDS", float, "300", "A scheduled tick not picked up within this many seconds makes its suite overdue and the health check fail; so does a run request left pending this long."),
+    # --- alerting (docs/alerting.md); an empty endpoint means the channel is not configured ---
+    Setting("DQ_SLACK_WEBHOOK_URL", str, "", "Slack incoming-webhook URL for alerts (secret); empty disables Slack unless a team names its own webhook setting."),
+    Setting("DQ_SMTP_HOST", str, "", "SMTP server for alert e-mails; empty disables e-mail alerts."),
+    Setting("DQ_SMTP_PORT", int, "587", "SMTP port (587 with STARTTLS, 465 with DQ_SMTP_SSL, 25 plain)."),
+    Setting("DQ_SMTP_USER", str, "", "SMTP login user; empty sends without logging in."),
+    Setting("DQ_SMTP_PASSWORD", str, "", "SMTP login password (secret)."),
+    Setting("DQ_SMTP_STARTTLS", _bool, "true", "Upgrade the SMTP connection with STARTTLS before sending (refuses to send if the server cannot)."),
+    Setting("DQ_SMTP_SSL", _bool, "false", "Connect to the SMTP server over TLS from the start (SMTPS, usually port 465)."),
+    Setting("DQ_SMTP_CA_FILE", str, "", "PEM file of the CA that signed the SMTP server's certificate; empty uses the system's CAs."),
+    Setting("DQ_ALERT_EMAIL_FROM", str, "dq-alerts@localhost", "Sender address of alert e-mails."),
+    Setting("DQ_ALERT_EMAIL_TO", str, "", "Comma-separated default recipients of alert e-mails, for teams in alerting.yaml without an e-mail list."),
+    Setting("DQ_PAGERDUTY_ROUTING_KEY", str, "", "PagerDuty Events API v2 routing (integration) key (secret); empty disables PagerDuty unless a team names its own key setting."),
+    Setting("DQ_PAGERDUTY_EVENTS_URL", str, "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events API v2 endpoint."),
+    Setting("DQ_WEBHOOK_URL", str, "", "Generic webhook receiving every alert as JSON (secret, may carry a token); empty disables it."),
+    Setting("DQ_ALERT_HTTP_TIMEOUT_SECONDS", float, "10", "Timeout of one HTTP or SMTP alert delivery attempt."),
+    Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs approved bypass terms (set it in production; empty = a per-store key file in DQ_DATA_DIR, development only)."),
+    Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted monthly by the scheduler. Empty (default) = keep everything."),
+    Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}
@@ -128,5 +149,12 @@ def source_url(source: str, env: Mapping[str, str] | None = None) -> str | None:
     return str(value) if value else None
 
 
+def secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """A value that config names but settings.py does not declare (e.g. a team's own Slack webhook)."""
+    raw = _raw(name, os.environ if env is None else env)
+    return raw or None
+
+
 def source_env_name(source: str) -> str:
     return f"DQ_SOURCE_{source.upper().replace('-', '_')}_URL"
+

@@ -54,10 +54,13 @@ class Context:
         """Rows in scope."""
         return pl.len() if self.where is None else self.where.sum()
 
-    def count_over(self, columns: Sequence[str]) -> pl.Expr:
-        """For each row, how many in-scope rows share its values of `columns`."""
-        ones = pl.lit(1, pl.UInt32) if self.where is None else self.where.cast(pl.UInt32)
-        return ones.sum().over(list(columns)) if self.where is not None else pl.len().over(list(columns))
+    def duplicated(self, columns: Sequence[str]) -> pl.Expr:
+        """True for an in-scope row whose `columns` values another in-scope row shares (NULL equals NULL)."""
+        if self.where is None and len(columns) == 1:
+            return pl.col(columns[0]).is_duplicated()
+        # The scope joins the key, so out-of-scope rows only ever collide with each other.
+        parts = [pl.col(c) for c in columns] + ([self.where.alias("__in_scope")] if self.where is not None else [])
+        return pl.struct(parts).is_duplicated()
 
     def col(self, name: str) -> pl.Expr:
         if name not in self.schema:
@@ -221,13 +224,13 @@ def unique(params: Mapping[str, Any], ctx: Context) -> Compiled:
     """A row fails when another in-scope row has the same key; a key with any NULL is never a duplicate."""
     columns = _key_columns(params, ctx)
     complete = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
-    return Compiled(passes=~complete | (ctx.count_over(columns) <= 1), metrics=_duplicates_metrics(columns))
+    return Compiled(passes=~complete | ~ctx.duplicated(columns), metrics=_duplicates_metrics(columns))
 
 
 def duplicate_rows(params: Mapping[str, Any], ctx: Context) -> Compiled:
     """A row fails when another in-scope row is identical over `columns`; here NULL equals NULL."""
     columns = _key_columns(params, ctx) or list(ctx.schema.names())
-    return Compiled(passes=ctx.count_over(columns) <= 1, metrics=_duplicates_metrics(columns))
+    return Compiled(passes=~ctx.duplicated(columns), metrics=_duplicates_metrics(columns))
 
 
 def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:
@@ -242,7 +245,7 @@ def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:
         values = [int(v) for v in values]  # MySQL delivers BOOLEAN as TINYINT(1)
     elif dtype.is_numeric() or isinstance(dtype, pl.Decimal):
         column, values = _numeric(ctx, name).cast(pl.Float64), [_number(v, name) for v in values]
-    return Compiled(passes=column.is_null() | column.is_in(pl.Series(values)))
+    return Compiled(passes=column.is_null() | column.is_in(pl.Series(values).implode()))
 
 
 def _yaml_text(value: Any) -> str:

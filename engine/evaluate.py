@@ -16,7 +16,7 @@ import clock
 import settings
 from engine.checks import CHECKS
 from engine.errors import EngineError, SchemaMismatch, SourceUnavailable
-from engine.model import ANY_FAILING_ROW, Rule, Source, Suite
+from engine.model import ANY_FAILING_ROW, Level, Rule, Source, Suite
 from engine.plan import Plan, ReadKey, RulePlan, compile_suite, reference_keys, table_of
 from engine.reader import Reader, ReadSpec, TableRef, reader_for
 from engine.results import RuleResult, SuiteReport, Verdict
@@ -118,8 +118,6 @@ class _Run:
         started = time.perf_counter()
         try:
             frame = reader.scan(spec)
-            if not isinstance(reader.location.dialect, str) or reader.location.dialect != "parquet":
-                frame = frame.collect().lazy()  # already in memory; keeps samples from re-reading
             values = _collect(frame, rules)
         except EngineError as exc:
             return [_error(p.rule, mask(str(exc))) for p in rules], 0
@@ -186,15 +184,23 @@ def _read_error(exc: Exception, spec: ReadSpec) -> str:
 # ------------------------------------------------------------------------- verdicts
 
 
+def fail_level(rule: Rule) -> Level:
+    """The rule's fail level; null_rate's `threshold` when the parser left it in params; else any row."""
+    if rule.fail is not None:
+        return rule.fail
+    if rule.check == "null_rate" and rule.param("threshold") is not None:
+        return Level(max_fraction=float(rule.param("threshold")))
+    return ANY_FAILING_ROW
+
+
 def _levels(rule: Rule) -> tuple[str | None, str]:
-    fail = rule.fail or ANY_FAILING_ROW
-    return (rule.warn.describe() if rule.warn else None), fail.describe()
+    return (rule.warn.describe() if rule.warn else None), fail_level(rule).describe()
 
 
 def _judge_rows(plan: RulePlan, outcome: Mapping[str, Any], suite: Suite) -> RuleResult:
     rule = plan.rule
     failing, tested = int(outcome.get("failing") or 0), int(outcome.get("tested") or 0)
-    fail = rule.fail or ANY_FAILING_ROW
+    fail = fail_level(rule)
     if fail.exceeded(failing, tested):
         status = Verdict.FAILED
     elif rule.warn is not None and rule.warn.exceeded(failing, tested):

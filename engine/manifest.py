@@ -22,6 +22,8 @@ import yaml
 from croniter import croniter
 
 from engine.checks import CHECKS, CheckType, Param
+from engine.durations import parse_duration
+from engine.errors import EngineError
 from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
 
 SUITE_KEYS = (
@@ -38,7 +40,6 @@ SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string
 SCHEMA_TYPES = ("int", "float", "decimal", "string", "bool", "date", "datetime", "time", "any")
 DEFAULT_SAMPLE_SIZE = 10_000
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -121,15 +122,6 @@ def _line(mapping: Any, key: str | None = None) -> int | None:
 
 
 # --- small parsers shared with the engine ----------------------------------------------------
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in "90s", "30m", "2h", "1d", "1w"; ValueError otherwise."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration")
-    number, unit = int(match.group(1)), match.group(2)
-    return number * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
 
 
 def parse_level(value: Any) -> Level:
@@ -318,7 +310,7 @@ def _deep_check(ctx: _Context, rule_map: Mapping[str, Any], param: Param, value:
     elif kind == "duration":
         try:
             parse_duration(value)
-        except ValueError:
+        except EngineError:
             ctx.add(rule_map, param.name, f"{value!r} is not a duration", 'write e.g. "30m", "2h" or "1d"', rule)
             return None
     elif kind == "choice" and value not in param.choices:
@@ -434,7 +426,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     if lookback is not None:
         try:
             parse_duration(lookback)
-        except ValueError:
+        except EngineError:
             ctx.add(rule_map, "partition_lookback", f"{lookback!r} is not a duration", 'write e.g. "1d" or "6h"', label)
         if "partition_column" not in rule_map:
             ctx.add(rule_map, "partition_lookback", "needs `partition_column`", "name the column that partitions the table", label)

@@ -10,7 +10,9 @@ A faster per-source path (e.g. ADBC for PostgreSQL) is one more entry in READERS
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -145,7 +147,9 @@ class ConnectorxReader:
         self._check_reachable()
         try:
             table = cx.read_sql(self.location.url, sql, return_type="arrow", **options)
-        except Exception as exc:  # connectorx raises RuntimeError/ValueError/panics with driver text
+        except BaseException as exc:  # connectorx raises RuntimeError, ValueError and pyo3 panics (BaseException)
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
             raise SourceUnavailable(
                 f"source {self.location.source!r}: {mask(str(exc), self.location.url)}. "
                 "Hint: check the source URL, the role's grants and that the table exists.") from exc
@@ -199,6 +203,60 @@ class ConnectorxReader:
         if key is None or key not in spec.columns:
             return None
         return key
+
+
+# SQLite declared types by affinity-like substrings, first match wins (sqlite.org/datatype3.html).
+_SQLITE_TYPES: list[tuple[tuple[str, ...], pl.DataType]] = [
+    (("BOOL",), pl.Boolean()), (("DATETIME", "TIMESTAMP"), pl.Datetime("us")), (("DATE",), pl.Date()),
+    (("INT",), pl.Int64()), (("CHAR", "CLOB", "TEXT"), pl.String()), (("BLOB",), pl.Binary()),
+    (("REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL"), pl.Float64()),
+]
+
+
+def sqlite_dtype(declared: str) -> pl.DataType:
+    upper = declared.upper()
+    for needles, dtype in _SQLITE_TYPES:
+        if any(n in upper for n in needles):
+            return dtype
+    return pl.String()
+
+
+class SqliteReader(ConnectorxReader):
+    """connectorx infers SQLite types from the first row, so the declared types decide the schema.
+
+    An all-NULL column defeats connectorx ("Cannot infer type from null"); such reads fall back to
+    the standard library's sqlite3 (opened read-only) and are cast to the declared types.
+    """
+
+    def probe(self, table: TableRef) -> pl.Schema:
+        self._check_reachable()
+        if table.schema:
+            raise SchemaMismatch(f"SQLite has no schema {table.schema!r} for table {table.name!r}. "
+                                 "Hint: leave `schema:` out of suites on SQLite sources.")
+        info = self.query(f"SELECT name, type FROM pragma_table_info({sql_literal(table.name, 'sqlite')})",
+                          schema={"name": pl.String, "type": pl.String})
+        if info.height == 0:
+            raise SchemaMismatch(f"table {table} does not exist in source {self.location.source!r}. "
+                                 "Hint: check the table name in the suite (it is case-sensitive).")
+        return pl.Schema({name: sqlite_dtype(kind or "") for name, kind in info.iter_rows()})
+
+    def query(self, sql: str, schema: Mapping[str, pl.DataType] | None = None, **options: Any) -> pl.DataFrame:
+        try:
+            return super().query(sql, **options)
+        except SourceUnavailable as exc:
+            if "infer type" not in str(exc):
+                raise
+        path = self.location.url[len("sqlite://"):]
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return pl.read_database(sql, conn, schema_overrides=dict(schema or {}), infer_schema_length=None)
+
+    def scan(self, spec: ReadSpec) -> pl.LazyFrame:
+        declared = self.probe(spec.table)
+        wanted = {c: declared[c] for c in spec.columns if c in declared}
+        frame = self.query(self.select_sql(spec), schema=wanted)
+        # An empty read has no first row to infer from: cast what came out to the declared types.
+        casts = [pl.col(c).cast(t, strict=False) for c, t in wanted.items() if frame.schema.get(c) != t]
+        return (frame.with_columns(casts) if casts else frame).lazy()
 
 
 def primary_integer_key(reader: ConnectorxReader, table: TableRef) -> str | None:
@@ -266,7 +324,7 @@ class ParquetReader:
 
 
 READERS: dict[str, Callable[[Location], Reader]] = {
-    "sqlite": ConnectorxReader,
+    "sqlite": SqliteReader,
     "postgresql": ConnectorxReader,
     "mysql": ConnectorxReader,
     "parquet": ParquetReader,

@@ -15,7 +15,11 @@ from datetime import datetime
 JobFn = Callable[[datetime], object]
 
 # Modules that register housekeeping jobs when imported; a feature adds its module here.
-JOB_MODULES: list[str] = []
+JOB_MODULES: list[str] = [
+    "alerting.jobs",
+    "ops.bypass",
+    "ops.retention",
+]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,67 @@
+"""E-mail over SMTP (smtplib): plain, STARTTLS or SMTPS, optional login; one e-mail per batch."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import settings
+from alerting import messages
+from alerting.errors import DeliveryFailed
+from alerting.targets import email_recipients
+from store.alerts import Alert
+
+
+def compose(destination: str, rows: Sequence[Alert]) -> EmailMessage:
+    items = messages.ordered([row.payload for row in rows])
+    message = EmailMessage()
+    message["From"] = str(settings.get("DQ_ALERT_EMAIL_FROM"))
+    message["To"] = ", ".join(email_recipients(destination))
+    message["Subject"] = f"[DQ {messages.worst_severity(items)}] {messages.headline(items)}"
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="dq-console")
+    lines = [messages.headline(items), ""]
+    for item in items:
+        lines += [messages.line(item), f"  {item['link']}", ""]
+    lines.append("Acknowledge in the console to stop reminders and escalation.")
+    message.set_content("\n".join(lines))
+    return message
+
+
+def _tls_context() -> ssl.SSLContext:
+    ca_file = str(settings.get("DQ_SMTP_CA_FILE")) or None
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _connect() -> smtplib.SMTP:
+    host, port = str(settings.get("DQ_SMTP_HOST")), int(settings.get("DQ_SMTP_PORT"))
+    timeout = float(settings.get("DQ_ALERT_HTTP_TIMEOUT_SECONDS"))
+    if settings.get("DQ_SMTP_SSL"):
+        return smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
+    smtp = smtplib.SMTP(host, port, timeout=timeout)
+    if settings.get("DQ_SMTP_STARTTLS"):
+        smtp.starttls(context=_tls_context())
+    return smtp
+
+
+def send(destination: str, rows: Sequence[Alert]) -> None:
+    where = f"SMTP server {settings.get('DQ_SMTP_HOST')}:{settings.get('DQ_SMTP_PORT')}"
+    try:
+        with _connect() as smtp:
+            user = str(settings.get("DQ_SMTP_USER"))
+            if user:
+                smtp.login(user, str(settings.get("DQ_SMTP_PASSWORD")))
+            smtp.send_message(compose(destination, rows))
+    except smtplib.SMTPNotSupportedError as exc:
+        raise DeliveryFailed(
+            f"{where} does not offer STARTTLS ({exc}). Hint: use DQ_SMTP_SSL=true for SMTPS, "
+            "or DQ_SMTP_STARTTLS=false only on a trusted network.",
+            permanent=True,
+        ) from None
+    except (smtplib.SMTPAuthenticationError, smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+        raise DeliveryFailed(f"{where} refused the e-mail: {exc}. Hint: check DQ_SMTP_USER, the sender and the recipients.", permanent=True) from None
+    except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+        raise DeliveryFailed(f"{where} failed: {exc}. Hint: it is retried with backoff.") from None

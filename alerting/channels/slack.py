@@ -1,0 +1,50 @@
+"""Slack incoming webhooks: one message per batch, a header and one section per violation event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from alerting import messages
+from alerting.channels.http_post import endpoint, post_json
+from store.alerts import Alert
+
+MAX_SECTIONS = 45  # Slack accepts at most 50 blocks per message
+_ICONS = {"new": ":red_circle:", "still_failing": ":large_orange_circle:", "escalated": ":rotating_light:", "recovered": ":large_green_circle:"}
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn control characters (&, <, >) as entities, so data cannot inject links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def parse_destination(destination: str) -> tuple[str, str | None]:
+    setting, _, channel = destination.partition(" ")
+    return setting, channel or None
+
+
+def body(destination: str, rows: Sequence[Alert]) -> dict[str, Any]:
+    """The exact JSON posted to the webhook."""
+    _, channel = parse_destination(destination)
+    items = messages.ordered([row.payload for row in rows])
+    title = messages.headline(items)
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
+    blocks += [_section(item) for item in items[:MAX_SECTIONS]]
+    if len(items) > MAX_SECTIONS:
+        more = f"and {len(items) - MAX_SECTIONS} more in the console"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    message: dict[str, Any] = {"text": title, "blocks": blocks}
+    if channel:
+        message["channel"] = channel
+    return message
+
+
+def _section(item: Mapping[str, Any]) -> dict[str, Any]:
+    icon = _ICONS[item["event"]]
+    text = f"{icon} {escape(messages.line(item))}\n<{item['link']}|Open violation #{item['violation_id']}>"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def send(destination: str, rows: Sequence[Alert]) -> None:
+    setting, _ = parse_destination(destination)
+    post_json(endpoint(setting, "Slack"), body(destination, rows), label=f"Slack ({setting})")

@@ -1,0 +1,78 @@
+"""Delivering the outbox: claim due rows, send one message per channel+destination, record the outcome.
+
+Idempotent across restarts: rows are claimed (with a timeout) before sending and marked sent
+right after each message, so a sent row is never sent again and an interrupted claim is
+retried once it times out. The one unavoidable gap (a crash after the receiver accepted and
+before the row was marked) can repeat that one message; PagerDuty's dedup_key and the
+webhook's Idempotency-Key let receivers absorb it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+import clock
+from alerting.channels import BATCHED, SENDERS
+from alerting.channels.slack import MAX_SECTIONS
+from alerting.errors import DeliveryFailed
+from alerting.policy import Policy, current_policy
+from store import alerts as outbox
+from store import db
+from store.alerts import Alert
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    messages: int = 0  # messages (HTTP posts, e-mails) accepted by receivers
+    sent: int = 0  # outbox rows marked sent
+    retrying: int = 0
+    failed: int = 0
+    errors: tuple[str, ...] = ()
+
+
+def deliver_due(
+    now: datetime | None = None, engine: Engine | None = None, policy: Policy | None = None
+) -> DeliveryReport:
+    """Send every due outbox row once; returns what happened."""
+    now = now or clock.utcnow()
+    engine = engine or db.get_engine()
+    policy = policy or current_policy()
+    claimed = outbox.claim_due(engine, now, policy.claim_timeout_seconds)
+    counts = {"messages": 0, "sent": 0, "retrying": 0, "failed": 0}
+    errors: list[str] = []
+    for channel, destination, batch in _batches(claimed):
+        sender = SENDERS.get(channel)
+        try:
+            if sender is None:
+                raise DeliveryFailed(f"unknown channel {channel!r}. Hint: use slack, email, pagerduty or webhook.", permanent=True)
+            sender(destination, batch)
+        except DeliveryFailed as exc:
+            outcomes = [(row, None if exc.permanent else policy.retry_at(row.attempts, now)) for row in batch]
+            outbox.mark_failed(engine, outcomes, str(exc))
+            gave_up = sum(1 for _, retry in outcomes if retry is None)
+            counts["failed"] += gave_up
+            counts["retrying"] += len(batch) - gave_up
+            errors.append(f"{channel} {destination}: {exc}")
+            _log.warning("alert delivery to %s %s failed (%s rows): %s", channel, destination, len(batch), exc)
+        else:
+            counts["messages"] += 1
+            counts["sent"] += outbox.mark_sent(engine, batch, now)
+    return DeliveryReport(**counts, errors=tuple(errors))
+
+
+def _batches(rows: Sequence[Alert]) -> Iterator[tuple[str, str, list[Alert]]]:
+    """One batch per channel+destination (split at the Slack block limit); PagerDuty row by row."""
+    groups: dict[tuple[str, str], list[Alert]] = {}
+    for row in rows:
+        groups.setdefault((row.channel, row.destination or ""), []).append(row)
+    for (channel, destination), group in groups.items():
+        size = MAX_SECTIONS if channel in BATCHED else 1
+        for start in range(0, len(group), size):
+            yield channel, destination, group[start : start + size]

@@ -1,0 +1,151 @@
+"""Turning a recorded run into outbox rows: triggers, reminders past the cooldown, recoveries, suppressions.
+
+Called by ops.run_checks.run_suite inside the transaction that records the run, so a run and
+its alerts are stored together or not at all. Nothing is sent here; the delivery job sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
+
+import clock
+from alerting import messages
+from alerting.channels.pagerduty import dedup_key
+from alerting.policy import Policy, current_policy
+from alerting.targets import STORE, Target, targets_for
+from store import alerts as outbox
+from store.alerts import ActiveBypass, NewAlert, ViolationFacts
+
+
+class RecordedRunLike(Protocol):
+    run_id: int
+    opened: list[int]
+    continued: list[int]
+    resolved: list[int]
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    suite: Any  # engine.model.Suite
+    run_id: int | None
+    now: datetime
+    policy: Policy
+    bypass: ActiveBypass | None
+
+
+def enqueue_for_run(
+    conn: Connection,
+    recorded: RecordedRunLike,
+    report: object,
+    suite: Any,
+    *,
+    now: datetime | None = None,
+    policy: Policy | None = None,
+) -> list[int]:
+    """Write the run's alerts into the outbox (the caller's transaction); returns the row ids."""
+    now = now or clock.utcnow()
+    ctx = _RunContext(suite, recorded.run_id, now, policy or current_policy(), outbox.active_bypass(conn, suite.name, now))
+    wanted = [*recorded.opened, *recorded.continued, *recorded.resolved]
+    facts = {v.id: v for v in outbox.violation_facts(conn, wanted)}
+    new: list[NewAlert] = []
+    for vid in recorded.opened:
+        if vid in facts:
+            new += _trigger(conn, ctx, facts[vid], "new")
+    for vid in recorded.continued:
+        if vid in facts:
+            new += _trigger(conn, ctx, facts[vid], "still_failing")
+    for vid in recorded.resolved:
+        if vid in facts:
+            new += _resolve(conn, ctx, facts[vid])
+    return outbox.add(conn, new, now)
+
+
+def _rule(suite: Any, rule_name: str) -> Any:
+    for rule in getattr(suite, "rules", ()):
+        if rule.name == rule_name:
+            return rule
+    return None
+
+
+def _table(suite: Any) -> str:
+    return str(getattr(suite, "qualified_table", suite.name))
+
+
+def _suppression(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: str) -> str | None:
+    """Why this trigger must not reach anyone, or None."""
+    if v.snoozed_until is not None and v.snoozed_until > ctx.now:
+        return f"snoozed until {v.snoozed_until.isoformat()}"
+    if ctx.bypass is not None:
+        return f"bypass #{ctx.bypass.id} active on {ctx.bypass.suite} until {ctx.bypass.expires_at.isoformat()}"
+    if event != "still_failing":
+        return None
+    if v.acknowledged:
+        return f"acknowledged by {v.acknowledged_by or 'someone'}; no reminders"
+    rule = _rule(ctx.suite, v.rule_name)
+    cooldown = ctx.policy.cooldown(getattr(rule, "alert_cooldown_minutes", None))
+    last = outbox.last_alarm_at(conn, v.rule_name)
+    if last is not None and ctx.now - last < cooldown:
+        return f"cooldown {_minutes(cooldown)} min: alerted at {last.isoformat()}, next reminder after {(last + cooldown).isoformat()}"
+    return None
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 60:g}"
+
+
+def _row(ctx: _RunContext, v: ViolationFacts, kind: str, target: Target, payload: dict[str, Any]) -> NewAlert:
+    to_store = target == STORE
+    return NewAlert(
+        kind=kind,
+        channel=target.channel,
+        destination=target.destination,
+        payload=payload,
+        violation_id=v.id,
+        rule_name=v.rule_name,
+        suite=v.suite,
+        severity=v.severity,
+        dedup_key=dedup_key(v.rule_name),
+        status=outbox.SENT if to_store else outbox.PENDING,
+        next_attempt_at=None if to_store else ctx.now + timedelta(seconds=ctx.policy.batch_window_seconds),
+    )
+
+
+def _suppressed(v: ViolationFacts, kind: str, payload: dict[str, Any], reason: str) -> NewAlert:
+    return NewAlert(
+        kind=kind,
+        channel=STORE.channel,
+        destination=STORE.destination,
+        payload=payload,
+        violation_id=v.id,
+        rule_name=v.rule_name,
+        suite=v.suite,
+        severity=v.severity,
+        dedup_key=dedup_key(v.rule_name),
+        status=outbox.SUPPRESSED,
+        suppressed_reason=reason,
+    )
+
+
+def _trigger(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: str) -> list[NewAlert]:
+    payload = messages.payload(v, event, table=_table(ctx.suite), run_id=ctx.run_id)
+    reason = _suppression(conn, ctx, v, event)
+    if reason:
+        return [_suppressed(v, "trigger", payload, reason)]
+    rule = _rule(ctx.suite, v.rule_name)
+    owners = (getattr(rule, "owner", None), getattr(ctx.suite, "owner", None))
+    team = ctx.policy.team_for(ctx.suite.name, owners)
+    payload["team"] = team.name
+    return [_row(ctx, v, "trigger", t, payload) for t in targets_for(team, ctx.policy.channels_for(v.severity))]
+
+
+def _resolve(conn: Connection, ctx: _RunContext, v: ViolationFacts) -> list[NewAlert]:
+    """Recovery goes wherever the alarm went (including escalations), so every incident closes."""
+    payload = messages.payload(v, "recovered", table=_table(ctx.suite), run_id=ctx.run_id)
+    targets = [Target(channel, destination) for channel, destination in outbox.alarm_targets(conn, v.id)]
+    if not targets:
+        return [_suppressed(v, "resolve", payload, "no alert was sent for this violation, so no recovery either")]
+    return [_row(ctx, v, "resolve", target, payload) for target in targets]

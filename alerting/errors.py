@@ -1,0 +1,17 @@
+"""Exceptions of the alerting package: one base, one-line subclasses."""
+
+
+class AlertingError(Exception):
+    """Base of every alerting error; the message names the file, key or channel and ends with a Hint."""
+
+
+class PolicyError(AlertingError):
+    """config/alerting.yaml is missing a value or has one that cannot be used."""
+
+
+class DeliveryFailed(AlertingError):
+    """A channel refused or could not take a message; `permanent` says whether a retry can help."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -1,0 +1,80 @@
+"""Escalation in time: a HIGH/CRITICAL violation nobody acknowledged goes to the next level's team.
+
+The clock starts at the violation's first (unsuppressed) trigger. Each level is written once
+per violation, as outbox rows of kind `escalation` plus an audit row, so the console shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+import clock
+from alerting import messages
+from alerting.channels.pagerduty import dedup_key
+from alerting.policy import EscalationLevel, Policy, current_policy
+from alerting.targets import STORE, targets_for
+from store import alerts as outbox
+from store import audit, db
+from store.alerts import NewAlert, ViolationFacts
+
+_log = logging.getLogger(__name__)
+
+
+def escalate_due(now: datetime | None = None, engine: Engine | None = None, policy: Policy | None = None) -> list[int]:
+    """Write the escalations that are due; returns the new outbox row ids."""
+    now = now or clock.utcnow()
+    policy = policy or current_policy()
+    if not policy.levels or not policy.escalation_severities:
+        return []
+    with db.write(engine) as conn:
+        candidates = [
+            v for v in outbox.unacknowledged(conn, policy.escalation_severities)
+            if not (v.snoozed_until and v.snoozed_until > now) and outbox.active_bypass(conn, v.suite, now) is None
+        ]
+        ids = [v.id for v in candidates]
+        started = outbox.first_alarms(conn, ids)
+        written = outbox.escalation_levels(conn, ids)
+        new: list[NewAlert] = []
+        for v in candidates:
+            if v.id not in started:
+                continue  # never alerted (suppressed): nothing to escalate
+            for level in policy.levels:
+                due = started[v.id] + timedelta(minutes=level.after_minutes)
+                if level.level in written.get(v.id, set()) or now < due:
+                    continue
+                rows = _level_rows(policy, v, level, now)
+                new += rows
+                audit.record(
+                    conn, "alerting", "violation.escalated", "violation", v.id,
+                    level=level.level, team=level.team, after_minutes=level.after_minutes,
+                    channels=[r.channel for r in rows],
+                )
+                _log.warning("violation #%s (%s) escalated to %s, level %s", v.id, v.rule_name, level.team, level.level)
+        return outbox.add(conn, new, now)
+
+
+def _level_rows(policy: Policy, v: ViolationFacts, level: EscalationLevel, now: datetime) -> list[NewAlert]:
+    team = policy.teams[level.team]
+    payload = messages.payload(v, "escalated", level=level.level, team=team.name, after_minutes=level.after_minutes)
+    rows = []
+    for target in targets_for(team, level.channels):
+        to_store = target == STORE
+        rows.append(
+            NewAlert(
+                kind="escalation",
+                channel=target.channel,
+                destination=target.destination,
+                payload=payload,
+                violation_id=v.id,
+                rule_name=v.rule_name,
+                suite=v.suite,
+                severity=v.severity,
+                dedup_key=dedup_key(v.rule_name),
+                status=outbox.SENT if to_store else outbox.PENDING,
+                next_attempt_at=None if to_store else now,  # escalations do not wait for a batch
+            )
+        )
+    return rows

@@ -1,0 +1,93 @@
+"""The words of an alert: one payload per violation event, and the headline and lines of a batch.
+
+Payloads are written into the outbox when the alert is enqueued (a snapshot of the violation
+at that moment); every channel renders its message from them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import settings
+from store.alerts import ViolationFacts
+
+EVENTS = ("new", "still_failing", "escalated", "recovered")
+_EVENT_WORDS = {
+    "new": ("new violation", "new violations"),
+    "still_failing": ("still failing", "still failing"),
+    "escalated": ("escalated (not acknowledged)", "escalated (not acknowledged)"),
+    "recovered": ("recovered", "recovered"),
+}
+_RANK = {"INFO": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+
+
+def violation_link(violation_id: int) -> str:
+    base = str(settings.get("DQ_CONSOLE_URL")).rstrip("/")
+    return f"{base}/violations?violation={violation_id}"
+
+
+def payload(
+    violation: ViolationFacts, event: str, *, table: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The snapshot of one violation event that every channel renders."""
+    return {
+        "event": event,
+        "violation_id": violation.id,
+        "rule": violation.rule_name,
+        "suite": violation.suite,
+        "table": table or violation.suite,
+        "source": violation.source,
+        "check_type": violation.check_type,
+        "severity": violation.severity,
+        "message": violation.message or "",
+        "observed_value": violation.observed_value,
+        "threshold": violation.threshold,
+        "failing_rows": violation.failing_rows,
+        "occurrences": violation.occurrences,
+        "detected_at": violation.detected_at.isoformat(),
+        "run_id": violation.last_run_id,
+        "link": violation_link(violation.id),
+        **extra,
+    }
+
+
+def ordered(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """New and escalated first, then worst severity first, then by rule name."""
+    return sorted(
+        items,
+        key=lambda p: (EVENTS.index(p["event"]), -_RANK.get(p["severity"], 0), p["rule"]),
+    )
+
+
+def headline(items: Sequence[Mapping[str, Any]]) -> str:
+    counts = Counter(p["event"] for p in items)
+    parts = [
+        f"{counts[event]} {_EVENT_WORDS[event][counts[event] != 1]}" for event in EVENTS if counts[event]
+    ]
+    suites = sorted({p["suite"] for p in items})
+    where = suites[0] if len(suites) == 1 else f"{len(suites)} suites"
+    return f"DQ: {', '.join(parts)} in {where}"
+
+
+def worst_severity(items: Sequence[Mapping[str, Any]]) -> str:
+    return max((p["severity"] for p in items), key=lambda s: _RANK.get(s, 0))
+
+
+def line(item: Mapping[str, Any]) -> str:
+    """One plain-text line: severity, rule, table, what happened and the figures."""
+    text = f"[{item['severity']}] {item['rule']} on {item['table']}: {_event_text(item)}"
+    message = item.get("message")
+    return f"{text} - {message}" if message else text
+
+
+def _event_text(item: Mapping[str, Any]) -> str:
+    event = item["event"]
+    if event == "still_failing":
+        return f"still failing ({item['occurrences']} runs since {item['detected_at']})"
+    if event == "escalated":
+        return f"not acknowledged after {item['after_minutes']:g} min, escalated to {item['team']} (level {item['level']})"
+    if event == "recovered":
+        return "recovered, the rule passes again"
+    return "new violation"

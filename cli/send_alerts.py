@@ -1,0 +1,47 @@
+"""`python manage.py send_alerts`: escalate and deliver the alert outbox once (the scheduler does it on timers)."""
+
+from __future__ import annotations
+
+import argparse
+
+import clock
+from alerting.deliver import deliver_due
+from alerting.errors import PolicyError
+from alerting.escalate import escalate_due
+from alerting.policy import load_policy, policy_file
+from store import alerts, db
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "send_alerts", help="escalate unacknowledged violations and deliver pending alerts once"
+    )
+    parser.add_argument("--check-config", action="store_true", help="only validate config/alerting.yaml")
+    parser.add_argument("--retry-failed", action="store_true", help="queue alerts that failed for good again first")
+    parser.add_argument("--no-escalate", action="store_true", help="deliver only, do not write escalations")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy()
+    except PolicyError as exc:
+        print(f"manage.py send_alerts: {exc}")
+        return 2
+    if args.check_config:
+        levels = ", ".join(f"{lvl.team} after {lvl.after_minutes:g} min" for lvl in policy.levels) or "none"
+        print(f"{policy_file()} is valid: {len(policy.teams)} team(s), escalation: {levels}")
+        return 0
+    engine = db.get_engine()
+    now = clock.utcnow()
+    if args.retry_failed:
+        print(f"queued {alerts.retry_failed(engine, now)} failed alert(s) again")
+    escalated = [] if args.no_escalate else escalate_due(now=now, engine=engine, policy=policy)
+    report = deliver_due(now=now, engine=engine, policy=policy)
+    print(
+        f"escalations written: {len(escalated)}; messages sent: {report.messages} ({report.sent} alert rows); "
+        f"retrying: {report.retrying}; failed: {report.failed}"
+    )
+    for error in report.errors:
+        print(f"  {error}")
+    return 1 if report.errors else 0

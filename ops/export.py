@@ -1,0 +1,153 @@
+"""`export_dq_data`: violations, runs, rules or the rule manifest written to a JSON, CSV, YAML or Parquet file."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+from sqlalchemy.engine import Engine
+
+import clock
+from ops import manifest_export
+from ops.errors import ExportFailed, InvalidRequest
+from ops.files import check_writable, write_atomically
+from store import db
+from store import export as store_export
+from store.schema import rules, runs, violations
+
+KINDS = ("violations", "runs", "rules", "manifest")
+FORMATS = ("json", "csv", "yaml", "parquet")
+EXTENSIONS = {".json": "json", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".parquet": "parquet"}
+_TABLES = {"violations": violations, "runs": runs, "rules": rules}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    kind: str
+    path: Path
+    days: float | None = None
+    rule_name: str | None = None
+    suite: str | None = None
+    format: str | None = None  # None = from the file extension
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    kind: str
+    path: Path
+    format: str
+    rows: int  # suites for a manifest
+
+
+def export(request: ExportRequest, engine: Engine | None = None) -> ExportResult:
+    """Validate the request, read the rows in one read transaction, write the file atomically."""
+    fmt = _validate(request)
+    since = None if request.days is None else clock.utcnow() - timedelta(days=request.days)
+    with db.read(engine) as conn:
+        _check_filters(conn, request)
+        if request.kind == "manifest":
+            text, count = manifest_export.manifest_yaml(conn, suite=request.suite)
+            _write(request.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            return ExportResult(request.kind, request.path, fmt, count)
+        frame = _frame(conn, request, since)
+    table = _TABLES[request.kind]
+    _write(request.path, lambda tmp: write_frame(frame, tmp, fmt, store_export.json_columns(table)))
+    return ExportResult(request.kind, request.path, fmt, frame.height)
+
+
+def format_of(path: Path, given: str | None) -> str:
+    if given is not None:
+        if given not in FORMATS:
+            raise InvalidRequest(f"unknown format {given!r}. Hint: use one of {', '.join(FORMATS)}.")
+        return given
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidRequest(
+            f"cannot tell the format of {path} from its extension {path.suffix or '(none)'}. "
+            f"Hint: name the file *.json, *.csv, *.yaml or *.parquet, or pass --format {{{','.join(FORMATS)}}}."
+        )
+    return fmt
+
+
+def _validate(request: ExportRequest) -> str:
+    if request.kind not in KINDS:
+        raise InvalidRequest(f"unknown kind {request.kind!r}. Hint: export one of {', '.join(KINDS)}.")
+    if request.days is not None and (math.isnan(request.days) or request.days < 0):
+        raise InvalidRequest(f"--days must be zero or more, not {request.days:g}. Hint: --days=1 exports the last 24 hours.")
+    if request.days is not None and request.kind in ("rules", "manifest"):
+        raise InvalidRequest(f"--days does not apply to {request.kind}. Hint: drop --days; it filters violations and runs.")
+    if request.kind == "manifest" and request.rule_name is not None:
+        raise InvalidRequest("--rule-name does not apply to manifest. Hint: use --suite NAME, or export rules --rule-name NAME.")
+    fmt = format_of(request.path, request.format)
+    if request.kind == "manifest" and fmt != "yaml":
+        raise InvalidRequest(f"a manifest is YAML, not {fmt}. Hint: name the file *.yaml (or pass --format yaml).")
+    problem = check_writable(request.path)
+    if problem:
+        raise InvalidRequest(f"cannot write {request.path}: {problem}. Hint: choose a file in an existing, writable folder.")
+    return fmt
+
+
+def _check_filters(conn: Any, request: ExportRequest) -> None:
+    if request.rule_name is not None and not store_export.rule_exists(conn, request.rule_name):
+        raise InvalidRequest(
+            f"no rule named {request.rule_name!r} in the store. Hint: `python manage.py rules list` shows the names."
+        )
+    if request.suite is not None and not store_export.suite_exists(conn, request.suite):
+        raise InvalidRequest(
+            f"no suite named {request.suite!r} in the store. Hint: `python manage.py rules list` shows the suites."
+        )
+
+
+def _frame(conn: Any, request: ExportRequest, since: datetime | None) -> pl.DataFrame:
+    if request.kind == "violations":
+        return store_export.violations_frame(conn, since=since, rule_name=request.rule_name, suite=request.suite)
+    if request.kind == "runs":
+        return store_export.runs_frame(conn, since=since, rule_name=request.rule_name, suite=request.suite)
+    return store_export.rules_frame(conn, rule_name=request.rule_name, suite=request.suite)
+
+
+def _write(path: Path, write: Any) -> None:
+    try:
+        write_atomically(path, write)
+    except OSError as exc:
+        raise ExportFailed(f"cannot write {path}: {exc.strerror or exc}. Hint: check the folder's space and permissions.") from exc
+
+
+def write_frame(frame: pl.DataFrame, path: Path, fmt: str, json_cols: tuple[str, ...] = ()) -> None:
+    """Write `frame` as `fmt`; JSON and YAML nest the JSON columns, CSV and Parquet keep them as text."""
+    if fmt == "parquet":
+        frame.write_parquet(path)
+    elif fmt == "csv":
+        frame.write_csv(path)
+    elif fmt == "json":
+        records = [_jsonable(row, json_cols) for row in frame.to_dicts()]
+        path.write_text(json.dumps(records, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    else:
+        records = [_nested(row, json_cols) for row in frame.to_dicts()]
+        path.write_text(yaml.safe_dump(records, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def _nested(row: dict[str, Any], json_cols: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(row)
+    for name in json_cols:
+        if out.get(name) is not None:
+            out[name] = json.loads(out[name])
+    for name, value in out.items():
+        if isinstance(value, datetime):
+            out[name] = value.isoformat()
+    return out
+
+
+def _jsonable(row: dict[str, Any], json_cols: tuple[str, ...]) -> dict[str, Any]:
+    out = _nested(row, json_cols)
+    for name, value in out.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            # JSON has no NaN or infinity; a string keeps them apart from null (no value).
+            out[name] = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return out

@@ -1,0 +1,67 @@
+"""Rules: every rule with its lifecycle status and newest verdict; enable, disable or retire with a reason."""
+
+from __future__ import annotations
+
+import importlib
+
+import polars as pl
+import streamlit as st
+
+from console import data
+from console.page import start
+from ops.roles import User
+from store import queries
+
+LIFECYCLE_ROLES = ("data_eng_lead", "admin")
+STATES = ("active", "disabled", "retired")
+SHOWN = ["name", "suite", "source", "check_type", "severity", "status", "enabled", "last_status",
+         "last_checked_at", "open_violations", "owner", "schedule", "use_sampling", "version", "status_reason"]
+
+
+def set_rule_state_function():  # noqa: ANN201 - the ops helper's function when it exists
+    try:
+        return importlib.import_module("store.lifecycle").set_rule_state
+    except (ImportError, AttributeError):
+        return None
+
+
+def lifecycle(rules: pl.DataFrame, user: User) -> None:
+    change = set_rule_state_function()
+    if change is None:
+        st.caption("Enable / disable / retire from the console arrives with store.lifecycle (issue 8).")
+        return
+    if not any(user.has(role) for role in LIFECYCLE_ROLES):
+        st.caption(f"Changing a rule's state needs one of the roles {', '.join(LIFECYCLE_ROLES)}.")
+        return
+    with st.form("lifecycle"):
+        a, b = st.columns(2)
+        rule = a.selectbox("Rule", rules["name"].to_list(), key="lc_rule")
+        state = b.selectbox("New state", STATES, key="lc_state")
+        reason = st.text_input("Reason (recorded in the audit log)", key="lc_reason")
+        if st.form_submit_button("Apply", key="lc_apply"):
+            if not reason.strip():
+                st.error("A reason is required. Hint: say why, e.g. 'table retired in DATA-42'.")
+            elif data.write(change, rule, state, user.name, reason.strip())[0]:
+                st.success(f"{rule} is now {state}.")
+
+
+user = start("Rules", "Rules as loaded from rules/*.yaml, with their lifecycle status and newest verdict.")
+overview = data.load(queries.rules_overview, now=data.minute_now())
+deep_rule = st.query_params.get("rule")
+a, b, c = st.columns(3)
+suites = a.multiselect("Suite", sorted(overview["suite"].unique().to_list()), key="f_suite")
+statuses = b.multiselect("Status", ["active", "disabled", "retired", "removed"], key="f_status")
+search = c.text_input("Name contains", value=deep_rule or "", key="f_name")
+shown = overview
+if suites:
+    shown = shown.filter(pl.col("suite").is_in(suites))
+if statuses:
+    shown = shown.filter(pl.col("status").is_in(statuses))
+if search:
+    shown = shown.filter(pl.col("name").str.contains(search, literal=True))
+st.caption(f"{shown.height} of {overview.height} rule(s); {int(overview['enabled'].sum())} enabled.")
+if overview.is_empty():
+    st.info("No rules loaded yet. Hint: `python manage.py load_dq_rules rules/`.")
+else:
+    st.dataframe(shown.select(SHOWN), hide_index=True, width="stretch")
+    lifecycle(overview, user)

@@ -1,0 +1,141 @@
+"""Running one suite in a child process the scheduler can stop: a hung check (a hung database
+query included) is killed at its deadline instead of hanging the scheduler with it.
+
+Children come from a forkserver that has already imported the engine, so starting one costs
+a fork, not a fresh interpreter, and no child inherits the scheduler's threads or connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+
+log = logging.getLogger("scheduler")
+
+_PRELOAD = ["ops.run_checks", "store.results", "polars", "connectorx", "sqlalchemy"]
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(_PRELOAD)
+
+
+@dataclass(frozen=True)
+class SuiteJob:
+    """One claimed run: the RUNNING row `run_id` exists; the child fills it in."""
+
+    suite: str
+    run_id: int
+    trigger: str  # schedule | request
+    worker: str
+    requested_by: str
+    due_at: datetime | None = None
+    rule_names: tuple[str, ...] | None = None
+    request_id: int | None = None
+
+    def describe(self) -> str:
+        what = f"suite {self.suite!r}" + (f" (rules {', '.join(self.rule_names)})" if self.rule_names else "")
+        why = f"due {self.due_at.isoformat()}" if self.due_at else f"request #{self.request_id} by {self.requested_by}"
+        return f"run #{self.run_id} of {what}, {why}"
+
+
+def run_job(job: SuiteJob) -> None:
+    """The suite-running call: the one place the scheduler hands a claimed run to the engine."""
+    from ops.run_checks import run_suite
+
+    run_suite(
+        job.suite,
+        trigger=job.trigger,
+        rule_names=list(job.rule_names) if job.rule_names else None,
+        requested_by=job.requested_by,
+        due_at=job.due_at,
+        worker=job.worker,
+        run_id=job.run_id,
+    )
+
+
+def _watch_scheduler(pid: int) -> None:
+    """Exit when the scheduler is gone (kill -9): its successor aborts and re-runs this run."""
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(70)
+        except PermissionError:
+            pass
+
+
+def _child_main(job: SuiteJob, errors: Connection, scheduler_pid: int) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides whether this run finishes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Children come from the forkserver, not the scheduler, so nothing else ends them with it.
+    threading.Thread(target=_watch_scheduler, args=(scheduler_pid,), daemon=True).start()
+    try:
+        run_job(job)
+    except BaseException as exc:  # noqa: BLE001 - anything that escapes must reach the parent
+        errors.send(f"{type(exc).__name__}: {exc}")
+        traceback.print_exc()
+        raise SystemExit(1) from None
+    finally:
+        errors.close()
+
+
+@dataclass
+class Running:
+    """A child running one job, with the deadline after which it is stopped."""
+
+    job: SuiteJob
+    process: multiprocessing.process.BaseProcess
+    errors: Connection
+    started: float
+    deadline: float
+
+    @property
+    def finished(self) -> bool:
+        return not self.process.is_alive()
+
+    def timed_out(self, now: float) -> bool:
+        return now > self.deadline
+
+    def error(self) -> str | None:
+        """What went wrong, once the child has ended: its exception, or how it died."""
+        message = self.errors.recv() if self.errors.poll() else None
+        code = self.process.exitcode
+        if message:
+            return message
+        if code == 0:
+            return None
+        if code is not None and code < 0:
+            return f"the check process was killed by signal {signal.Signals(-code).name}"
+        return f"the check process exited with code {code}"
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Terminate the child, then kill it if it does not go within `grace` seconds."""
+        self.process.terminate()
+        self.process.join(grace)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(grace)
+
+    def close(self) -> None:
+        self.errors.close()
+        self.process.join(0)
+        self.process.close()
+
+
+def start(job: SuiteJob, timeout_seconds: float, scheduler_pid: int) -> Running:
+    """Start `job` in a child process that must finish within `timeout_seconds`."""
+    receiver, sender = _CONTEXT.Pipe(duplex=False)
+    process = _CONTEXT.Process(target=_child_main, args=(job, sender, scheduler_pid),
+                               name=f"dq-suite-{job.suite}", daemon=True)
+    process.start()
+    sender.close()  # the child holds its own copy; the parent only reads
+    now = time.monotonic()
+    log.info("started %s (pid %s)", job.describe(), process.pid)
+    return Running(job=job, process=process, errors=receiver, started=now, deadline=now + timeout_seconds)

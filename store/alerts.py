@@ -1,0 +1,426 @@
+"""The alert outbox on the `alerts` table: enqueue, claim, mark sent or failed, suppress; console queries.
+
+Every alert is written here first (in the transaction that records the run) and sent later by
+the delivery job. A row moves `pending -> sending -> sent`, or back to `pending` with a later
+`next_attempt_at` after a failed attempt, or to `failed` when it must not be retried. A claim
+(`sending`) expires after a timeout so an interrupted scheduler's rows are retried; `attempts`
+is the claim token, so a late finisher can never overwrite a newer claim or re-mark a sent row.
+`suppressed` rows were never meant to be sent: they say why (cooldown, snooze, bypass) for the console.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from store import audit, db
+from store.schema import alerts, bypass_requests, violations
+
+PENDING, SENDING, SENT, FAILED, SUPPRESSED = "pending", "sending", "sent", "failed", "suppressed"
+STATUSES = (PENDING, SENDING, SENT, FAILED, SUPPRESSED)
+# Kinds that reach a person: their first time is the start of the runbook's response time.
+ALARM_KINDS = ("trigger", "escalation")
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """One outbox row to write: one violation (or none), one channel, one destination."""
+
+    kind: str  # trigger resolve escalation
+    channel: str  # slack email pagerduty webhook store
+    destination: str  # never a secret: a setting name, a Slack channel, e-mail addresses
+    payload: Mapping[str, Any]
+    violation_id: int | None = None
+    rule_name: str | None = None
+    suite: str | None = None
+    severity: str | None = None
+    dedup_key: str | None = None
+    status: str = PENDING
+    suppressed_reason: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One outbox row as stored."""
+
+    id: int
+    kind: str
+    channel: str
+    destination: str | None
+    payload: Mapping[str, Any]
+    status: str
+    attempts: int
+    created_at: datetime
+    violation_id: int | None = None
+    rule_name: str | None = None
+    suite: str | None = None
+    severity: str | None = None
+    dedup_key: str | None = None
+    suppressed_reason: str | None = None
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ViolationFacts:
+    """What alerting needs to know about a violation."""
+
+    id: int
+    rule_name: str
+    suite: str
+    source: str
+    check_type: str
+    severity: str
+    status: str
+    detected_at: datetime
+    last_seen_at: datetime
+    occurrences: int
+    acknowledged: bool
+    last_run_id: int | None = None
+    observed_value: float | None = None
+    threshold: str | None = None
+    failing_rows: int | None = None
+    message: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActiveBypass:
+    id: int
+    suite: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ResponseTime:
+    """The runbook's alert response time of one violation: acknowledged_at - first alert sent_at."""
+
+    violation_id: int
+    rule_name: str
+    suite: str
+    severity: str
+    first_alert_sent_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    minutes: float | None = field(default=None)
+
+
+def _alert(row: Any) -> Alert:
+    return Alert(**{name: getattr(row, name) for name in Alert.__dataclass_fields__})
+
+
+def _facts(row: Any) -> ViolationFacts:
+    return ViolationFacts(**{name: getattr(row, name) for name in ViolationFacts.__dataclass_fields__})
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def add(conn: Connection, new: Sequence[NewAlert], now: datetime) -> list[int]:
+    """Write outbox rows in the caller's transaction; `store` rows count as sent at once."""
+    ids: list[int] = []
+    for item in new:
+        sent_now = item.channel == "store" and item.status == SENT
+        values = dict(
+            violation_id=item.violation_id,
+            rule_name=item.rule_name,
+            suite=item.suite,
+            severity=item.severity,
+            kind=item.kind,
+            channel=item.channel,
+            destination=item.destination,
+            dedup_key=item.dedup_key,
+            payload=dict(item.payload),
+            status=item.status,
+            suppressed_reason=item.suppressed_reason,
+            attempts=0,
+            next_attempt_at=item.next_attempt_at if item.status == PENDING else None,
+            created_at=now,
+            sent_at=now if sent_now else None,
+        )
+        ids.append(int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0]))
+    return ids
+
+
+def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 500) -> list[Alert]:
+    """Claim every row of each channel+destination that has a due row; one short transaction.
+
+    A due row is pending with next_attempt_at <= now, or a claim older than its timeout (an
+    interrupted sender). The other pending rows of the same destination ride along, which
+    is what batches alerts enqueued within the batching window into one message.
+    """
+    with db.write(engine) as conn:
+        query = (
+            sa.select(alerts)
+            .where(alerts.c.status.in_((PENDING, SENDING)))
+            .order_by(alerts.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        open_rows = [_alert(row) for row in conn.execute(query)]
+        due_groups = {
+            (row.channel, row.destination)
+            for row in open_rows
+            if row.next_attempt_at is None or row.next_attempt_at <= now
+        }
+        claimed = [
+            row
+            for row in open_rows
+            if (row.channel, row.destination) in due_groups
+            and (row.status == PENDING or row.next_attempt_at is None or row.next_attempt_at <= now)
+        ]
+        expires = now + timedelta(seconds=claim_seconds)
+        result: list[Alert] = []
+        for row in claimed:
+            conn.execute(
+                alerts.update()
+                .where(alerts.c.id == row.id, alerts.c.attempts == row.attempts)
+                .values(status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires)
+            )
+            result.append(_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires))
+        return result
+
+
+def _replace(row: Alert, **changes: Any) -> Alert:
+    values = {name: getattr(row, name) for name in Alert.__dataclass_fields__}
+    values.update(changes)
+    return Alert(**values)
+
+
+def _claimed(row: Alert) -> Any:
+    """The row is still ours: claimed, and not re-claimed since (attempts is the token)."""
+    return sa.and_(alerts.c.id == row.id, alerts.c.status == SENDING, alerts.c.attempts == row.attempts)
+
+
+def mark_sent(engine: Engine, rows: Iterable[Alert], now: datetime) -> int:
+    """Mark claimed rows sent; returns how many were still ours."""
+    done = 0
+    with db.write(engine) as conn:
+        for row in rows:
+            result = conn.execute(
+                alerts.update().where(_claimed(row)).values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None)
+            )
+            done += result.rowcount
+    return done
+
+
+def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]], error: str) -> int:
+    """Record a failed attempt: back to pending at the retry time, or failed for good when None."""
+    done = 0
+    with db.write(engine) as conn:
+        for row, retry_at in outcomes:
+            values: dict[str, Any] = {"last_error": error[:2000]}
+            if retry_at is None:
+                values.update(status=FAILED, next_attempt_at=None)
+            else:
+                values.update(status=PENDING, next_attempt_at=retry_at)
+            changed = conn.execute(alerts.update().where(_claimed(row)).values(**values)).rowcount
+            if changed and retry_at is None:
+                audit.record(conn, "alerting", "alert.failed", "alert", row.id, channel=row.channel,
+                             destination=row.destination, attempts=row.attempts, error=error[:500])
+            done += changed
+    return done
+
+
+def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None = None) -> int:
+    """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry"."""
+    query = alerts.update().where(alerts.c.status == FAILED)
+    if alert_ids is not None:
+        query = query.where(alerts.c.id.in_(list(alert_ids)))
+    with db.write(engine) as conn:
+        return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0)).rowcount
+
+
+# --- what alerting reads --------------------------------------------------------------------
+
+
+def violation_facts(conn: Connection, ids: Iterable[int]) -> list[ViolationFacts]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    rows = conn.execute(sa.select(violations).where(violations.c.id.in_(wanted)).order_by(violations.c.id))
+    return [_facts(row) for row in rows]
+
+
+def unacknowledged(conn: Connection, severities: Sequence[str]) -> list[ViolationFacts]:
+    """Open, unacknowledged violations of the given severities (escalation candidates)."""
+    query = (
+        sa.select(violations)
+        .where(
+            violations.c.status == "open",
+            violations.c.acknowledged.is_(False),
+            violations.c.resolved_at.is_(None),
+            violations.c.severity.in_(list(severities)),
+        )
+        .order_by(violations.c.id)
+    )
+    return [_facts(row) for row in conn.execute(query)]
+
+
+def active_bypass(conn: Connection, suite: str, now: datetime) -> ActiveBypass | None:
+    query = (
+        sa.select(bypass_requests.c.id, bypass_requests.c.suite, bypass_requests.c.expires_at)
+        .where(
+            bypass_requests.c.suite == suite,
+            bypass_requests.c.status == "active",
+            bypass_requests.c.expires_at > now,
+        )
+        .order_by(bypass_requests.c.expires_at.desc())
+    )
+    row = conn.execute(query).first()
+    return ActiveBypass(row.id, row.suite, row.expires_at) if row else None
+
+
+def last_alarm_at(conn: Connection, rule_name: str) -> datetime | None:
+    """When the rule last raised a trigger that was not suppressed (the cooldown's start)."""
+    query = sa.select(sa.func.max(alerts.c.created_at)).where(
+        alerts.c.rule_name == rule_name, alerts.c.kind == "trigger", alerts.c.status != SUPPRESSED
+    )
+    value = conn.execute(query).scalar()
+    return alerts.c.created_at.type.process_result_value(value, conn.dialect) if isinstance(value, str) else value
+
+
+def alarm_targets(conn: Connection, violation_id: int) -> list[tuple[str, str]]:
+    """Every channel+destination a trigger or escalation of this violation went to (not suppressed)."""
+    query = (
+        sa.select(alerts.c.channel, alerts.c.destination)
+        .where(
+            alerts.c.violation_id == violation_id,
+            alerts.c.kind.in_(ALARM_KINDS),
+            alerts.c.status != SUPPRESSED,
+        )
+        .group_by(alerts.c.channel, alerts.c.destination)
+        .order_by(alerts.c.channel, alerts.c.destination)
+    )
+    return [(row.channel, row.destination) for row in conn.execute(query)]
+
+
+def first_alarms(conn: Connection, violation_ids: Sequence[int]) -> dict[int, datetime]:
+    """For each violation, when its first unsuppressed trigger was written (escalation's clock)."""
+    if not violation_ids:
+        return {}
+    query = (
+        sa.select(alerts.c.violation_id, alerts.c.created_at)
+        .where(
+            alerts.c.violation_id.in_(list(violation_ids)),
+            alerts.c.kind == "trigger",
+            alerts.c.status != SUPPRESSED,
+        )
+        .order_by(alerts.c.created_at)
+    )
+    first: dict[int, datetime] = {}
+    for row in conn.execute(query):
+        first.setdefault(row.violation_id, row.created_at)
+    return first
+
+
+def escalation_levels(conn: Connection, violation_ids: Sequence[int]) -> dict[int, set[int]]:
+    """The escalation levels already written for each violation."""
+    if not violation_ids:
+        return {}
+    query = sa.select(alerts.c.violation_id, alerts.c.payload).where(
+        alerts.c.violation_id.in_(list(violation_ids)), alerts.c.kind == "escalation"
+    )
+    levels: dict[int, set[int]] = {}
+    for row in conn.execute(query):
+        levels.setdefault(row.violation_id, set()).add(int(row.payload.get("level", 1)))
+    return levels
+
+
+# --- console queries ----------------------------------------------------------------------
+
+
+def recent(
+    conn: Connection, since: datetime | None = None, limit: int = 200, statuses: Sequence[str] | None = None
+) -> list[Alert]:
+    """Newest alerts first, optionally since a time and of some statuses."""
+    query = sa.select(alerts).order_by(alerts.c.created_at.desc(), alerts.c.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(alerts.c.created_at >= since)
+    if statuses:
+        query = query.where(alerts.c.status.in_(list(statuses)))
+    return [_alert(row) for row in conn.execute(query)]
+
+
+def failed_deliveries(conn: Connection, limit: int = 200) -> list[Alert]:
+    """Rows that failed for good, and rows waiting for a retry after a failed attempt."""
+    query = (
+        sa.select(alerts)
+        .where(
+            sa.or_(
+                alerts.c.status == FAILED,
+                sa.and_(alerts.c.status.in_((PENDING, SENDING)), alerts.c.last_error.is_not(None)),
+            )
+        )
+        .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+        .limit(limit)
+    )
+    return [_alert(row) for row in conn.execute(query)]
+
+
+def for_violation(conn: Connection, violation_id: int) -> list[Alert]:
+    """The alert history of one violation, oldest first (the violation page's timeline)."""
+    query = sa.select(alerts).where(alerts.c.violation_id == violation_id).order_by(alerts.c.id)
+    return [_alert(row) for row in conn.execute(query)]
+
+
+def status_counts(conn: Connection, since: datetime) -> dict[str, int]:
+    query = (
+        sa.select(alerts.c.status, sa.func.count())
+        .where(alerts.c.created_at >= since)
+        .group_by(alerts.c.status)
+    )
+    return {status: int(count) for status, count in conn.execute(query)}
+
+
+def response_times(conn: Connection, since: datetime) -> list[ResponseTime]:
+    """Violations detected since `since` that were alerted: first alert sent_at and acknowledgement.
+
+    `minutes` is None while the violation is still unacknowledged.
+    """
+    first_sent = sa.func.min(alerts.c.sent_at).label("first_sent")
+    query = (
+        sa.select(
+            violations.c.id,
+            violations.c.rule_name,
+            violations.c.suite,
+            violations.c.severity,
+            violations.c.acknowledged_at,
+            violations.c.acknowledged_by,
+            first_sent,
+        )
+        .join(alerts, alerts.c.violation_id == violations.c.id)
+        .where(
+            violations.c.detected_at >= since,
+            alerts.c.kind == "trigger",
+            alerts.c.status == SENT,
+        )
+        .group_by(
+            violations.c.id,
+            violations.c.rule_name,
+            violations.c.suite,
+            violations.c.severity,
+            violations.c.acknowledged_at,
+            violations.c.acknowledged_by,
+        )
+        .order_by(violations.c.id)
+    )
+    result = []
+    for row in conn.execute(query):
+        sent = alerts.c.sent_at.type.process_result_value(row.first_sent, conn.dialect)
+        acked = row.acknowledged_at
+        minutes = (acked - sent).total_seconds() / 60 if acked is not None else None
+        result.append(
+            ResponseTime(row.id, row.rule_name, row.suite, row.severity, sent, acked, row.acknowledged_by, minutes)
+        )
+    return result

@@ -1,0 +1,572 @@
+"""Bypass requests and approvals: the failover procedure's state machine, enforced in the store.
+
+pending -> active (approved per the matrix) -> expired | restored | rolled_back; pending -> rejected.
+Every change is one transaction with its audit row. The store refuses never-allowed tables,
+self-approval, a missing approver role, a duration over the matrix and a rejection without reason.
+`honoured_bypass` is the one answer to "may the gate pass this suite because of a bypass?".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+import clock
+from ops import approval_matrix, roles
+from store import audit, bypass_signing, db
+from store.errors import InvalidTransition, NotFound, PolicyViolation
+from store.schema import alerts, audit_log, bypass_approvals, bypass_requests, suites
+
+STATUSES = ("pending", "active", "rejected", "expired", "restored", "rolled_back")
+CLOSING_ACTIONS = ("bypass.rejected", "bypass.expired", "bypass.restored", "bypass.rolled_back")
+HOUSEKEEPING_ACTOR = "housekeeping"
+
+
+@dataclass(frozen=True)
+class SuiteTerms:
+    """What the matrix needs to know about a suite, read from the live `suites` row."""
+
+    name: str
+    table_name: str
+    layer: str
+    data_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """The pre-approval checklist, as the requester fills it in."""
+
+    suite: str
+    incident_id: str
+    incident_url: str
+    failure_details: str
+    business_impact: str
+    duration_hours: float
+    impact_assessment: str
+    rollback_plan: str
+    fix_timeline: str
+    alternative_plan: str
+    run_id: int | None = None
+    violation_ids: tuple[int, ...] = ()
+
+
+CHECKLIST_FIELDS = (
+    ("incident_id", "Incident ticket id"),
+    ("incident_url", "Incident ticket link"),
+    ("failure_details", "DQ failure details"),
+    ("business_impact", "Business impact"),
+    ("impact_assessment", "Impact assessment"),
+    ("rollback_plan", "Rollback plan"),
+    ("fix_timeline", "Fix timeline"),
+    ("alternative_plan", "Alternative remediation plan"),
+)
+
+
+@dataclass(frozen=True)
+class Approval:
+    approver: str
+    role: str
+    decision: str  # approve | reject
+    reason: str | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class BypassRequest:
+    id: int
+    suite: str
+    table_name: str
+    layer: str
+    data_classes: tuple[str, ...]
+    requested_by: str
+    requested_at: datetime
+    incident_id: str
+    incident_url: str
+    failure_details: str
+    run_id: int | None
+    violation_ids: tuple[int, ...]
+    business_impact: str
+    duration_hours: float
+    impact_assessment: str
+    rollback_plan: str
+    fix_timeline: str
+    alternative_plan: str
+    status: str
+    activated_at: datetime | None
+    expires_at: datetime | None
+    closed_at: datetime | None
+    closed_by: str | None
+    close_note: str | None
+    signature: str | None
+    approvals: tuple[Approval, ...] = field(default=())
+
+    def time_left(self, now: datetime) -> timedelta:
+        if self.status != "active" or self.expires_at is None:
+            return timedelta(0)
+        return max(self.expires_at - now, timedelta(0))
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        return tuple(a.approver for a in self.approvals if a.decision == "approve")
+
+
+@dataclass(frozen=True)
+class Honoured:
+    """The gate's question answered: the bypass that covers a suite now, or why none does."""
+
+    request: BypassRequest | None
+    problems: tuple[str, ...]
+    never_allowed: bool = False  # pii / financial / compliance: no bypass can ever cover it
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    details: dict[str, Any]
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def suite_terms(conn: Connection, suite: str) -> SuiteTerms:
+    row = conn.execute(sa.select(suites).where(suites.c.name == suite)).first()
+    if row is None:
+        raise NotFound(
+            f"suite {suite!r} is not in the store. Hint: run `python manage.py load_dq_rules` or check the name."
+        )
+    return SuiteTerms(row.name, row.table_name, row.layer, tuple(row.data_classes or ()))
+
+
+def bypassable_suites(engine: Engine | None = None) -> list[SuiteTerms]:
+    """Suites a request may name: enabled, not never-allowed, and with a layer in the matrix."""
+    matrix = approval_matrix.load()
+    with db.read(engine) as conn:
+        rows = conn.execute(sa.select(suites).where(suites.c.enabled.is_(True)).order_by(suites.c.name)).all()
+    terms = [SuiteTerms(r.name, r.table_name, r.layer, tuple(r.data_classes or ())) for r in rows]
+    return [t for t in terms if not matrix.forbidden_classes(t.data_classes) and matrix.policy(t.layer)]
+
+
+def get(request_id: int, engine: Engine | None = None) -> BypassRequest:
+    with db.read(engine) as conn:
+        return _load(conn, request_id)
+
+
+def list_requests(statuses: Sequence[str] | None = None, engine: Engine | None = None) -> list[BypassRequest]:
+    query = sa.select(bypass_requests.c.id).order_by(bypass_requests.c.id.desc())
+    if statuses:
+        query = query.where(bypass_requests.c.status.in_(list(statuses)))
+    with db.read(engine) as conn:
+        return [_load(conn, rid) for rid in conn.execute(query).scalars()]
+
+
+def history(request_id: int, engine: Engine | None = None) -> tuple[BypassRequest, list[AuditEntry]]:
+    """The request with its approvals and every audit row about it, oldest first."""
+    with db.read(engine) as conn:
+        request = _load(conn, request_id)
+        rows = conn.execute(
+            sa.select(audit_log)
+            .where(audit_log.c.entity == "bypass", audit_log.c.entity_id == str(request_id))
+            .order_by(audit_log.c.id)
+        ).all()
+    return request, [AuditEntry(r.at, r.actor, r.action, dict(r.details or {})) for r in rows]
+
+
+def silenced_suites(now: datetime | None = None, *, engine: Engine | None = None) -> dict[str, int]:
+    """suite -> bypass id for every bypass the gate honours now; alerting silences (and lists) them."""
+    with db.read(engine) as conn:
+        names = conn.execute(
+            sa.select(bypass_requests.c.suite).where(bypass_requests.c.status == "active").distinct()
+        ).scalars().all()
+    found = {name: honoured_bypass(name, now, engine=engine).request for name in names}
+    return {name: request.id for name, request in found.items() if request is not None}
+
+
+def silenced_alerts(request: BypassRequest, *, engine: Engine | None = None) -> list[dict[str, Any]]:
+    """Alerts of the bypassed suite suppressed while the bypass was active, newest first."""
+    if request.activated_at is None:
+        return []
+    end = request.closed_at or request.expires_at
+    query = (
+        sa.select(alerts.c.id, alerts.c.rule_name, alerts.c.severity, alerts.c.kind, alerts.c.created_at,
+                  alerts.c.suppressed_reason)
+        .where(alerts.c.suite == request.suite, alerts.c.status == "suppressed",
+               alerts.c.created_at >= request.activated_at)
+        .order_by(alerts.c.id.desc())
+    )
+    if end is not None:
+        query = query.where(alerts.c.created_at <= end)
+    with db.read(engine) as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _load(conn: Connection, request_id: int) -> BypassRequest:
+    row = conn.execute(sa.select(bypass_requests).where(bypass_requests.c.id == request_id)).first()
+    if row is None:
+        raise NotFound(f"bypass request #{request_id} does not exist. Hint: list them with `python manage.py bypass list`.")
+    approvals = conn.execute(
+        sa.select(bypass_approvals).where(bypass_approvals.c.request_id == request_id).order_by(bypass_approvals.c.id)
+    ).all()
+    values = dict(row._mapping)
+    values["data_classes"] = tuple(values["data_classes"] or ())
+    values["violation_ids"] = tuple(values["violation_ids"] or ())
+    values["approvals"] = tuple(
+        Approval(a.approver, a.role, a.decision, a.reason, a.decided_at) for a in approvals
+    )
+    return BypassRequest(**values)
+
+
+# --- state changes -------------------------------------------------------------------------
+
+
+def create_request(actor: str, new: NewRequest, *, engine: Engine | None = None) -> int:
+    """Record a pending request after checking the table may be bypassed and the checklist is complete."""
+    matrix = approval_matrix.load()
+    _require_known(actor, "request a bypass")
+    missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
+    if missing:
+        raise PolicyViolation(
+            f"bypass request for {new.suite} lacks {', '.join(missing)}. "
+            "Hint: every item of the pre-approval checklist is required."
+        )
+    if not new.incident_url.strip().lower().startswith(("https://", "http://")):
+        raise PolicyViolation(
+            f"incident ticket link {new.incident_url!r} is not a web address. "
+            "Hint: paste the JIRA/ServiceNow URL, e.g. https://jira.example.com/browse/INC-1234."
+        )
+    now = clock.utcnow()
+    with db.write(engine) as conn:
+        terms = suite_terms(conn, new.suite)
+        policy = _policy_or_refuse(matrix, terms)
+        _check_duration(policy, terms, new.duration_hours)
+        request_id = conn.execute(
+            bypass_requests.insert().values(
+                suite=terms.name, table_name=terms.table_name, layer=terms.layer,
+                data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
+                incident_id=new.incident_id.strip(), incident_url=new.incident_url.strip(),
+                failure_details=new.failure_details, run_id=new.run_id,
+                violation_ids=list(new.violation_ids), business_impact=new.business_impact,
+                duration_hours=float(new.duration_hours), impact_assessment=new.impact_assessment,
+                rollback_plan=new.rollback_plan, fix_timeline=new.fix_timeline,
+                alternative_plan=new.alternative_plan, status="pending",
+            )
+        ).inserted_primary_key[0]
+        audit.record(
+            conn, actor, "bypass.requested", "bypass", request_id, suite=terms.name,
+            table=terms.table_name, layer=terms.layer, duration_hours=float(new.duration_hours),
+            incident_id=new.incident_id.strip(), needs=list(policy.approvers),
+        )
+    return int(request_id)
+
+
+def approve(actor: str, request_id: int, *, engine: Engine | None = None) -> BypassRequest:
+    """Record one approval; the request becomes active, signed, once every matrix role is covered."""
+    matrix = approval_matrix.load()
+    user = _require_known(actor, "approve a bypass")
+    now = clock.utcnow()
+    with db.write(engine) as conn:
+        request = _pending(conn, request_id)
+        terms = suite_terms(conn, request.suite)
+        policy = _policy_or_refuse(matrix, terms)
+        _check_duration(policy, terms, request.duration_hours)
+        _refuse_self(actor, request, "approve")
+        if actor.lower() in {a.lower() for a in request.approvers}:
+            raise PolicyViolation(
+                f"{actor} has already approved bypass #{request_id}. "
+                "Hint: the matrix needs a different person for each role."
+            )
+        role = _open_role(user, policy, request)
+        conn.execute(
+            bypass_approvals.insert().values(
+                request_id=request_id, approver=actor, role=role, decision="approve", decided_at=now
+            )
+        )
+        audit.record(conn, actor, "bypass.approved", "bypass", request_id, role=role, suite=request.suite)
+        covered = {a.role for a in request.approvals if a.decision == "approve"} | {role}
+        if covered >= set(policy.approvers):
+            _activate(conn, request, [*request.approvers, actor], now)
+        return _load(conn, request_id)
+
+
+def reject(actor: str, request_id: int, reason: str, *, engine: Engine | None = None) -> BypassRequest:
+    if not (reason or "").strip():
+        raise PolicyViolation(f"rejecting bypass #{request_id} needs a reason. Hint: say why, for the incident ticket.")
+    matrix = approval_matrix.load()
+    user = _require_known(actor, "reject a bypass")
+    now = clock.utcnow()
+    with db.write(engine) as conn:
+        request = _pending(conn, request_id)
+        _refuse_self(actor, request, "reject")
+        policy = matrix.policy(request.layer)
+        roles_needed = policy.approvers if policy else approval_matrix.APPROVER_ROLES
+        role = next((r for r in roles_needed if user.has(r)), None)
+        if role is None:
+            raise PolicyViolation(
+                f"{actor} holds none of {list(roles_needed)} and cannot decide bypass #{request_id}. "
+                "Hint: ask an approver named in config/approval_matrix.yaml."
+            )
+        conn.execute(
+            bypass_approvals.insert().values(
+                request_id=request_id, approver=actor, role=role, decision="reject",
+                reason=reason.strip(), decided_at=now,
+            )
+        )
+        _close(conn, request, "rejected", actor, reason.strip(), now)
+        return _load(conn, request_id)
+
+
+def restore(actor: str, request_id: int, note: str, *, engine: Engine | None = None) -> BypassRequest:
+    """End an active bypass early: the DQ gate is enforced again from now on."""
+    return _end_active(actor, request_id, note, "restored", engine)
+
+
+def rollback(actor: str, request_id: int, reason: str, *, engine: Engine | None = None) -> BypassRequest:
+    """Disable an active bypass now and queue a notification for the stakeholders."""
+    request = _end_active(actor, request_id, reason, "rolled_back", engine)
+    return request
+
+
+def record_verification(
+    actor: str, request_id: int, run_id: int | None, passed: bool, summary: str, *, engine: Engine | None = None
+) -> None:
+    """After a restore: the re-run of the suite and whether the gate passes again."""
+    with db.write(engine) as conn:
+        _load(conn, request_id)
+        audit.record(
+            conn, actor, "bypass.verified", "bypass", request_id, run_id=run_id, passed=passed, summary=summary
+        )
+
+
+def expire_due(now: datetime | None = None, *, engine: Engine | None = None) -> list[int]:
+    """Close every active bypass whose end time has passed; returns their ids."""
+    now = now or clock.utcnow()
+    with db.write(engine) as conn:
+        due = conn.execute(
+            sa.select(bypass_requests.c.id).where(
+                bypass_requests.c.status == "active", bypass_requests.c.expires_at <= now
+            )
+        ).scalars().all()
+        for request_id in due:
+            request = _load(conn, request_id)
+            _close(conn, request, "expired", HOUSEKEEPING_ACTOR, "expired at its end time", now)
+    return list(due)
+
+
+def _end_active(actor: str, request_id: int, note: str, status: str, engine: Engine | None) -> BypassRequest:
+    verb = "restoring the DQ gate" if status == "restored" else "rolling back"
+    if not (note or "").strip():
+        raise PolicyViolation(f"{verb} for bypass #{request_id} needs a note. Hint: write the incident note.")
+    _require_known(actor, verb)
+    now = clock.utcnow()
+    with db.write(engine) as conn:
+        request = _load(conn, request_id)
+        if request.status != "active":
+            raise InvalidTransition(
+                f"bypass #{request_id} is {request.status}, not active. Hint: only an active bypass can be ended."
+            )
+        _close(conn, request, status, actor, note.strip(), now)
+        if status == "rolled_back":
+            _enqueue_rollback_alert(conn, request, actor, note.strip(), now)
+        return _load(conn, request_id)
+
+
+# --- the gate's question -------------------------------------------------------------------
+
+
+def honoured_bypass(suite: str, now: datetime | None = None, *, engine: Engine | None = None) -> Honoured:
+    """The active bypass the gate may honour for `suite` now, re-checked from scratch.
+
+    Never trusts the row alone: the live suite's data classes and layer, the matrix, the
+    approvals, the HMAC over the approved terms, the clock and the audit log must all agree,
+    so an expired bypass fails even when housekeeping is late and an edited row fails always.
+    """
+    matrix = approval_matrix.load()
+    now = now or clock.utcnow()
+    with db.read(engine) as conn:
+        terms = suite_terms(conn, suite)
+        forbidden = matrix.forbidden_classes(terms.data_classes)
+        if forbidden:
+            reason = f"{terms.table_name} holds {', '.join(forbidden)} data: it can never be bypassed"
+            return Honoured(None, (reason,), never_allowed=True)
+        ids = conn.execute(
+            sa.select(bypass_requests.c.id)
+            .where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active")
+            .order_by(bypass_requests.c.id.desc())
+        ).scalars().all()
+        if not ids:
+            return Honoured(None, (f"no approved bypass is active for {suite}",))
+        problems: list[str] = []
+        for request_id in ids:
+            request = _load(conn, request_id)
+            found = _problems(conn, matrix, terms, request, now)
+            if not found:
+                return Honoured(request, ())
+            problems.extend(f"bypass #{request_id}: {p}" for p in found)
+    return Honoured(None, tuple(problems))
+
+
+def _problems(
+    conn: Connection, matrix: approval_matrix.ApprovalMatrix, terms: SuiteTerms, request: BypassRequest,
+    now: datetime,
+) -> list[str]:
+    policy = matrix.policy(terms.layer)
+    if policy is None:
+        return [f"layer {terms.layer} has no entry in the approval matrix"]
+    if request.activated_at is None or request.expires_at is None:
+        return ["it was never activated"]
+    problems = []
+    if now >= request.expires_at:
+        problems.append(f"it expired at {request.expires_at:%Y-%m-%d %H:%M} UTC")
+    if request.expires_at - request.activated_at > timedelta(hours=policy.max_hours):
+        problems.append(f"it lasts longer than the matrix allows for {terms.layer} ({policy.max_hours:g} h)")
+    if not bypass_signing.verify(
+        request.signature, request.id, request.suite, request.table_name, request.activated_at,
+        request.expires_at, request.approvers,
+    ):
+        problems.append("its signature does not match the approved terms (the row was edited)")
+    problems.extend(_approval_problems(request, policy))
+    closed = conn.execute(
+        sa.select(audit_log.c.action).where(
+            audit_log.c.entity == "bypass", audit_log.c.entity_id == str(request.id),
+            audit_log.c.action.in_(CLOSING_ACTIONS),
+        )
+    ).first()
+    if closed is not None:
+        problems.append(f"the audit log says it was closed ({closed.action})")
+    return problems
+
+
+def _approval_problems(request: BypassRequest, policy: approval_matrix.LayerPolicy) -> list[str]:
+    approvals = [a for a in request.approvals if a.decision == "approve"]
+    people = {a.approver.lower() for a in approvals}
+    problems = []
+    if request.requested_by.lower() in people:
+        problems.append("its requester approved it")
+    if len(people) != len(approvals):
+        problems.append("one person approved it twice")
+    missing = set(policy.approvers) - {a.role for a in approvals}
+    if missing:
+        problems.append(f"it lacks approval by {sorted(missing)}")
+    return problems
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _require_known(actor: str, what: str) -> roles.User:
+    if not (actor or "").strip():
+        raise PolicyViolation(f"an anonymous user cannot {what}. Hint: sign in.")
+    user = roles.user(actor)
+    if not user.roles:
+        raise PolicyViolation(
+            f"{actor} has no role and cannot {what}. Hint: add the user to config/roles.yaml."
+        )
+    return user
+
+
+def _policy_or_refuse(
+    matrix: approval_matrix.ApprovalMatrix, terms: SuiteTerms
+) -> approval_matrix.LayerPolicy:
+    forbidden = matrix.forbidden_classes(terms.data_classes)
+    if forbidden:
+        raise PolicyViolation(
+            f"{terms.table_name} (suite {terms.name}) holds {', '.join(forbidden)} data and can NEVER be bypassed "
+            "(failover runbook). Hint: fix the data or the rule; use the alternative remediation plan."
+        )
+    policy = matrix.policy(terms.layer)
+    if policy is None:
+        raise PolicyViolation(
+            f"layer {terms.layer!r} of suite {terms.name} has no entry in {matrix.file}. "
+            "Hint: add it under `layers` or fix the suite's layer."
+        )
+    return policy
+
+
+def _check_duration(policy: approval_matrix.LayerPolicy, terms: SuiteTerms, hours: float) -> None:
+    if hours <= 0:
+        raise PolicyViolation(f"bypass duration must be positive, got {hours:g} h. Hint: e.g. 6.")
+    if hours > policy.max_hours:
+        raise PolicyViolation(
+            f"a {terms.layer} bypass may last at most {policy.max_hours:g} h (approval matrix); "
+            f"{hours:g} h was asked for {terms.name}. Hint: ask for {policy.max_hours:g} h or less and renew if needed."
+        )
+
+
+def _pending(conn: Connection, request_id: int) -> BypassRequest:
+    request = _load(conn, request_id)
+    if request.status != "pending":
+        raise InvalidTransition(
+            f"bypass #{request_id} is {request.status}, not pending. Hint: only a pending request can be decided."
+        )
+    return request
+
+
+def _refuse_self(actor: str, request: BypassRequest, verb: str) -> None:
+    if actor.lower() == request.requested_by.lower():
+        raise PolicyViolation(
+            f"{actor} requested bypass #{request.id} and cannot {verb} it (four eyes). "
+            "Hint: ask another approver named in config/approval_matrix.yaml."
+        )
+
+
+def _open_role(user: roles.User, policy: approval_matrix.LayerPolicy, request: BypassRequest) -> str:
+    covered = {a.role for a in request.approvals if a.decision == "approve"}
+    needed = [r for r in policy.approvers if r not in covered]
+    # Prefer a role the user holds by name over one an admin holds implicitly.
+    for role in sorted(needed, key=lambda r: r not in user.roles):
+        if user.has(role):
+            return role
+    raise PolicyViolation(
+        f"{user.name} holds none of the roles bypass #{request.id} still needs ({', '.join(needed)}). "
+        f"Hint: {request.layer} bypasses need {' + '.join(policy.approvers)}, each a different person."
+    )
+
+
+def _activate(conn: Connection, request: BypassRequest, approvers: list[str], now: datetime) -> None:
+    activated = now.replace(microsecond=0)
+    expires = activated + timedelta(hours=request.duration_hours)
+    signature = bypass_signing.sign(request.id, request.suite, request.table_name, activated, expires, approvers)
+    conn.execute(
+        bypass_requests.update().where(bypass_requests.c.id == request.id).values(
+            status="active", activated_at=activated, expires_at=expires, signature=signature
+        )
+    )
+    audit.record(
+        conn, approvers[-1], "bypass.activated", "bypass", request.id, suite=request.suite,
+        table=request.table_name, activated_at=activated.isoformat(), expires_at=expires.isoformat(),
+        approvers=sorted(approvers),
+    )
+
+
+def _close(conn: Connection, request: BypassRequest, status: str, actor: str, note: str, now: datetime) -> None:
+    conn.execute(
+        bypass_requests.update().where(bypass_requests.c.id == request.id).values(
+            status=status, closed_at=now, closed_by=actor, close_note=note
+        )
+    )
+    audit.record(
+        conn, actor, f"bypass.{status}", "bypass", request.id, suite=request.suite,
+        previous=request.status, note=note,
+    )
+
+
+def _enqueue_rollback_alert(conn: Connection, request: BypassRequest, actor: str, reason: str, now: datetime) -> None:
+    conn.execute(
+        alerts.insert().values(
+            suite=request.suite, severity="HIGH", kind="bypass", channel="store",
+            dedup_key=f"bypass-{request.id}-rollback", status="pending", attempts=0, created_at=now,
+            payload={
+                "event": "bypass.rolled_back", "request_id": request.id, "suite": request.suite,
+                "table": request.table_name, "incident_id": request.incident_id,
+                "incident_url": request.incident_url, "by": actor, "reason": reason,
+                "text": f"Bypass #{request.id} on {request.table_name} was ROLLED BACK by {actor}: {reason}. "
+                f"The DQ gate is enforced again. Incident {request.incident_id}.",
+            },
+        )
+    )

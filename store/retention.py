@@ -1,0 +1,119 @@
+"""Retention queries: which violations, results and runs are older than a cutoff, in id-ordered batches.
+
+Eligible: violations that are resolved and were last seen and resolved before the cutoff
+(an open or acknowledged episode is kept however old, with its samples); runs that started
+before the cutoff and are not RUNNING; the results of those runs. A run is deleted only once
+none of its results is left, so a delete never cascades to rows that were not archived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from store.errors import StoreError
+from store.export import read_table
+from store.schema import results, runs, violation_samples, violations
+
+KINDS = ("violations", "results", "runs")
+
+
+class BatchChanged(StoreError):
+    """Rows of a retention batch changed between archiving and deleting; nothing was deleted."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    kind: str
+    rows: pl.DataFrame
+    samples: pl.DataFrame | None = None  # violation_samples of the violations in `rows`
+
+    @property
+    def ids(self) -> list[int]:
+        return self.rows["id"].to_list()
+
+
+def _eligible(kind: str, cutoff: datetime) -> Any:
+    if kind == "violations":
+        return sa.and_(
+            violations.c.status == "resolved",
+            violations.c.last_seen_at < cutoff,
+            sa.or_(violations.c.resolved_at.is_(None), violations.c.resolved_at < cutoff),
+        )
+    old_runs = sa.and_(runs.c.started_at < cutoff, runs.c.status != "RUNNING")
+    if kind == "results":
+        return results.c.run_id.in_(sa.select(runs.c.id).where(old_runs))
+    return sa.and_(old_runs, ~sa.exists().where(results.c.run_id == runs.c.id))
+
+
+def _table(kind: str) -> sa.Table:
+    return {"violations": violations, "results": results, "runs": runs}[kind]
+
+
+def count_eligible(conn: Connection, cutoff: datetime) -> dict[str, int]:
+    """How many rows a cleanup at `cutoff` would archive, per table (runs counted with their results)."""
+    old_runs = sa.and_(runs.c.started_at < cutoff, runs.c.status != "RUNNING")
+    old_violation_ids = sa.select(violations.c.id).where(_eligible("violations", cutoff))
+    counts = {
+        "violations": sa.select(sa.func.count()).where(_eligible("violations", cutoff)),
+        "violation_samples": sa.select(sa.func.count()).where(violation_samples.c.violation_id.in_(old_violation_ids)),
+        "results": sa.select(sa.func.count()).where(_eligible("results", cutoff)),
+        "runs": sa.select(sa.func.count()).where(old_runs),
+    }
+    return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}
+
+
+def next_batch(conn: Connection, kind: str, cutoff: datetime, limit: int) -> Batch | None:
+    """The `limit` eligible rows of `kind` with the smallest ids, or None when none is left."""
+    table = _table(kind)
+    ids = list(conn.execute(sa.select(table.c.id).where(_eligible(kind, cutoff)).order_by(table.c.id).limit(limit)).scalars())
+    if not ids:
+        return None
+    rows = read_table(conn, table, table.c.id.in_(ids))
+    samples = read_table(conn, violation_samples, violation_samples.c.violation_id.in_(ids)) if kind == "violations" else None
+    return Batch(kind, rows, samples)
+
+
+def delete_batch(conn: Connection, batch: Batch, cutoff: datetime) -> int:
+    """Delete exactly the archived rows (still eligible); raise BatchChanged, rolling back, if they moved."""
+    table = _table(batch.kind)
+    if batch.samples is not None:
+        gone = conn.execute(violation_samples.delete().where(violation_samples.c.violation_id.in_(batch.ids))).rowcount
+        if gone != batch.samples.height:
+            raise BatchChanged(_changed(batch, "violation_samples"))
+    gone = conn.execute(table.delete().where(table.c.id.in_(batch.ids), _eligible(batch.kind, cutoff))).rowcount
+    if gone != batch.rows.height:
+        raise BatchChanged(_changed(batch, batch.kind))
+    return gone
+
+
+def _changed(batch: Batch, table: str) -> str:
+    return (
+        f"{table} rows of the batch {batch.ids[0]}..{batch.ids[-1]} changed while they were archived; "
+        "nothing of this batch was deleted. Hint: run the cleanup again; it archives the batch anew."
+    )
+
+
+def maintain(engine: Engine) -> str:
+    """The database's own upkeep after a large delete, outside any transaction; returns what ran."""
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA optimize")
+            cursor.execute("VACUUM")
+            cursor.close()
+        finally:
+            raw.close()
+        return "PRAGMA optimize; VACUUM"
+    names = [t.name for t in (runs, results, violations, violation_samples)]
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in names:
+            conn.exec_driver_sql(f"VACUUM ANALYZE {quote(name)}")
+    return "VACUUM ANALYZE " + ", ".join(names)

@@ -1,0 +1,83 @@
+"""Bypass use cases: failure details filled in, housekeeping expiry, history export."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ops import bypass as bypass_ops
+from ops import housekeeping
+from store import bypass
+from tests.bypass_rows import add_run, add_suite, checklist
+
+ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DQ_NOW", T0.isoformat())
+
+
+def test_failure_details_come_from_the_latest_failing_run() -> None:
+    add_suite("silver.orders", "silver")
+    add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")], started_at=T0 - timedelta(hours=2))
+    failing = add_run("silver.orders", [("orders_amount_positive", "CRITICAL", "FAILED"), ("ok_rule", "LOW", "PASSED")],
+                      started_at=T0 - timedelta(hours=1))
+    add_run("silver.orders", [("orders_amount_positive", "CRITICAL", "WARNED")], started_at=T0)
+
+    details = bypass_ops.failure_details("silver.orders")
+
+    assert details.run_id == failing
+    assert details.text.splitlines() == [
+        f"Run #{failing} of silver.orders (FAILED) started 2026-03-01 07:00 UTC:",
+        "- orders_amount_positive [CRITICAL] FAILED: orders_amount_positive: 3 rows are null",
+        "Open violations: #1, #2",
+    ]
+    assert details.violation_ids == (1, 2)
+
+
+def test_a_request_links_the_failing_run_when_details_are_blank() -> None:
+    add_suite("silver.orders", "silver")
+    run_id = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
+
+    request_id = bypass_ops.request(ONCALL, checklist("silver.orders", failure_details=""))
+
+    stored = bypass.get(request_id)
+    assert (stored.run_id, stored.violation_ids) == (run_id, (1,))
+    assert stored.failure_details.startswith(f"Run #{run_id} of silver.orders (FAILED)")
+
+
+def test_housekeeping_job_expires_due_bypasses() -> None:
+    add_suite("silver.orders", "silver")
+    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=1))
+    bypass.approve(LEAD, request_id)
+    job = next(j for j in housekeeping.jobs() if j.name == "ops.bypass.expire_bypasses")
+
+    assert job.every_seconds == 60
+    assert job.run(T0 + timedelta(minutes=59)) == []
+    assert job.run(T0 + timedelta(hours=1)) == [request_id]
+    assert bypass.get(request_id).status == "expired"
+
+
+def test_export_holds_the_request_approvals_and_audit_trail() -> None:
+    add_suite("silver.orders", "silver")
+    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
+    bypass.approve(LEAD, request_id)
+    bypass.rollback(ONCALL, request_id, "downstream failures")
+
+    document = json.loads(bypass_ops.export_history(request_id, "json"))
+    markdown = bypass_ops.export_history(request_id, "markdown")
+
+    assert document["request"]["status"] == "rolled_back"
+    assert document["request"]["approvals"][0]["approver"] == LEAD
+    assert [e["action"] for e in document["audit"]] == [
+        "bypass.requested", "bypass.approved", "bypass.activated", "bypass.rolled_back",
+    ]
+    assert markdown.startswith(f"# Bypass #{request_id}: silver.orders (silver.orders, silver)")
+    assert f"{LEAD} (data_eng_lead): approve" in markdown
+    assert "| bypass.rolled_back |" in markdown
+    with pytest.raises(ValueError, match="unknown export format 'pdf'"):
+        bypass_ops.export_history(request_id, "pdf")

@@ -1,0 +1,100 @@
+from datetime import timedelta
+
+import pytest
+
+from store import kpis
+from store.kpis import Window
+from tests import seed
+from tests.seed import NOW, ago
+
+DAY = Window.last(24, NOW)
+
+
+def _by_key(window: Window = DAY) -> dict[str, kpis.Kpi]:
+    return {k.key: k for k in kpis.health_kpis(window)}
+
+
+def test_empty_store_has_no_data_except_schema_changes(sqlite_store: str) -> None:
+    found = _by_key()
+    assert [k.shown() for k in found.values()] == ["no data"] * 7 + ["0"]
+    assert found["schema_changes"].ok is True
+
+
+def test_rates_count_verdicts_in_the_window(store_url: str) -> None:
+    for status in ["PASSED"] * 18 + ["FAILED", "ERROR"]:
+        seed.checked(status=status, at=ago(hours=2), severity="HIGH")
+    seed.checked(status="PASSED", at=ago(hours=1), severity="CRITICAL")
+    seed.checked(status="FAILED", at=ago(hours=1), severity="CRITICAL")
+    seed.checked(status="ERROR", at=ago(days=3), severity="HIGH")  # outside the window
+    seed.checked(status="SKIPPED", at=ago(hours=1), severity="HIGH")  # did not run
+    found = _by_key()
+    assert found["success_rate"].value == pytest.approx(100 * 21 / 22)
+    assert found["success_rate"].ok is True
+    assert found["high_pass"].value == pytest.approx(90.0) and found["high_pass"].ok is False
+    assert found["critical_pass"].value == pytest.approx(50.0) and found["critical_pass"].ok is False
+    assert found["avg_duration"].value == pytest.approx(2.0) and found["avg_duration"].ok is True
+
+
+def test_alert_response_time_from_first_sent_alert(store_url: str) -> None:
+    late = seed.violation(status="acknowledged", acknowledged_at=ago(hours=1))
+    seed.alert(late, sent_at=ago(hours=1, minutes=20))
+    seed.alert(late, sent_at=ago(hours=1, minutes=5))  # a later reminder does not count
+    quick = seed.violation(status="acknowledged", acknowledged_at=ago(hours=2))
+    seed.alert(quick, sent_at=ago(hours=2, minutes=10))
+    seed.violation(status="acknowledged", acknowledged_at=ago(hours=3))  # no alert sent: ignored
+    found = _by_key()["alert_response"]
+    assert found.value == pytest.approx(15.0) and found.ok is False
+    assert kpis.response_times(DAY)["response_minutes"].to_list() == pytest.approx([10.0, 20.0])
+
+
+def test_scheduler_availability_is_the_covered_share_of_the_window(store_url: str) -> None:
+    seed.heartbeat("a", started_at=ago(hours=30), beat_at=ago(hours=12))
+    seed.heartbeat("b", started_at=ago(hours=13), beat_at=ago(hours=6))  # overlaps a
+    seed.heartbeat("c", started_at=ago(hours=3), beat_at=NOW)  # 3 h gap before it
+    found = _by_key()["availability"]
+    assert found.value == pytest.approx(100 * 21 / 24)
+    assert found.ok is False
+
+
+def test_freshness_uses_each_rules_newest_age(store_url: str) -> None:
+    seed.checked("orders_fresh", at=ago(hours=5), check_type="freshness", observed_value=5 * 3600.0)
+    seed.checked("orders_fresh", at=ago(hours=1), check_type="freshness", observed_value=1800.0)
+    seed.checked("users_fresh", at=ago(hours=1), check_type="freshness", observed_value=3600.0)
+    found = _by_key()["freshness"]
+    assert found.value == pytest.approx(1.0) and found.ok is True
+
+
+def test_schema_changes_count_distinct_drifts_this_month(store_url: str) -> None:
+    for days, text in ((1, "+col a"), (2, "+col a"), (3, "-col b"), (30, "+col c")):
+        seed.checked("orders_schema", status="FAILED", at=ago(days=days), check_type="schema", observed_text=text)
+    window = Window.last(24 * 7, NOW)
+    assert _by_key(window)["schema_changes"].value == 2
+
+
+def test_panels(store_url: str) -> None:
+    seed.checked(status="PASSED", at=ago(hours=2, minutes=10))
+    seed.checked(status="ERROR", at=ago(hours=2, minutes=20))
+    seed.checked(status="FAILED", at=ago(hours=1))
+    seed.violation(severity="HIGH", detected_at=ago(hours=1))
+    seed.violation(severity="HIGH", detected_at=ago(hours=1))
+    seed.violation(severity="LOW", detected_at=ago(hours=1))
+    over_time = kpis.success_over_time(DAY)
+    assert over_time.select("slot", "results", "success_rate").rows() == [
+        (NOW - timedelta(hours=3), 2, 50.0), (NOW - timedelta(hours=1), 1, 100.0)]
+    assert kpis.violations_by_severity(DAY).rows() == [("HIGH", 2), ("LOW", 1)]
+    top = kpis.top_failing_rules(DAY)
+    assert top.select("rule_name", "failed", "results").rows() == [("orders_id_not_null", 1, 3)]
+    assert kpis.check_durations(DAY)["seconds"].to_list() == [2.0, 2.0, 2.0]
+
+
+def test_daily_summary_matches_the_kpis(store_url: str) -> None:
+    seed.rule()
+    seed.rule(name="old_rule", enabled=False)
+    seed.checked(status="FAILED", at=ago(hours=1))
+    seed.violation(detected_at=ago(hours=1))
+    seed.violation(detected_at=ago(days=2))
+    summary = kpis.daily_summary(DAY)
+    assert summary.runs_by_status == {"FAILED": 1}
+    assert (summary.rules_total, summary.rules_enabled) == (2, 1)
+    assert (summary.unacknowledged_in_window, summary.open_violations) == (1, 2)
+    assert summary.kpis == kpis.health_kpis(DAY)

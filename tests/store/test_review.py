@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from store import review
+from tests import seed
+from tests.seed import NOW, ago
+
+
+@pytest.fixture
+def reviewed(store_url: str) -> review.WeeklyReview:
+    seed.suite()
+    seed.suite(name="gold.revenue", source="finance", layer="gold", owner=None)
+    seed.suite(name="bronze.raw_events", source="warehouse", layer="bronze")
+    seed.rule()  # fails sometimes
+    seed.rule(name="orders_amount_between", check_type="between")  # never fails, large table
+    seed.rule(name="revenue_positive", suite="gold.revenue", source="finance", owner=None, use_sampling=True)
+    seed.rule(name="raw_disabled", suite="bronze.raw_events", enabled=False)
+    for hours, status in ((1, "FAILED"), (2, "PASSED"), (3, "FAILED"), (24 * 10, "FAILED")):
+        seed.checked(status=status, at=ago(hours=hours), rows_tested=10)
+    seed.checked("orders_amount_between", at=ago(hours=1), rows_tested=80_000)
+    seed.checked("revenue_positive", at=ago(hours=1), suite="gold.revenue", rows_tested=90_000)
+    opened = seed.violation(detected_at=ago(hours=1))
+    seed.violation(detected_at=ago(hours=2))
+    seed.violation(rule_name="revenue_positive", suite="gold.revenue", detected_at=ago(days=20))
+    seed.alert(opened, sent_at=ago(hours=1))
+    return review.weekly_review(now=NOW)
+
+
+def test_failure_rates(reviewed: review.WeeklyReview) -> None:
+    assert reviewed.failure_7d.select("rule_name", "failed", "results", "failure_rate").rows() == [
+        ("orders_id_not_null", 2, 3, 66.67)]
+    assert reviewed.failure_30d.filter(reviewed.failure_30d["rule_name"] == "orders_id_not_null")["failed"].item() == 3
+
+
+def test_coverage_and_gaps(reviewed: review.WeeklyReview) -> None:
+    assert reviewed.coverage_by_source.rows() == [("finance", 1, 1, 1), ("warehouse", 2, 2, 1)]
+    assert reviewed.coverage_by_layer["layer"].to_list() == ["bronze", "gold", "silver"]
+    assert reviewed.tables_without_rules["suite"].to_list() == ["bronze.raw_events"]
+
+
+def test_noise_never_failing_and_sampling(reviewed: review.WeeklyReview) -> None:
+    assert reviewed.noisy_rules.select("rule_name", "violations", "alerts_sent").rows() == [
+        ("orders_id_not_null", 2, 1)]
+    assert reviewed.never_failing["name"].to_list() == ["orders_amount_between", "revenue_positive"]
+    assert reviewed.unsampled_large.select("name", "rows_tested").rows() == [("orders_amount_between", 80_000)]
+
+
+def test_unacknowledged_by_owner_and_json(reviewed: review.WeeklyReview) -> None:
+    assert reviewed.unacknowledged_by_owner.select("owner", "open_violations").rows() == [
+        ("orders-team@company.com", 2), ("(no owner)", 1)]
+    body = json.loads(reviewed.to_json())
+    assert set(body) == {*review.WeeklyReview.SECTIONS, "generated_at"}
