@@ -50,6 +50,10 @@ class Context:
     def scope(self) -> pl.Expr:
         return pl.lit(True) if self.where is None else self.where
 
+    def scoped(self, expr: pl.Expr) -> pl.Expr:
+        """The expression's values on in-scope rows (no filter at all without `where:`)."""
+        return expr if self.where is None else expr.filter(self.where)
+
     def count(self) -> pl.Expr:
         """Rows in scope."""
         return pl.len() if self.where is None else self.where.sum()
@@ -169,7 +173,8 @@ def _text(ctx: Context, name: str, check: str) -> pl.Expr:
         raise CheckFailedToRun(
             f"{check} needs a text column, but {name!r} is {ctx.dtype(name)}. "
             "Hint: use between/aggregate for numbers, or a row_condition with an explicit cast.")
-    return pl.col(name).cast(pl.String)
+    # A cast that changes nothing still copies the strings: only categoricals are cast.
+    return pl.col(name) if ctx.dtype(name) == pl.String else pl.col(name).cast(pl.String)
 
 
 def _bound(value: Any, dtype: pl.DataType) -> Any:
@@ -244,7 +249,8 @@ def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:
     values = list(params["values"])
     column = pl.col(name)
     if _is_text(dtype):
-        column, values = column.cast(pl.String), [v if isinstance(v, str) else _yaml_text(v) for v in values]
+        column = column if dtype == pl.String else column.cast(pl.String)
+        values = [v if isinstance(v, str) else _yaml_text(v) for v in values]
     elif dtype.is_integer() and all(isinstance(v, bool) for v in values):
         values = [int(v) for v in values]  # MySQL delivers BOOLEAN as TINYINT(1)
     elif dtype.is_numeric() or isinstance(dtype, pl.Decimal):
@@ -322,7 +328,7 @@ def freshness(params: Mapping[str, Any], ctx: Context) -> Compiled:
                                "Hint: point freshness at a load or event timestamp column.")
     if not (isinstance(dtype, pl.Datetime) and dtype.time_zone):
         column = column.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    newest = column.dt.convert_time_zone("UTC").filter(ctx.scope).max()
+    newest = ctx.scoped(column.dt.convert_time_zone("UTC")).max()
     max_age = parse_duration(params["max_age"]).total_seconds()
     warn = params.get("warn_age")
     return Compiled(
@@ -376,7 +382,7 @@ def aggregate(params: Mapping[str, Any], ctx: Context) -> Compiled:
     if not (dtype.is_numeric() or isinstance(dtype, pl.Decimal)):
         raise CheckFailedToRun(f"aggregate {stat} needs a numeric column, but {name!r} is {dtype}. "
                                "Hint: use row_count, string_length or a row_condition instead.")
-    column = _numeric(ctx, name).cast(pl.Float64).filter(ctx.scope)
+    column = ctx.scoped(_numeric(ctx, name).cast(pl.Float64))
     column = column.filter(~column.is_nan())
     stats = {"min": column.min(), "max": column.max(), "mean": column.mean(), "stddev": column.std(),
              "sum": column.sum(), "quantile": column.quantile(float(params.get("quantile") or 0.5), "linear")}

@@ -144,6 +144,7 @@ class _Run:
               elapsed_ms: float) -> RuleResult:
         started = time.perf_counter()
         if plan.compiled is not None and plan.compiled.passes is not None:
+            outcome = outcome | _metrics(frame, plan, int(outcome.get("failing") or 0))
             result = _judge_rows(plan, outcome, self.suite)
             # Samples belong to violations: a passing rule (null_rate within its threshold) keeps none.
             if result.status in {Verdict.FAILED, Verdict.WARNED} and self.cap > 0:
@@ -169,6 +170,14 @@ def _collect(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:
             position, output = name.split(":", 1)
             values.setdefault(int(position), {})[output] = value
     return values
+
+
+def _metrics(frame: pl.LazyFrame, plan: RulePlan, failing: int) -> dict[str, Any]:
+    """The rule's extra figures: a second pass only when rows failed (zero otherwise)."""
+    outputs = plan.metric_outputs()
+    if not outputs or not failing:
+        return {name: 0 for name in outputs}
+    return frame.select([e.alias(n) for n, e in outputs.items()]).collect().row(0, named=True)
 
 
 def _collect_one_by_one(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:

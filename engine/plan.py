@@ -49,7 +49,8 @@ class RulePlan:
 
     def fail_mask(self) -> pl.Expr:
         assert self.compiled is not None and self.compiled.passes is not None
-        return self.scope & ~self.compiled.passes
+        failing = ~self.compiled.passes
+        return failing if self.where is None else self.where & failing
 
     def outputs(self) -> dict[str, pl.Expr]:
         """The aggregates this rule adds to its read's one select, by output name."""
@@ -59,10 +60,15 @@ class RulePlan:
         if compiled.passes is None:
             assert compiled.value is not None
             return {"value": compiled.value}
+        return {"failing": self.fail_mask().sum(), "tested": self.tested()}
+
+    def metric_outputs(self) -> dict[str, pl.Expr]:
+        """Extras (distinct duplicated values) computed only when the rule has failing rows: they
+        would repeat the check's hashing in the shared select and double its time and memory."""
+        if self.compiled is None or self.compiled.passes is None:
+            return {}
         fail = self.fail_mask()
-        outputs = {"failing": fail.sum(), "tested": self.tested()}
-        outputs.update({name: metric(fail) for name, metric in compiled.metrics.items()})
-        return outputs
+        return {name: metric(fail) for name, metric in self.compiled.metrics.items()}
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ def _columns(plan: RulePlan, schema: pl.Schema, key: ReadKey) -> tuple[str, ...]
     names: list[str] = []
     compiled = plan.compiled
     own = [e for e in (compiled.passes, compiled.value) if e is not None] if compiled else []
-    for expr in [*own, *plan.outputs().values()]:  # the check's own columns first (samples show them first)
+    for expr in [*own, *plan.outputs().values(), *plan.metric_outputs().values()]:  # the check's own columns first (samples show them first)
         names.extend(n for n in expr.meta.root_names() if n not in names)
     if key.window and key.window.column not in schema:
         raise SchemaMismatch(f"partition_column {key.window.column!r} does not exist in the table. "
@@ -144,7 +150,7 @@ def _columns(plan: RulePlan, schema: pl.Schema, key: ReadKey) -> tuple[str, ...]
 
 def _dry_run(plan: RulePlan, schema: pl.Schema) -> None:
     """Evaluate the rule's aggregates on an empty frame of the real schema: type errors surface here."""
-    outputs = plan.outputs()
+    outputs = plan.outputs() | plan.metric_outputs()
     if outputs:
         pl.DataFrame(schema=schema).lazy().select(
             [e.alias(n) for n, e in outputs.items()]).collect()
