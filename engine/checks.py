@@ -82,6 +82,8 @@ class Compiled:
     """A check's expressions. Row checks set `passes`; aggregate checks set `value` and bounds."""
 
     passes: pl.Expr | None = None
+    fails: pl.Expr | None = None  # optional `~passes` written directly
+    failing: pl.Expr | None = None  # optional count of failing in-scope rows that Polars can stream
     value: pl.Expr | None = None
     observe: Callable[[Any], float | None] = lambda v: None if v is None else float(v)
     fail_bounds: tuple[float | None, float | None] = (None, None)
@@ -232,14 +234,24 @@ def _key_columns(params: Mapping[str, Any], ctx: Context) -> list[str]:
 def unique(params: Mapping[str, Any], ctx: Context) -> Compiled:
     """A row fails when another in-scope row has the same key; a key with any NULL is never a duplicate."""
     columns = _key_columns(params, ctx)
-    complete = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
-    return Compiled(passes=~complete | ~ctx.duplicated(columns), metrics=_duplicates_metrics(columns))
+    nulls = [pl.col(c).is_not_null() for c in columns]
+    complete = nulls[0] if len(nulls) == 1 else pl.all_horizontal(nulls)
+    fails = complete & ctx.duplicated(columns)
+    # The count filters first: `is_not_null() & is_duplicated()` makes Polars materialise every
+    # column of the shared select (2x the memory of the streaming engine on 10M rows).
+    in_scope = complete if ctx.where is None else complete & ctx.where
+    key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    failing = key.filter(in_scope).is_duplicated().sum()
+    return Compiled(passes=~fails, fails=fails, failing=failing, metrics=_duplicates_metrics(columns))
 
 
 def duplicate_rows(params: Mapping[str, Any], ctx: Context) -> Compiled:
     """A row fails when another in-scope row is identical over `columns`; here NULL equals NULL."""
     columns = _key_columns(params, ctx) or list(ctx.schema.names())
-    return Compiled(passes=~ctx.duplicated(columns), metrics=_duplicates_metrics(columns))
+    fails = ctx.duplicated(columns)
+    key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+    failing = ctx.scoped(key).is_duplicated().sum()
+    return Compiled(passes=~fails, fails=fails, failing=failing, metrics=_duplicates_metrics(columns))
 
 
 def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:

@@ -49,7 +49,7 @@ class RulePlan:
 
     def fail_mask(self) -> pl.Expr:
         assert self.compiled is not None and self.compiled.passes is not None
-        failing = ~self.compiled.passes
+        failing = self.compiled.fails if self.compiled.fails is not None else ~self.compiled.passes
         return failing if self.where is None else self.where & failing
 
     def outputs(self) -> dict[str, pl.Expr]:
@@ -60,7 +60,8 @@ class RulePlan:
         if compiled.passes is None:
             assert compiled.value is not None
             return {"value": compiled.value}
-        return {"failing": self.fail_mask().sum(), "tested": self.tested()}
+        failing = compiled.failing if compiled.failing is not None else self.fail_mask().sum()
+        return {"failing": failing, "tested": self.tested()}
 
     def metric_outputs(self) -> dict[str, pl.Expr]:
         """Extras (distinct duplicated values) computed only when the rule has failing rows: they
