@@ -14,8 +14,8 @@ import streamlit as st
 import clock
 from console import data
 from console.page import fmt_time, start
-from console.run_now import request_run_function
 from ops.roles import User
+from ops.run_requests import request_run
 from store import queries, violations
 from store.errors import NotFound
 from store.queries import SEVERITIES, ViolationFilter
@@ -95,7 +95,7 @@ def history_chart(rule_name: str) -> None:
 
 def run_now(v: dict, user: User) -> None:
     if st.button("Run now", key="run_now", help="Queue a run of this rule for the scheduler"):
-        ok, request_id = data.write(request_run_function(), v["suite"], v["rule_name"],
+        ok, request_id = data.write(request_run, v["suite"], v["rule_name"],
                                     requested_by=user.name, origin="console")
         if ok:
             st.success(f"Run request #{request_id} queued for {v['rule_name']}; the scheduler picks it up shortly.")
