@@ -42,15 +42,13 @@ def kpi_tile(column: st.delta_generator.DeltaGenerator, kpi: Kpi) -> None:
                   delta_arrow="off", help=kpi.definition, border=True)
 
 
-def kpi_grid(window: Window) -> None:
-    values = data.load(kpis.health_kpis, window)
+def kpi_grid(values: tuple[Kpi, ...]) -> None:
     for row in (values[:4], values[4:]):
         for column, kpi in zip(st.columns(4), row, strict=True):
             kpi_tile(column, kpi)
 
 
-def summary_line(window: Window) -> None:
-    summary = data.load(kpis.daily_summary, window)
+def summary_line(summary: kpis.DailySummary) -> None:
     runs = sum(summary.runs_by_status.values())
     failed = summary.runs_by_status.get("FAILED", 0) + summary.runs_by_status.get("ERROR", 0)
     st.caption(
@@ -107,8 +105,9 @@ def live(hours: int) -> None:
     window = Window.last(hours, data.minute_now())
     scheduler_status()
     st.caption(f"Window {fmt_time(window.since)} → {fmt_time(window.until)}; refreshes every {REFRESH_SECONDS} s.")
-    kpi_grid(window)
-    summary_line(window)
+    summary = data.load(kpis.daily_summary, window)  # the KPIs and the daily report's counts, one read
+    kpi_grid(summary.kpis)
+    summary_line(summary)
     panels(window)
 
 
