@@ -123,7 +123,7 @@ def first_view_queries() -> dict[str, list[tuple[str, Callable[[], Any]]]]:
     return {
         "Health": [
             ("heartbeats", lambda: queries.heartbeats()), ("queue_length", lambda: queries.queue_length()),
-            ("health_kpis", lambda: kpis.health_kpis(day)), ("daily_summary", lambda: kpis.daily_summary(day)),
+            ("daily_summary (KPIs)", lambda: kpis.daily_summary(day)),
             ("success_over_time", lambda: kpis.success_over_time(day)),
             ("violations_by_severity", lambda: kpis.violations_by_severity(day)),
             ("top_failing_rules", lambda: kpis.top_failing_rules(day)),

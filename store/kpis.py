@@ -84,10 +84,10 @@ def _rate(counts: pl.DataFrame, good: tuple[str, ...], severity: str | None = No
     judged = counts.filter(pl.col("status").is_in(JUDGED))
     if severity is not None:
         judged = judged.filter(pl.col("severity") == severity)
-    total = judged["n"].sum()
+    total = int(judged["n"].sum())
     if not total:
         return None
-    return 100.0 * judged.filter(pl.col("status").is_in(good))["n"].sum() / total
+    return 100.0 * int(judged.filter(pl.col("status").is_in(good))["n"].sum()) / total
 
 
 def _avg_run_seconds(conn: Connection, w: Window) -> float | None:
