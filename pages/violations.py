@@ -164,6 +164,8 @@ def choose_detail(listed: pl.DataFrame) -> int | None:
                           placeholder="pick one to see its rows, history and actions")
     if chosen is not None and str(chosen) != st.query_params.get("violation"):
         st.query_params["violation"] = str(chosen)  # the address bar now links to this violation
+    elif chosen is None and "violation" in st.query_params:
+        del st.query_params["violation"]
     return chosen
 
 
