@@ -35,6 +35,7 @@ PAGES = (
     NavPage("pages/rule_review.py", "Rule review", ":material/fact_check:"),
     NavPage("pages/bypass_requests.py", "Bypass requests", ":material/alt_route:"),
     NavPage("pages/runs.py", "Runs", ":material/history:"),
+    NavPage("pages/alerts.py", "Alerts", ":material/notifications:"),
     NavPage("pages/rules.py", "Rules", ":material/rule:"),
 )
 
