@@ -9,9 +9,11 @@ from console import data
 from console.page import start
 from ops.roles import User
 from store import queries
-from store.lifecycle import STATES, set_rule_state
+from store.lifecycle import set_rule_state
 
 LIFECYCLE_ROLES = ("data_eng_lead", "admin")
+FLASH = "rules_flash"
+STATES = ("active", "disabled", "retired")  # as the status column shows them; "active" means enabled
 SHOWN = ["name", "suite", "source", "check_type", "severity", "status", "enabled", "last_status",
          "last_checked_at", "open_violations", "owner", "schedule", "use_sampling", "version", "status_reason"]
 
@@ -29,11 +31,13 @@ def lifecycle(rules: pl.DataFrame, user: User) -> None:
             if not reason.strip():
                 st.error("A reason is required. Hint: say why, e.g. 'table retired in DATA-42'.")
             elif data.write(set_rule_state, rule, state, user.name, reason.strip())[0]:
-                st.success(f"{rule} is now {state}.")
-                st.rerun()
+                st.session_state[FLASH] = f"{rule} is now {state}."
+                st.rerun()  # redraw the table with the new state; the message survives in FLASH
 
 
 user = start("Rules", "Rules as loaded from rules/*.yaml, with their lifecycle status and newest verdict.")
+if FLASH in st.session_state:
+    st.success(st.session_state.pop(FLASH))
 overview = data.load(queries.rules_overview, now=data.minute_now())
 deep_rule = st.query_params.get("rule")
 a, b, c = st.columns(3)
