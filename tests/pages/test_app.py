@@ -43,3 +43,20 @@ def test_unmigrated_store_says_how_to_fix_it(tmp_path, monkeypatch, open_page) -
     monkeypatch.setenv("DQ_STORE_URL", f"sqlite:///{tmp_path / 'new.db'}")
     at = open_page("pages/violations.py")
     assert "python manage.py migrate" in at.error[0].value
+
+
+@pytest.mark.parametrize("page", ["pages/violations.py", "pages/bypass_requests.py"])
+def test_a_first_deep_link_through_the_legacy_path_joins_the_navigation(sqlite_store: str, page: str) -> None:
+    """AppTest, like a fresh server, runs a page/ file directly the first time (Streamlit's legacy
+    pages/ path); the page's identity check switches to app.py's navigation and its sidebar."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.pages.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception
+    assert at.session_state[nav.FLIP_TRIED] and at.session_state[nav.DRAWN_BY_APP]
+    links = [e for e in at.sidebar if type(e).__name__ == "PageLink"]
+    assert [link.proto.label for link in links] == [p.title for p in nav.PAGES]
