@@ -7,6 +7,7 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import streamlit as st
 
+import settings
 from console import data
 from console.page import fmt_time, start
 from store import kpis, queries
@@ -14,7 +15,6 @@ from store.kpis import Kpi, Window
 
 WINDOWS = {"Last 24 hours": 24, "Last 7 days": 24 * 7, "Last 30 days": 24 * 30}
 REFRESH_SECONDS = 60
-STALE_HEARTBEAT_SECONDS = 60
 
 
 def scheduler_status() -> None:
@@ -29,7 +29,9 @@ def scheduler_status() -> None:
         newest = beats.row(0, named=True)
         age = (data.minute_now() - newest["beat_at"]).total_seconds() if newest["beat_at"] else None
         text = f"Scheduler {newest['scheduler_id']} ({newest['status']}), last heartbeat {fmt_time(newest['beat_at'])}"
-        alive = newest["status"] == "running" and age is not None and age <= STALE_HEARTBEAT_SECONDS + 60
+        # Three missed beats, plus the minute the page's clock is rounded to.
+        stale_after = 3 * float(settings.get("DQ_HEARTBEAT_SECONDS")) + 60
+        alive = newest["status"] == "running" and age is not None and age <= stale_after
         (mid.success if alive else mid.error)(text)
     right.info(f"Run requests waiting: {queue}")
 
