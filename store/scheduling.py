@@ -347,8 +347,8 @@ def enqueue_request(conn: Connection, suite: str, *, rule_name: str | None, requ
         run_requests.insert().values(
             suite=suite, rule_name=rule_name, requested_by=requested_by, requested_at=db_now(conn),
             origin=origin, status="pending",
-        )
-    ).inserted_primary_key[0]
+        ).returning(run_requests.c.id)
+    ).scalar_one()
     audit.record(conn, requested_by, "run.requested", "run_request", request_id,
                  suite=suite, rule_name=rule_name, origin=origin)
     return int(request_id)
