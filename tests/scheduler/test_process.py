@@ -176,3 +176,15 @@ def test_two_replicas_on_postgresql_share_suites_and_never_run_one_tick_twice(pg
         spans = sorted((r["started_at"], r["finished_at"]) for r in done if r["suite"] == suite)
         for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             assert start >= end - timedelta(milliseconds=50)  # never two runs of one suite at once
+
+
+def test_once_runs_what_is_due_and_what_is_requested_then_exits(sqlite_store: str, tmp_path: Path) -> None:
+    env = _env(tmp_path, sqlite_warehouse(tmp_path / "wh.db"))
+    load_rules(tmp_path / "rules", {"silver_orders": "0 0 * * *", "gold_orders": "* * * * * *"})
+    request_id = request_run("silver_orders", requested_by="ann", origin="cli")
+    done = manage("scheduler", "--once", "--id", "cron-job", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert request_status(request_id).status == "done"
+    finished = Counter((r["suite"], r["trigger"]) for r in runs() if r["status"] == "FAILED")
+    # every suite's due tick once (even the every-second one), plus the request
+    assert finished == {("silver_orders", "schedule"): 1, ("gold_orders", "schedule"): 1, ("silver_orders", "request"): 1}
