@@ -219,7 +219,7 @@ class Scheduler:
         if self.stopping.is_set():
             return
         self._repair()
-        self.suites = live_suites()
+        self._refresh_suites()
         while self._free() and not self.stopping.is_set():
             job = dispatch.claim_request(self.suites, self.id, self.config.lease_seconds, self._busy())
             if job is None:
@@ -227,6 +227,15 @@ class Scheduler:
             self._launch(job, self._suite(job.suite))
         if self._free():
             self._run_due()
+
+    def _refresh_suites(self) -> None:
+        """Re-read the live rules; if they cannot be read, keep scheduling the last good ones."""
+        try:
+            self.suites = live_suites()
+        except Exception as exc:  # noqa: BLE001 - a broken definition must not stop every other suite
+            self._note_error("rules", f"the live rules cannot be read, using the last good ones: {exc}")
+            return
+        self._last_errors.pop("rules", None)
 
     def _run_due(self) -> None:
         with db.read() as conn:
