@@ -29,8 +29,11 @@ HOUSEKEEPING_ACTOR = "housekeeping"
 class Actor(Protocol):
     """Who acts, with the roles config/roles.yaml gives them (ops.roles.User fits)."""
 
-    name: str
-    roles: frozenset[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def roles(self) -> frozenset[str]: ...
 
     def has(self, role: str) -> bool: ...
 
@@ -253,7 +256,7 @@ def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None
         terms = suite_terms(conn, new.suite)
         policy = _policy_or_refuse(matrix, terms)
         _check_duration(policy, terms, new.duration_hours)
-        request_id = conn.execute(
+        inserted = conn.execute(
             bypass_requests.insert().values(
                 suite=terms.name, table_name=terms.table_name, layer=terms.layer,
                 data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
@@ -264,13 +267,15 @@ def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None
                 rollback_plan=new.rollback_plan, fix_timeline=new.fix_timeline,
                 alternative_plan=new.alternative_plan, status="pending",
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        request_id = int(inserted[0])
         audit.record(
             conn, actor, "bypass.requested", "bypass", request_id, suite=terms.name,
             table=terms.table_name, layer=terms.layer, duration_hours=float(new.duration_hours),
             incident_id=new.incident_id.strip(), needs=list(policy.approvers),
         )
-    return int(request_id)
+    return request_id
 
 
 def approve(user: Actor, request_id: int, *, engine: Engine | None = None) -> BypassRequest:
