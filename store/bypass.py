@@ -571,8 +571,10 @@ def _close(conn: Connection, request: BypassRequest, status: str, actor: str, no
 def _enqueue_rollback_alert(conn: Connection, request: BypassRequest, actor: str, reason: str, now: datetime) -> None:
     conn.execute(
         alerts.insert().values(
-            suite=request.suite, severity="HIGH", kind="bypass", channel="store",
-            dedup_key=f"bypass-{request.id}-rollback", status="pending", attempts=0, created_at=now,
+            # Channel "store" is the console's own record (alerting writes those as sent at once);
+            # fan-out to Slack/e-mail needs a bypass renderer in alerting/ (see docs/gate.md).
+            suite=request.suite, severity="HIGH", kind="bypass", channel="store", destination="console",
+            dedup_key=f"bypass-{request.id}-rollback", status="sent", attempts=0, created_at=now, sent_at=now,
             payload={
                 "event": "bypass.rolled_back", "request_id": request.id, "suite": request.suite,
                 "table": request.table_name, "incident_id": request.incident_id,
