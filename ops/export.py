@@ -84,12 +84,12 @@ def _validate(request: ExportRequest) -> str:
         raise InvalidRequest(f"--days does not apply to {request.kind}. Hint: drop --days; it filters violations and runs.")
     if request.kind == "manifest" and request.rule_name is not None:
         raise InvalidRequest("--rule-name does not apply to manifest. Hint: use --suite NAME, or export rules --rule-name NAME.")
-    fmt = format_of(request.path, request.format)
-    if request.kind == "manifest" and fmt != "yaml":
-        raise InvalidRequest(f"a manifest is YAML, not {fmt}. Hint: name the file *.yaml (or pass --format yaml).")
     problem = check_writable(request.path)
     if problem:
         raise InvalidRequest(f"cannot write {request.path}: {problem}. Hint: choose a file in an existing, writable folder.")
+    fmt = format_of(request.path, request.format)
+    if request.kind == "manifest" and fmt != "yaml":
+        raise InvalidRequest(f"a manifest is YAML, not {fmt}. Hint: name the file *.yaml (or pass --format yaml).")
     return fmt
 
 

@@ -17,6 +17,7 @@ from store.errors import InvalidTransition, NotFound
 from store.schema import rule_versions, rules
 
 STATES = ("enabled", "disabled", "retired")
+_ALIASES = {"active": "enabled"}  # the status name, as the console's Rules page offers it
 _STATUS = {"enabled": "active", "disabled": "disabled", "retired": "retired"}
 # From status -> the states it may move to.
 _ALLOWED = {
@@ -39,6 +40,7 @@ class RuleState:
 
 def set_rule_state(rule_name: str, state: str, actor: str, reason: str, engine: Engine | None = None) -> RuleState:
     """Move a rule to `state` in one transaction: the rule row, a rule_versions row and an audit row."""
+    state = _ALIASES.get(state, state)
     if state not in STATES:
         raise InvalidTransition(f"unknown rule state {state!r}. Hint: use one of {', '.join(STATES)}.")
     if not reason or not reason.strip():

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from ops import housekeeping, retention
 from ops.errors import ArchiveFailed, InvalidRequest
 from store import db, schema
+from store import retention as store_retention
 from tests.ops.store_data import NOW, populate
 
 
@@ -104,3 +105,18 @@ def test_the_monthly_job_is_registered_only_when_retention_is_configured(sqlite_
     populate()
     report = retention.monthly_cleanup(NOW)
     assert report is not None and report.archive_dir == tmp_path / "arch" and report.rows["runs"] == 2
+
+
+def test_maintenance_on_a_busy_sqlite_store_is_skipped_with_the_reason(sqlite_store) -> None:
+    writer = sa.create_engine(sqlite_store)
+    impatient = sa.create_engine(sqlite_store, connect_args={"timeout": 0.2})
+    try:
+        with writer.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # another process holds the write lock
+            outcome = store_retention.maintain(impatient)
+            conn.exec_driver_sql("ROLLBACK")
+        assert outcome.startswith("skipped (database is locked)")
+        assert store_retention.maintain(impatient) == "PRAGMA optimize; VACUUM"
+    finally:
+        writer.dispose()
+        impatient.dispose()
