@@ -96,9 +96,8 @@ def open_as(browser: Browser, url: str, user: str) -> Page:
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
-    # Through the console's navigation, as a user would (the deep link /bypass-requests currently
-    # shows Streamlit's "Page not found" first: the legacy pages/ names it bypass_requests).
-    page.get_by_role("link", name="Bypass requests").click()
+    page.get_by_role("link", name="Bypass requests").click()  # the console's sidebar, as a user would
+    expect(page.get_by_role("heading", name="Bypass requests")).to_be_visible()
     expect(page.get_by_text(f"Signed in as {user}")).to_be_visible()
     return page
 
