@@ -571,10 +571,10 @@ def _close(conn: Connection, request: BypassRequest, status: str, actor: str, no
 def _enqueue_rollback_alert(conn: Connection, request: BypassRequest, actor: str, reason: str, now: datetime) -> None:
     conn.execute(
         alerts.insert().values(
-            # Channel "store" is the console's own record (alerting writes those as sent at once);
-            # fan-out to Slack/e-mail needs a bypass renderer in alerting/ (see docs/gate.md).
-            suite=request.suite, severity="HIGH", kind="bypass", channel="store", destination="console",
-            dedup_key=f"bypass-{request.id}-rollback", status="sent", attempts=0, created_at=now, sent_at=now,
+            # A pending `store` row without destination is a notice: alerting routes it to the
+            # suite's team (alerting/notices.py) and keeps this row as the console's copy.
+            suite=request.suite, severity="HIGH", kind="bypass", channel="store",
+            dedup_key=f"bypass-{request.id}-rollback", status="pending", attempts=0, created_at=now,
             payload={
                 "event": "bypass.rolled_back", "request_id": request.id, "suite": request.suite,
                 "table": request.table_name, "incident_id": request.incident_id,
