@@ -316,6 +316,11 @@ def reject(user: Actor, request_id: int, reason: str, *, engine: Engine | None =
     with db.write(engine) as conn:
         request = _pending(conn, request_id)
         _refuse_self(actor, request, "reject")
+        if actor.lower() in {a.approver.lower() for a in request.approvals}:
+            raise PolicyViolation(
+                f"{actor} has already approved bypass #{request_id}. "
+                "Hint: ask another approver to reject it, or roll it back once it is active."
+            )
         policy = matrix.policy(request.layer)
         roles_needed = policy.approvers if policy else approval_matrix.APPROVER_ROLES
         role = next((r for r in roles_needed if user.has(r)), None)
@@ -377,7 +382,7 @@ def _end_active(user: Actor, request_id: int, note: str, status: str, engine: En
     actor = _require_known(user, verb)
     now = clock.utcnow()
     with db.write(engine) as conn:
-        request = _load(conn, request_id)
+        request = _locked(conn, request_id)
         if request.status != "active":
             raise InvalidTransition(
                 f"bypass #{request_id} is {request.status}, not active. Hint: only an active bypass can be ended."
@@ -510,8 +515,18 @@ def _check_duration(policy: approval_matrix.LayerPolicy, terms: SuiteTerms, hour
         )
 
 
+def _locked(conn: Connection, request_id: int) -> BypassRequest:
+    """The request, its row locked until commit (PostgreSQL), so concurrent decisions serialize.
+
+    Without it two approvers of a gold request deciding at once would each see only their own
+    approval and neither would activate it. SQLite's BEGIN IMMEDIATE already serializes writers.
+    """
+    conn.execute(sa.select(bypass_requests.c.id).where(bypass_requests.c.id == request_id).with_for_update())
+    return _load(conn, request_id)
+
+
 def _pending(conn: Connection, request_id: int) -> BypassRequest:
-    request = _load(conn, request_id)
+    request = _locked(conn, request_id)
     if request.status != "pending":
         raise InvalidTransition(
             f"bypass #{request_id} is {request.status}, not pending. Hint: only a pending request can be decided."
