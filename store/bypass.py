@@ -369,10 +369,13 @@ def expire_due(now: datetime | None = None, *, engine: Engine | None = None) -> 
                 bypass_requests.c.status == "active", bypass_requests.c.expires_at <= now
             )
         ).scalars().all()
+        closed = []
         for request_id in due:
-            request = _load(conn, request_id)
-            _close(conn, request, "expired", HOUSEKEEPING_ACTOR, "expired at its end time", now)
-    return list(due)
+            request = _locked(conn, request_id)
+            if request.status == "active":  # another scheduler replica may have been first
+                _close(conn, request, "expired", HOUSEKEEPING_ACTOR, "expired at its end time", now)
+                closed.append(request_id)
+    return closed
 
 
 def _end_active(user: Actor, request_id: int, note: str, status: str, engine: Engine | None) -> BypassRequest:
