@@ -20,12 +20,14 @@ import clock
 from alerting.channels import BATCHED, SENDERS
 from alerting.channels.slack import MAX_SECTIONS
 from alerting.errors import DeliveryFailed
+from alerting.notices import route_notices
 from alerting.policy import Policy, current_policy
 from store import alerts as outbox
 from store import db
 from store.alerts import Alert
 
 _log = logging.getLogger(__name__)
+MAX_ROUNDS = 20  # claims of up to 500 rows each per call; the rest waits for the next tick
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,20 @@ def deliver_due(
     now = now or clock.utcnow()
     engine = engine or db.get_engine()
     policy = policy or current_policy()
-    claimed = outbox.claim_due(engine, now, policy.claim_timeout_seconds)
+    route_notices(now, policy, engine)
     counts = {"messages": 0, "sent": 0, "retrying": 0, "failed": 0}
     errors: list[str] = []
+    for _ in range(MAX_ROUNDS):
+        claimed = outbox.claim_due(engine, now, policy.claim_timeout_seconds)
+        if not claimed:
+            break
+        _send(claimed, now, engine, policy, counts, errors)
+    return DeliveryReport(**counts, errors=tuple(errors))
+
+
+def _send(
+    claimed: Sequence[Alert], now: datetime, engine: Engine, policy: Policy, counts: dict[str, int], errors: list[str]
+) -> None:
     for channel, destination, batch in _batches(claimed):
         sender = SENDERS.get(channel)
         try:
@@ -64,7 +77,6 @@ def deliver_due(
         else:
             counts["messages"] += 1
             counts["sent"] += outbox.mark_sent(engine, batch, now)
-    return DeliveryReport(**counts, errors=tuple(errors))
 
 
 def _batches(rows: Sequence[Alert]) -> Iterator[tuple[str, str, list[Alert]]]:

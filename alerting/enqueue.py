@@ -6,16 +6,17 @@ its alerts are stored together or not at all. Nothing is sent here; the delivery
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
 import clock
+import settings
 from alerting import messages
 from alerting.channels.pagerduty import dedup_key
-from alerting.policy import Policy, current_policy
+from alerting.policy import Policy, Team, current_policy
 from alerting.targets import STORE, Target, targets_for
 from store import alerts as outbox
 from store.alerts import ActiveBypass, NewAlert, ViolationFacts
@@ -35,6 +36,15 @@ class _RunContext:
     now: datetime
     policy: Policy
     bypass: ActiveBypass | None
+    console_url: str = ""
+    targets: dict[tuple[str, tuple[str, ...]], list[Target]] = field(default_factory=dict)
+
+    def targets_for(self, team: Team, channels: tuple[str, ...]) -> list[Target]:
+        """Resolved once per run: settings (and secrets.toml) are read once, not per violation."""
+        key = (team.name, channels)
+        if key not in self.targets:
+            self.targets[key] = targets_for(team, channels)
+        return self.targets[key]
 
 
 def enqueue_for_run(
@@ -48,7 +58,10 @@ def enqueue_for_run(
 ) -> list[int]:
     """Write the run's alerts into the outbox (the caller's transaction); returns the row ids."""
     now = now or clock.utcnow()
-    ctx = _RunContext(suite, recorded.run_id, now, policy or current_policy(), outbox.active_bypass(conn, suite.name, now))
+    ctx = _RunContext(
+        suite, recorded.run_id, now, policy or current_policy(), outbox.active_bypass(conn, suite.name, now),
+        console_url=str(settings.get("DQ_CONSOLE_URL")),
+    )
     wanted = [*recorded.opened, *recorded.continued, *recorded.resolved]
     facts = {v.id: v for v in outbox.violation_facts(conn, wanted)}
     new: list[NewAlert] = []
@@ -131,7 +144,7 @@ def _suppressed(v: ViolationFacts, kind: str, payload: dict[str, Any], reason: s
 
 
 def _trigger(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: str) -> list[NewAlert]:
-    payload = messages.payload(v, event, table=_table(ctx.suite), run_id=ctx.run_id)
+    payload = messages.payload(v, event, table=_table(ctx.suite), console_url=ctx.console_url, run_id=ctx.run_id)
     reason = _suppression(conn, ctx, v, event)
     if reason:
         return [_suppressed(v, "trigger", payload, reason)]
@@ -139,12 +152,12 @@ def _trigger(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: str) 
     owners = (getattr(rule, "owner", None), getattr(ctx.suite, "owner", None))
     team = ctx.policy.team_for(ctx.suite.name, owners)
     payload["team"] = team.name
-    return [_row(ctx, v, "trigger", t, payload) for t in targets_for(team, ctx.policy.channels_for(v.severity))]
+    return [_row(ctx, v, "trigger", t, payload) for t in ctx.targets_for(team, ctx.policy.channels_for(v.severity))]
 
 
 def _resolve(conn: Connection, ctx: _RunContext, v: ViolationFacts) -> list[NewAlert]:
     """Recovery goes wherever the alarm went (including escalations), so every incident closes."""
-    payload = messages.payload(v, "recovered", table=_table(ctx.suite), run_id=ctx.run_id)
+    payload = messages.payload(v, "recovered", table=_table(ctx.suite), console_url=ctx.console_url, run_id=ctx.run_id)
     targets = [Target(channel, destination) for channel, destination in outbox.alarm_targets(conn, v.id)]
     if not targets:
         return [_suppressed(v, "resolve", payload, "no alert was sent for this violation, so no recovery either")]

@@ -6,6 +6,7 @@ at that moment); every channel renders its message from them.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,8 +14,9 @@ from typing import Any
 import settings
 from store.alerts import ViolationFacts
 
-EVENTS = ("new", "still_failing", "escalated", "recovered")
+EVENTS = ("new", "still_failing", "escalated", "recovered", "notice")
 _EVENT_WORDS = {
+    "notice": ("notice", "notices"),
     "new": ("new violation", "new violations"),
     "still_failing": ("still failing", "still failing"),
     "escalated": ("escalated (not acknowledged)", "escalated (not acknowledged)"),
@@ -23,13 +25,13 @@ _EVENT_WORDS = {
 _RANK = {"INFO": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 
 
-def violation_link(violation_id: int) -> str:
-    base = str(settings.get("DQ_CONSOLE_URL")).rstrip("/")
+def violation_link(violation_id: int, base: str | None = None) -> str:
+    base = (base or str(settings.get("DQ_CONSOLE_URL"))).rstrip("/")
     return f"{base}/violations?violation={violation_id}"
 
 
 def payload(
-    violation: ViolationFacts, event: str, *, table: str | None = None, **extra: Any
+    violation: ViolationFacts, event: str, *, table: str | None = None, console_url: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     """The snapshot of one violation event that every channel renders."""
     return {
@@ -42,41 +44,54 @@ def payload(
         "check_type": violation.check_type,
         "severity": violation.severity,
         "message": violation.message or "",
-        "observed_value": violation.observed_value,
+        "observed_value": _finite(violation.observed_value),
         "threshold": violation.threshold,
         "failing_rows": violation.failing_rows,
         "occurrences": violation.occurrences,
         "detected_at": violation.detected_at.isoformat(),
         "run_id": violation.last_run_id,
-        "link": violation_link(violation.id),
+        "link": violation_link(violation.id, console_url),
         **extra,
     }
+
+
+def event_of(item: Mapping[str, Any]) -> str:
+    """The item's event; anything else another feature queued (e.g. a bypass rollback) is a notice."""
+    event = item.get("event")
+    return event if event in EVENTS else "notice"
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN and infinity are not JSON (PostgreSQL's json type and Slack refuse them): None instead."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def ordered(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """New and escalated first, then worst severity first, then by rule name."""
     return sorted(
         items,
-        key=lambda p: (EVENTS.index(p["event"]), -_RANK.get(p["severity"], 0), p["rule"]),
+        key=lambda p: (EVENTS.index(event_of(p)), -_RANK.get(str(p.get("severity")), 0), str(p.get("rule", ""))),
     )
 
 
 def headline(items: Sequence[Mapping[str, Any]]) -> str:
-    counts = Counter(p["event"] for p in items)
+    counts = Counter(event_of(p) for p in items)
     parts = [
         f"{counts[event]} {_EVENT_WORDS[event][counts[event] != 1]}" for event in EVENTS if counts[event]
     ]
-    suites = sorted({p["suite"] for p in items})
+    suites = sorted({str(p.get("suite")) for p in items})
     where = suites[0] if len(suites) == 1 else f"{len(suites)} suites"
     return f"DQ: {', '.join(parts)} in {where}"
 
 
 def worst_severity(items: Sequence[Mapping[str, Any]]) -> str:
-    return max((p["severity"] for p in items), key=lambda s: _RANK.get(s, 0))
+    return max((str(p.get("severity")) for p in items), key=lambda s: _RANK.get(s, 0))
 
 
 def line(item: Mapping[str, Any]) -> str:
     """One plain-text line: severity, rule, table, what happened and the figures."""
+    if event_of(item) == "notice":
+        return f"[{item.get('severity') or 'INFO'}] {item.get('text') or item.get('event')}"
     text = f"[{item['severity']}] {item['rule']} on {item['table']}: {_event_text(item)}"
     message = item.get("message")
     return f"{text} - {message}" if message else text

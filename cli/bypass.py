@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 import clock
-from ops import bypass
+from ops import bypass, gate
 from store import bypass as bypass_store
 
 
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     now = clock.utcnow()
     for r in bypass_store.list_requests(args.status):
-        left = f", {r.time_left(now)} left" if r.status == "active" else ""
+        left = f", {gate.hours_minutes(r.time_left(now))} left" if r.status == "active" else ""
         print(f"#{r.id} {r.status:<11} {r.suite:<30} {r.duration_hours:g} h by {r.requested_by} ({r.incident_id}{left})")
     return 0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cli import UsageError
 from ops import gate
-from ops.approval_matrix import MatrixError
+from store.approval_matrix import MatrixError
 
 
 def _flag(value: str) -> bool:

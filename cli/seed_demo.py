@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cli import UsageError
@@ -21,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild an existing file (atomically: temp file, then rename)")
     parser.add_argument("--rows-scale", type=float, default=1.0, metavar="X",
                         help="multiply every table's size by X (default 1: about 430,000 rows)")
-    parser.add_argument("--now", metavar="ISO", help="build as of this time (default now, or DQ_NOW); timestamps are "
-                        "offsets from the start of its UTC day")
+    parser.add_argument("--now", metavar="ISO", help="build as of this time (default now, or DQ_NOW; without a zone: UTC); "
+                        "timestamps are offsets from the start of its UTC day")
     parser.add_argument("--seed", type=int, default=demo.DEFAULT_SEED, help=f"random seed (default {demo.DEFAULT_SEED})")
     parser.set_defaults(handler=handle)
 
@@ -31,9 +32,10 @@ def _parse_now(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text)
+        value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise UsageError(f"--now {text!r} is not an ISO 8601 time. Hint: e.g. --now 2026-01-15T00:00:00Z.") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # naive means UTC, as for DQ_NOW
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -48,7 +50,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     except OSError as exc:
         print(f"manage.py seed_demo: cannot write {args.path or demo.default_path()}: {exc}. "
-              "Hint: choose a writable --path or set DQ_DATA_DIR.")
+              "Hint: choose a writable --path or set DQ_DATA_DIR.", file=sys.stderr)
         return 2
     width = max(len(name) for name in report.rows)
     for name, rows in report.rows.items():

@@ -138,7 +138,8 @@ class _Run:
         started = time.perf_counter()
         if plan.compiled is not None and plan.compiled.passes is not None:
             result = _judge_rows(plan, outcome, self.suite)
-            if result.failing_rows and self.cap > 0:
+            # Samples belong to violations: a passing rule (null_rate within its threshold) keeps none.
+            if result.status in {Verdict.FAILED, Verdict.WARNED} and self.cap > 0:
                 sample = _sample(frame, plan, spec, self.suite.pii_columns, self.cap)
                 result = _replace(result, sample=sample)
         else:
@@ -158,8 +159,8 @@ def _collect(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:
     values: dict[Any, Any] = {"rows": row["rows"]}
     for name, value in row.items():
         if ":" in name:
-            index, output = name.split(":", 1)
-            values.setdefault(int(index), {})[output] = value
+            position, output = name.split(":", 1)
+            values.setdefault(int(position), {})[output] = value
     return values
 
 
@@ -211,8 +212,9 @@ def _judge_rows(plan: RulePlan, outcome: Mapping[str, Any], suite: Suite) -> Rul
     metrics = {k: v for k, v in outcome.items() if k not in {"failing", "tested"}}
     if "duplicated_values" in metrics:
         metrics["extra_copies"] = failing - int(metrics["duplicated_values"] or 0)
-    figures = f"{failing:,} of {tested:,} rows failed ({fraction:.2%})"
-    if "duplicated_values" in metrics:
+    verb = "are NULL" if rule.check == "null_rate" else "failed"
+    figures = f"{failing:,} of {tested:,} rows {verb} ({fraction:.2%})"
+    if failing and "duplicated_values" in metrics:
         figures += f"; {metrics['duplicated_values']:,} distinct duplicated value(s), {metrics['extra_copies']:,} extra copies"
     if not tested:
         figures += " (no rows in scope)"
@@ -303,13 +305,34 @@ class _Fill(dict):
         return {"min": "no minimum", "max": "no maximum"}.get(key, f"{{{key}}}")
 
 
+def _bounds(params: Mapping[str, Any]) -> str:
+    """Inclusive bounds in words: "between 1 and 5", "at least 1", "at most 5"."""
+    low, high = params.get("min"), params.get("max")
+    if low is not None and high is not None:
+        return f"between {_show(low)} and {_show(high)}"
+    return f"at least {_show(low)}" if low is not None else f"at most {_show(high)}"
+
+
+def _threshold(rule: Rule) -> str:
+    level = fail_level(rule)
+    if level.max_rows is not None:
+        return f"{level.max_rows} row{'s' if level.max_rows != 1 else ''}"
+    return f"{(level.max_fraction or 0.0) * 100:g}%"
+
+
 def sentence(rule: Rule, suite: Suite | None) -> str:
     """The check's sentence filled in with the rule's parameters."""
     check = CHECKS.get(rule.check)
     if check is None:
         return f"{rule.name} ({rule.check})"
     fill = _Fill({k: _show(v) for k, v in rule.params.items() if v is not None})
+    if isinstance(rule.param("columns"), list | tuple):
+        fill["columns"] = ", ".join(str(c) for c in rule.param("columns"))
     fill.setdefault("table", suite.qualified_table if suite else "the table")
+    fill["bounds"] = _bounds(rule.params)
+    fill["threshold"] = _threshold(rule)
+    if rule.param("stat") == "quantile":
+        fill["stat"] = f"quantile {_show(rule.param('quantile', 0.5))}"
     if "columns" not in fill:
         fill["columns"] = fill.get("column", "every column")
     return check.sentence.format_map(fill)
@@ -317,7 +340,7 @@ def sentence(rule: Rule, suite: Suite | None) -> str:
 
 def _show(value: Any) -> str:
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(repr(v) if isinstance(v, str) else _show(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return ", ".join(f"{k}: {_show(v)}" for k, v in value.items())
     if isinstance(value, bool):

@@ -70,15 +70,16 @@ class Plan:
     suite: Suite
     table: TableRef
     rules: tuple[RulePlan, ...]
+    first_column: str  # read when a group's rules need no column at all (row_count alone)
 
     def reads(self) -> dict[ReadKey, ReadSpec]:
         """One ReadSpec per distinct ReadKey, with the union of its rules' columns (in table order)."""
         grouped: dict[ReadKey, list[str]] = {}
         for plan in self.rules:
-            if plan.error is None and plan.compiled is not None and plan.compiled.static is None:
+            if plan.error is None and plan.outputs():
                 columns = grouped.setdefault(plan.read, [])
                 columns.extend(c for c in plan.columns if c not in columns)
-        return {key: ReadSpec(self.table, tuple(columns), key.sample_size, key.window)
+        return {key: ReadSpec(self.table, tuple(columns) or (self.first_column,), key.sample_size, key.window)
                 for key, columns in grouped.items()}
 
     def rules_of(self, key: ReadKey) -> list[RulePlan]:
@@ -127,7 +128,9 @@ def compile_rule(rule: Rule, schema: pl.Schema, context: Context) -> RulePlan:
 
 def _columns(plan: RulePlan, schema: pl.Schema, key: ReadKey) -> tuple[str, ...]:
     names: list[str] = []
-    for expr in plan.outputs().values():
+    compiled = plan.compiled
+    own = [e for e in (compiled.passes, compiled.value) if e is not None] if compiled else []
+    for expr in [*own, *plan.outputs().values()]:  # the check's own columns first (samples show them first)
         names.extend(n for n in expr.meta.root_names() if n not in names)
     if key.window and key.window.column not in schema:
         raise SchemaMismatch(f"partition_column {key.window.column!r} does not exist in the table. "
@@ -136,8 +139,7 @@ def _columns(plan: RulePlan, schema: pl.Schema, key: ReadKey) -> tuple[str, ...]
     if missing:
         raise SchemaMismatch(f"column {missing[0]!r} (used in where/expression) does not exist "
                              f"(the table has {', '.join(schema.names())}). Hint: fix the column name.")
-    # A rule that needs no column (row_count) still needs rows: read the narrowest first column.
-    return tuple(names) or (schema.names()[0],)
+    return tuple(names)
 
 
 def _dry_run(plan: RulePlan, schema: pl.Schema) -> None:
@@ -167,6 +169,6 @@ def compile_suite(suite: Suite, rules: Sequence[Rule], schema: pl.Schema, *, dia
             plans.append(RulePlan(rule, CHECKS["referential"], ReadKey(), error=reference_errors[key]))
         else:
             plans.append(compile_rule(rule, schema, context))
-    return Plan(suite, table_of(suite), tuple(plans))
+    return Plan(suite, table_of(suite), tuple(plans), schema.names()[0])
 
 

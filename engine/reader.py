@@ -78,6 +78,8 @@ def lower_bound(newest: Any, lookback: timedelta | None) -> Any:
     """The window's first value: the newest value minus the lookback (dates and timestamps only)."""
     if lookback is None or newest is None:
         return newest
+    if isinstance(newest, str) and len(newest) == 10:  # SQLite keeps dates as 'YYYY-MM-DD' text
+        return (date.fromisoformat(newest) - lookback).isoformat()
     if isinstance(newest, str):
         parsed = datetime.fromisoformat(newest)
         bound = parsed - lookback
@@ -199,6 +201,8 @@ class ConnectorxReader:
         """A NOT NULL integer primary-key column for connectorx's parallel read (NULL keys would be lost)."""
         if self.partitions <= 1 or self.dialect == "sqlite" or spec.sample_size or spec.distinct:
             return None
+        if estimated_rows(self, spec.table) < settings.get("DQ_PARTITION_MIN_ROWS"):
+            return None  # a parallel read costs a min/max query and more connections: not worth it when small
         key = primary_integer_key(self, spec.table)
         if key is None or key not in spec.columns:
             return None
@@ -234,7 +238,7 @@ class SqliteReader(ConnectorxReader):
             raise SchemaMismatch(f"SQLite has no schema {table.schema!r} for table {table.name!r}. "
                                  "Hint: leave `schema:` out of suites on SQLite sources.")
         info = self.query(f"SELECT name, type FROM pragma_table_info({sql_literal(table.name, 'sqlite')})",
-                          schema={"name": pl.String, "type": pl.String})
+                          schema={"name": pl.String(), "type": pl.String()})
         if info.height == 0:
             raise SchemaMismatch(f"table {table} does not exist in source {self.location.source!r}. "
                                  "Hint: check the table name in the suite (it is case-sensitive).")
@@ -259,17 +263,35 @@ class SqliteReader(ConnectorxReader):
         return (frame.with_columns(casts) if casts else frame).lazy()
 
 
+def _schema_filter(reader: ConnectorxReader, table: TableRef, column: str) -> str:
+    if table.schema:
+        return f"{column} = {sql_literal(table.schema, reader.dialect)}"
+    return f"{column} = " + ("current_schema()" if reader.dialect == "postgresql" else "DATABASE()")
+
+
+def estimated_rows(reader: ConnectorxReader, table: TableRef) -> int:
+    """The catalog's row estimate (PostgreSQL reltuples, MySQL table_rows): no scan, may be stale."""
+    name = sql_literal(table.name, reader.dialect)
+    if reader.dialect == "postgresql":
+        sql = ("SELECT CAST(c.reltuples AS BIGINT) AS n FROM pg_class c JOIN pg_namespace s "
+               f"ON s.oid = c.relnamespace WHERE c.relname = {name} AND {_schema_filter(reader, table, 's.nspname')}")
+    else:
+        sql = ("SELECT CAST(table_rows AS SIGNED) AS n FROM information_schema.tables "
+               f"WHERE table_name = {name} AND {_schema_filter(reader, table, 'table_schema')}")
+    frame = reader.query(sql)
+    value = frame.item() if frame.height == 1 else None
+    return max(int(value), 0) if value is not None else 0  # PostgreSQL says -1 before the first ANALYZE
+
+
 def primary_integer_key(reader: ConnectorxReader, table: TableRef) -> str | None:
     """The single-column integer primary key of a PostgreSQL or MySQL table, if there is one."""
-    schema_filter = (f"= {sql_literal(table.schema, reader.dialect)}" if table.schema
-                     else ("= current_schema()" if reader.dialect == "postgresql" else "= DATABASE()"))
     sql = (
         "SELECT k.column_name AS name, c.data_type AS type FROM information_schema.table_constraints t "
         "JOIN information_schema.key_column_usage k ON k.constraint_name = t.constraint_name "
         "AND k.table_schema = t.table_schema AND k.table_name = t.table_name "
         "JOIN information_schema.columns c ON c.table_schema = k.table_schema "
         "AND c.table_name = k.table_name AND c.column_name = k.column_name "
-        f"WHERE t.constraint_type = 'PRIMARY KEY' AND t.table_schema {schema_filter} "
+        f"WHERE t.constraint_type = 'PRIMARY KEY' AND {_schema_filter(reader, table, 't.table_schema')} "
         f"AND t.table_name = {sql_literal(table.name, reader.dialect)}")
     keys = reader.query(sql)
     if keys.height != 1:
@@ -301,7 +323,7 @@ class ParquetReader:
                 frame = pl.scan_parquet(path, hive_partitioning=True)
                 return frame, frame.collect_schema()
             except Exception as exc:  # polars raises several kinds for a missing or unreadable path
-                problems.append(f"{path}: {mask(str(exc).splitlines()[0])}")
+                problems.append(f"{path}: {mask(str(exc).splitlines()[0].split(' Hint:')[0])}")
         raise SchemaMismatch(
             f"table {table} not found in Parquet source {self.location.source!r} "
             f"(tried {'; '.join(problems)}). Hint: put the table at <base>/<schema>/<table>.parquet "

@@ -8,10 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import clock
+from engine.errors import EngineError
+from engine.manifest import ManifestError
 from ops import gate, housekeeping
+from ops.roles import User
 from store import bypass as bypass_store
 from store import gate_reads
 from store.bypass import BypassRequest, NewRequest
+from store.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def failure_details(suite: str) -> FailureDetails:
     return FailureDetails(run.run_id, violation_ids, "\n".join(lines))
 
 
-def request(actor: str, new: NewRequest) -> int:
+def request(user: User, new: NewRequest) -> int:
     """File a request; the failing run and violations are linked automatically."""
     found = failure_details(new.suite)
     filled = replace(
@@ -54,29 +58,31 @@ def request(actor: str, new: NewRequest) -> int:
         run_id=new.run_id if new.run_id is not None else found.run_id,
         violation_ids=new.violation_ids or found.violation_ids,
     )
-    return bypass_store.create_request(actor, filled)
+    return bypass_store.create_request(user, filled)
 
 
-def approve(actor: str, request_id: int) -> BypassRequest:
-    return bypass_store.approve(actor, request_id)
+def approve(user: User, request_id: int) -> BypassRequest:
+    return bypass_store.approve(user, request_id)
 
 
-def reject(actor: str, request_id: int, reason: str) -> BypassRequest:
-    return bypass_store.reject(actor, request_id, reason)
+def reject(user: User, request_id: int, reason: str) -> BypassRequest:
+    return bypass_store.reject(user, request_id, reason)
 
 
-def rollback(actor: str, request_id: int, reason: str) -> BypassRequest:
+def rollback(user: User, request_id: int, reason: str) -> BypassRequest:
     """Disable now; the alerting helper sends the queued `bypass` alert to the stakeholders."""
-    return bypass_store.rollback(actor, request_id, reason)
+    return bypass_store.rollback(user, request_id, reason)
 
 
-def restore(actor: str, request_id: int, note: str) -> RestoreOutcome:
+def restore(user: User, request_id: int, note: str) -> RestoreOutcome:
     """End the bypass, re-run the suite, record whether the gate passes again."""
-    closed = bypass_store.restore(actor, request_id, note)
+    actor = user.name
+    closed = bypass_store.restore(user, request_id, note)
     try:
         config = gate.load_config()
         run = gate.run_now(closed.suite, actor)
-    except Exception as exc:  # the bypass is already ended; report why verification failed
+    except (gate.SuiteNotRun, gate.GateConfigError, StoreError, EngineError, ManifestError) as exc:
+        # The bypass is already ended; record and show why the verification could not run.
         summary = f"the suite could not be re-run: {exc}"
         bypass_store.record_verification(actor, request_id, None, False, summary)
         return RestoreOutcome(bypass_store.get(request_id), None, None, (f"DQ gate restored; {summary}",))

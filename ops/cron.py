@@ -104,15 +104,27 @@ def next_due(suite: Suite, now: datetime, default_tz: str) -> datetime | None:
     return min(ticks) if ticks and suite.enabled else None
 
 
+def first_missed_tick(suite: Suite, now: datetime, default_tz: str, last_due: datetime | None) -> datetime | None:
+    """The oldest tick after `last_due` (or the latest one when nothing was claimed) at or before now."""
+    if not suite.enabled:
+        return None
+    tz = suite_timezone(suite, default_tz)
+    ticks = [latest_tick(expr, tz, now) if last_due is None else next_tick(expr, tz, last_due)
+             for expr in scheduled_rules(suite)]
+    missed = [tick for tick in ticks if tick <= now]
+    return min(missed) if missed else None
+
+
 def overdue(suites: Iterable[Suite], now: datetime, default_tz: str,
             last_due: dict[str, datetime], grace: timedelta) -> list[DueWork]:
-    """Due work whose tick is older than `grace`: nothing has claimed it in time."""
+    """Suites with a tick older than `grace` that nobody claimed: due_at is the first one missed."""
     late = []
     for suite in suites:
         try:
             work = due_work(suite, now, default_tz, last_due.get(suite.name))
+            missed = first_missed_tick(suite, now, default_tz, last_due.get(suite.name))
         except CronError:
             continue  # reported by the scheduler's log and the manifest validation, not as lateness
-        if work is not None and now - work.due_at > grace:
-            late.append(work)
+        if work is not None and missed is not None and now - missed > grace:
+            late.append(DueWork(suite.name, missed, work.rule_names))
     return late

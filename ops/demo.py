@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,9 +22,10 @@ import polars as pl
 
 import clock
 import settings
+from engine.sources import DEMO_WAREHOUSE
 
 DEFAULT_SEED = 2026
-FILE_NAME = "demo_warehouse.db"
+FILE_NAME = DEMO_WAREHOUSE  # where the `demo: true` source looks when it has no URL
 DAY = 86_400
 HOUR = 3_600
 
@@ -40,15 +42,17 @@ PAYMENT_METHODS = ["card", "paypal", "bank_transfer", "gift_card"]
 CARRIERS = ["DHL", "UPS", "FedEx", "USPS", "PostNL"]
 WAREHOUSES = ["AMS1", "FRA2", "LHR1", "JFK3"]
 EMAIL_DOMAINS = ["example.com", "example.net", "example.org"]
-FIRST_NAMES = (
-    "Ada Alan Grace Linus Margaret Dennis Barbara Ken Frances Edsger Radia John Hedy Tim Karen "
-    "Donald Sophie Guido Anita Niklaus Carol Bjarne Lynn Leslie Shafi Jean Mary Yukihiro Fran Rasmus"
-).split()
-LAST_NAMES = (
-    "Lovelace Turing Hopper Torvalds Hamilton Ritchie Liskov Thompson Allen Dijkstra Perlman Backus "
-    "Lamarr Berners Jones Knuth Wilson Rossum Borg Wirth Shaw Stroustrup Conway Lamport Goldwasser "
-    "Sammet Shelley Matsumoto Bilas Lerdorf"
-).split()
+FIRST_NAMES = [
+    "Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger",
+    "Radia", "John", "Hedy", "Tim", "Karen", "Donald", "Sophie", "Guido", "Anita", "Niklaus",
+    "Carol", "Bjarne", "Lynn", "Leslie", "Shafi", "Jean", "Mary", "Yukihiro", "Fran", "Rasmus",
+]
+LAST_NAMES = [
+    "Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson",
+    "Allen", "Dijkstra", "Perlman", "Backus", "Lamarr", "Berners", "Jones", "Knuth", "Wilson",
+    "Rossum", "Borg", "Wirth", "Shaw", "Stroustrup", "Conway", "Lamport", "Goldwasser", "Sammet",
+    "Shelley", "Matsumoto", "Bilas", "Lerdorf",
+]
 
 
 class DemoError(Exception):
@@ -118,7 +122,7 @@ class DemoSpec:
 
     def rng(self, table: str) -> np.random.Generator:
         # One stream per table, so a change to one table never shifts the data of another.
-        return np.random.default_rng([self.seed, sum(table.encode())])
+        return np.random.default_rng([self.seed, zlib.crc32(table.encode())])
 
     @property
     def anchor_s(self) -> int:
@@ -222,7 +226,9 @@ def _money(values: np.ndarray) -> np.ndarray:
 
 
 def _pick(rng: np.random.Generator, options: list[str], n: int, p: Iterable[float] | None = None) -> pl.Series:
-    return pl.Series(np.asarray(options, dtype=object)[rng.choice(len(options), size=n, p=None if p is None else list(p))], dtype=pl.String)
+    """n values drawn from `options` (with probabilities `p`, else uniformly)."""
+    chosen = rng.choice(len(options), size=n, p=None if p is None else list(p))
+    return pl.Series(np.asarray(options, dtype=object)[chosen], dtype=pl.String)
 
 
 def _malformed_emails(emails: pl.Series) -> pl.Series:
@@ -401,7 +407,7 @@ def _bronze_orders(spec: DemoSpec, base: pl.DataFrame) -> pl.DataFrame:
     # The newest load stopped a third of the way through: the partition is partial.
     last_day = frame["ingest_date"].max()
     in_last = frame["ingest_date"] == last_day
-    keep = (~in_last) | (in_last.cum_sum() <= round(in_last.sum() * 0.35))
+    keep = (~in_last) | (in_last.cum_sum() <= round(int(in_last.sum()) * 0.35))
     frame = frame.filter(keep)
     # A backfill re-loaded a block of rows from two weeks ago: exact duplicates. Bad amounts are
     # planted outside that block, so each defect is counted once.

@@ -225,7 +225,9 @@ def latest_or_run(suite: str, *, max_age_minutes: float | None, actor: str) -> g
 
 
 def run_now(suite: str, actor: str) -> gate_reads.RunRow:
-    from ops.run_checks import run_suite  # the lead's use case; imported late to keep this module light
+    from ops.run_checks import (
+        run_suite,  # the lead's use case; imported late to keep this module light
+    )
 
     summary = run_suite(suite, trigger="gate", requested_by=actor)
     report = summary.report

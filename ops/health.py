@@ -79,6 +79,8 @@ def check() -> Health:
     store = engine.url.render_as_string(hide_password=True)
     timezone = str(settings.get("DQ_TIMEZONE"))
     try:
+        with db.read(engine) as conn:  # StoreUnreachable, with its hint, before anything else
+            scheduling.db_now(conn)
         migrations.require_current(engine)
         with db.read(engine) as conn:
             numbers = scheduling.health_numbers(conn)

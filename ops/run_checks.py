@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 import clock
 import settings
+from alerting import enqueue_for_run
 from engine.evaluate import evaluate_suite
 from engine.manifest import load_sources
 from engine.model import Source, Suite
@@ -55,7 +56,8 @@ def run_suite(suite_name: str, *, trigger: str = "manual", rule_names: Sequence[
     assert run_id is not None
     with db.write(engine) as conn:
         recorded = finish_run(conn, run_id, report, suite)
-        _after_record(conn, recorded, report, suite)
+        # The outbox commits with the run: an alert is never lost or sent for a run that rolled back.
+        enqueue_for_run(conn, recorded, report, suite)
     return RunSummary(run_id, report, recorded)
 
 
@@ -76,15 +78,6 @@ def evaluate_safely(suite: Suite, rule_names: Sequence[str] | None = None) -> Su
             for r in chosen
         )
         return SuiteReport(suite.name, suite.source, started, clock.utcnow(), results, error=message)
-
-
-def _after_record(conn, recorded: RecordedRun, report: SuiteReport, suite: Suite) -> None:  # type: ignore[no-untyped-def]
-    """Hooks that must commit with the run (the alert outbox)."""
-    try:
-        from alerting import enqueue_for_run
-    except ImportError:  # alerting not installed in this build
-        return
-    enqueue_for_run(conn, recorded, report, suite)
 
 
 def all_suite_names(engine: Engine | None = None) -> list[str]:

@@ -7,17 +7,19 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from store import db, scheduling
-from store.errors import InvalidTransition, NotFound
+from store.errors import InvalidTransition, NotFound, StoreError
 from store.rules import live_suite
 
 ORIGINS = ("cli", "console", "gate", "restore")
 
 
-def request_run(suite: str, rule_name: str | None = None, *, requested_by: str, origin: str,
+def request_run(suite: str, rule_name: str | None = None, *, requested_by: str, origin: str = "console",
                 engine: Engine | None = None) -> int:
     """Queue a run of a live suite (or one of its enabled rules); returns the request id."""
     if origin not in ORIGINS:
-        raise ValueError(f"origin {origin!r} is not one of {', '.join(ORIGINS)}")
+        raise StoreError(f"unknown run request origin {origin!r}. Hint: use one of {', '.join(ORIGINS)}.")
+    if not requested_by.strip():
+        raise StoreError("a run request needs the requesting user. Hint: pass requested_by.")
     live = live_suite(suite, engine)
     if rule_name is not None:
         rule = next((r for r in live.rules if r.name == rule_name), None)

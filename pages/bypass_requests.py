@@ -6,9 +6,10 @@ import streamlit as st
 
 import clock
 from console.identity import current_user
-from ops import approval_matrix, gate
 from ops import bypass as bypass_ops
+from ops import gate
 from ops.roles import User
+from store import approval_matrix
 from store import bypass as bypass_store
 from store.bypass import CHECKLIST_FIELDS, BypassRequest, NewRequest
 from store.errors import StoreError
@@ -29,6 +30,9 @@ def _checklist(request: BypassRequest) -> None:
     st.markdown(f"**Incident ticket:** {request.incident_id} — [{request.incident_url}]({request.incident_url})")
     st.caption(f"Requested by {request.requested_by} at {request.requested_at:%Y-%m-%d %H:%M} UTC; "
                f"proposed duration {request.duration_hours:g} h")
+    if request.closed_at:
+        st.markdown(f"**Closed ({request.status})** by {request.closed_by} at {request.closed_at:%Y-%m-%d %H:%M} UTC")
+        st.text(request.close_note or "")
     for name, label in CHECKLIST_FIELDS[2:]:
         st.markdown(f"**{label}**")
         st.text(getattr(request, name))
@@ -77,7 +81,7 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
         run_id=details.run_id, violation_ids=details.violation_ids,
     )
     try:
-        request_id = bypass_ops.request(user.name, new)
+        request_id = bypass_ops.request(user, new)
     except StoreError as exc:
         st.error(str(exc))
         return
@@ -112,11 +116,11 @@ def _decide(user: User, request: BypassRequest, approve: bool, reject: bool, rea
         return
     try:
         if approve:
-            after = bypass_ops.approve(user.name, request.id)
+            after = bypass_ops.approve(user, request.id)
             text = (f"Bypass #{request.id} is ACTIVE until {after.expires_at:%Y-%m-%d %H:%M} UTC."
                     if after.status == "active" else f"Approval recorded; bypass #{request.id} needs another approver.")
         else:
-            bypass_ops.reject(user.name, request.id, reason)
+            bypass_ops.reject(user, request.id, reason)
             text = f"Bypass #{request.id} rejected."
     except StoreError as exc:
         st.error(str(exc))
@@ -142,10 +146,13 @@ def _close() -> None:
 @st.dialog("Restore DQ gate", on_dismiss=_close)
 def restore_dialog(user: User, request: BypassRequest) -> None:
     st.write(f"End bypass #{request.id} on {request.table_name} now and re-run suite {request.suite}.")
-    note = st.text_area("Incident note *", key=f"restore_note_{request.id}")
-    if st.button("Restore DQ gate now", key=f"restore_confirm_{request.id}", type="primary"):
+    # A form sends the note with the click, so a fast click never races the text's commit.
+    with st.form(f"restore_form_{request.id}", border=False):
+        note = st.text_area("Incident note *", key=f"restore_note_{request.id}")
+        confirmed = st.form_submit_button("Restore DQ gate now", type="primary")
+    if confirmed:
         try:
-            outcome = bypass_ops.restore(user.name, request.id, note)
+            outcome = bypass_ops.restore(user, request.id, note)
         except StoreError as exc:
             st.error(str(exc))
             return
@@ -160,10 +167,12 @@ def restore_dialog(user: User, request: BypassRequest) -> None:
 @st.dialog("Rollback bypass", on_dismiss=_close)
 def rollback_dialog(user: User, request: BypassRequest) -> None:
     st.write(f"Disable bypass #{request.id} on {request.table_name} immediately and notify the stakeholders.")
-    reason = st.text_area("What went wrong *", key=f"rollback_reason_{request.id}")
-    if st.button("Roll back now", key=f"rollback_confirm_{request.id}", type="primary"):
+    with st.form(f"rollback_form_{request.id}", border=False):
+        reason = st.text_area("What went wrong *", key=f"rollback_reason_{request.id}")
+        confirmed = st.form_submit_button("Roll back now", type="primary")
+    if confirmed:
         try:
-            bypass_ops.rollback(user.name, request.id, reason)
+            bypass_ops.rollback(user, request.id, reason)
         except StoreError as exc:
             st.error(str(exc))
             return
@@ -219,7 +228,7 @@ def history() -> None:
         st.info("No bypass request yet.")
         return
     labels = {r.id: f"#{r.id} {r.table_name} — {r.status} ({r.incident_id})" for r in requests}
-    request_id = st.selectbox("Request", list(labels), format_func=labels.__getitem__, key="bp_history")
+    request_id = st.selectbox("Request to export", list(labels), format_func=labels.__getitem__, key="bp_history")
     request, entries = bypass_store.history(request_id)
     _checklist(request)
     st.dataframe(

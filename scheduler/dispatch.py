@@ -70,7 +70,10 @@ def finish(job: SuiteJob, suite: Suite, holder: str, error: str | None) -> None:
         state = scheduling.run_state(conn, job.run_id)
         if error is not None and state is not None and state.status == "RUNNING":
             report = error_report(job, suite, state.started_at, scheduling.db_now(conn), error)
-            results.finish_run(conn, job.run_id, report)
+            if report.results:
+                results.finish_run(conn, job.run_id, report, suite)
+            else:
+                scheduling.fail_run(conn, job.run_id, error)
         if job.request_id is not None:
             scheduling.finish_request(conn, job.request_id, failed=error is not None, error=error)
         scheduling.release_lease(conn, job.suite, holder)

@@ -92,6 +92,8 @@ class Scheduler:
         self._last_errors: dict[str, str] = {}
         self._beating = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._once = False
+        self._scheduled_this_pass: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -109,6 +111,7 @@ class Scheduler:
             self._server.server_close()
             raise
         self._repair()
+        worker.warm_up()
         threading.Thread(target=self._heartbeat_loop, name="dq-heartbeat", daemon=True).start()
         log.info("scheduler %r started (pid %s, store %s, time zone %s); health on http://%s:%s/api/v1/dq/health/",
                  self.id, os.getpid(), engine.url.render_as_string(hide_password=True), self.config.timezone,
@@ -154,6 +157,7 @@ class Scheduler:
         """One pass: everything due and every pending request, then housekeeping; then exit."""
         self._install_signal_handlers()
         self.start()
+        self._once = True
         while not self.stopping.is_set():
             started = self.counters.total()
             self._safe("tick", self.tick)
@@ -221,7 +225,7 @@ class Scheduler:
         for suite in self.suites:
             if not self._free() or self.stopping.is_set():
                 return
-            if suite.name in self._busy():
+            if suite.name in self._busy() or suite.name in self._scheduled_this_pass:
                 continue
             try:
                 work = cron.due_work(suite, now, self.config.timezone, last_due.get(suite.name))
@@ -233,12 +237,17 @@ class Scheduler:
             job = dispatch.claim_due(work, suite, self.id, self.config.lease_seconds)
             if job is not None:
                 self._launch(job, suite)
+                if self._once:  # --once runs each suite's due tick once, not every tick until it exits
+                    self._scheduled_this_pass.add(suite.name)
 
     def _launch(self, job: worker.SuiteJob, suite: Suite) -> None:
         try:
             running = worker.start(job, self.config.timeout_seconds, os.getpid())
         except Exception as exc:  # noqa: BLE001 - e.g. out of processes; the run must not stay RUNNING
-            dispatch.finish(job, suite, self.id, f"the check process could not start: {exc}")
+            if self.stopping.is_set():  # the forkserver got the group's SIGTERM: run it next start
+                dispatch.abandon(job, self.id, "the scheduler was stopping before the suite could start")
+            else:
+                dispatch.finish(job, suite, self.id, f"the check process could not start: {exc}")
             raise
         self.running[job.run_id] = running
         self.running_suites[job.run_id] = suite

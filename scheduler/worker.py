@@ -72,8 +72,10 @@ def _watch_scheduler(pid: int) -> None:
 
 
 def _child_main(job: SuiteJob, errors: Connection, scheduler_pid: int) -> None:
-    # Ctrl-C reaches the whole process group; the parent decides whether this run finishes.
+    # Ctrl-C and systemd's SIGTERM reach the whole process group; the scheduler decides whether
+    # this run finishes (within DQ_SCHEDULER_STOP_SECONDS) or is killed and aborted.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Children come from the forkserver, not the scheduler, so nothing else ends them with it.
     threading.Thread(target=_watch_scheduler, args=(scheduler_pid,), daemon=True).start()
     try:
@@ -105,7 +107,12 @@ class Running:
 
     def error(self) -> str | None:
         """What went wrong, once the child has ended: its exception, or how it died."""
-        message = self.errors.recv() if self.errors.poll() else None
+        message = None
+        try:
+            if self.errors.poll():
+                message = self.errors.recv()
+        except (EOFError, OSError):
+            pass  # the child closed its end without a word: it finished normally or died
         code = self.process.exitcode
         if message:
             return message
@@ -115,18 +122,22 @@ class Running:
             return f"the check process was killed by signal {signal.Signals(-code).name}"
         return f"the check process exited with code {code}"
 
-    def stop(self, grace: float = 2.0) -> None:
-        """Terminate the child, then kill it if it does not go within `grace` seconds."""
-        self.process.terminate()
-        self.process.join(grace)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(grace)
+    def stop(self) -> None:
+        """Kill the child: it ignores SIGTERM, and a hung query would not notice one anyway."""
+        self.process.kill()
+        self.process.join(5)
 
     def close(self) -> None:
         self.errors.close()
         self.process.join(0)
         self.process.close()
+
+
+def warm_up() -> None:
+    """Start the forkserver now, so the first due suite does not wait for the engine's imports."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def start(job: SuiteJob, timeout_seconds: float, scheduler_pid: int) -> Running:

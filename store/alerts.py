@@ -127,11 +127,11 @@ def _facts(row: Any) -> ViolationFacts:
 
 
 def add(conn: Connection, new: Sequence[NewAlert], now: datetime) -> list[int]:
-    """Write outbox rows in the caller's transaction; `store` rows count as sent at once."""
-    ids: list[int] = []
-    for item in new:
-        sent_now = item.channel == "store" and item.status == SENT
-        values = dict(
+    """Write outbox rows in the caller's transaction (one bulk insert); `store` rows count as sent at once."""
+    if not new:
+        return []
+    values = [
+        dict(
             violation_id=item.violation_id,
             rule_name=item.rule_name,
             suite=item.suite,
@@ -146,10 +146,12 @@ def add(conn: Connection, new: Sequence[NewAlert], now: datetime) -> list[int]:
             attempts=0,
             next_attempt_at=item.next_attempt_at if item.status == PENDING else None,
             created_at=now,
-            sent_at=now if sent_now else None,
+            sent_at=now if item.channel == "store" and item.status == SENT else None,
         )
-        ids.append(int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0]))
-    return ids
+        for item in new
+    ]
+    query = alerts.insert().returning(alerts.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in conn.execute(query, values).scalars()]
 
 
 def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 500) -> list[Alert]:
@@ -159,36 +161,58 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
     interrupted sender). The other pending rows of the same destination ride along, which
     is what batches alerts enqueued within the batching window into one message.
     """
+    c = alerts.c
+    is_due = sa.or_(
+        sa.and_(c.status == PENDING, sa.or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)),
+        sa.and_(c.status == SENDING, c.next_attempt_at <= now),
+    )
     with db.write(engine) as conn:
-        query = (
-            sa.select(alerts)
-            .where(alerts.c.status.in_((PENDING, SENDING)))
-            .order_by(alerts.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        open_rows = [_alert(row) for row in conn.execute(query)]
-        due_groups = {
-            (row.channel, row.destination)
-            for row in open_rows
-            if row.next_attempt_at is None or row.next_attempt_at <= now
-        }
-        claimed = [
-            row
-            for row in open_rows
-            if (row.channel, row.destination) in due_groups
-            and (row.status == PENDING or row.next_attempt_at is None or row.next_attempt_at <= now)
-        ]
+        _one_claimer_at_a_time(conn)
+        due = [_alert(row) for row in conn.execute(_locked(sa.select(alerts).where(is_due), limit))]
+        groups = {(row.channel, row.destination) for row in due}
+        riders: list[Alert] = []
+        if groups:
+            same_group = sa.or_(*(
+                sa.and_(c.channel == channel, c.destination.is_(None) if dest is None else c.destination == dest)
+                for channel, dest in groups
+            ))
+            query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, same_group)
+            riders = [_alert(row) for row in conn.execute(_locked(query, limit))]
         expires = now + timedelta(seconds=claim_seconds)
-        result: list[Alert] = []
-        for row in claimed:
+        rows = sorted(due + riders, key=lambda r: r.id)
+        for attempts, ids in _by_attempts(rows).items():
             conn.execute(
                 alerts.update()
-                .where(alerts.c.id == row.id, alerts.c.attempts == row.attempts)
-                .values(status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires)
+                .where(c.id.in_(ids), c.attempts == attempts)
+                .values(status=SENDING, attempts=attempts + 1, next_attempt_at=expires)
             )
-            result.append(_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires))
-        return result
+        return [_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires) for row in rows]
+
+
+def _by_attempts(rows: Iterable[Alert]) -> dict[int, list[int]]:
+    """Row ids grouped by their attempts (the claim token), for one UPDATE per group."""
+    groups: dict[int, list[int]] = {}
+    for row in rows:
+        groups.setdefault(row.attempts, []).append(row.id)
+    return groups
+
+
+CLAIM_LOCK = 0x44510A1E  # PostgreSQL advisory lock id of the outbox claim ("DQ alerts")
+
+
+def _one_claimer_at_a_time(conn: Connection) -> None:
+    """Serialise claims so two deliverers never split one destination's batch between them.
+
+    SQLite already serialises them (BEGIN IMMEDIATE); on PostgreSQL row locks alone would let two
+    claimers each lock part of a batch. The lock lasts for this short transaction only.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
+
+
+def _locked(query: sa.Select[Any], limit: int) -> sa.Select[Any]:
+    # SKIP LOCKED: a second deliverer on PostgreSQL takes other rows instead of waiting for ours.
+    return query.order_by(alerts.c.id).limit(limit).with_for_update(skip_locked=True)
 
 
 def _replace(row: Alert, **changes: Any) -> Alert:
@@ -197,20 +221,18 @@ def _replace(row: Alert, **changes: Any) -> Alert:
     return Alert(**values)
 
 
-def _claimed(row: Alert) -> Any:
-    """The row is still ours: claimed, and not re-claimed since (attempts is the token)."""
-    return sa.and_(alerts.c.id == row.id, alerts.c.status == SENDING, alerts.c.attempts == row.attempts)
+def _still_ours(ids: Sequence[int], attempts: int) -> Any:
+    """Claimed, and not re-claimed since (attempts is the token)."""
+    return sa.and_(alerts.c.id.in_(list(ids)), alerts.c.status == SENDING, alerts.c.attempts == attempts)
 
 
 def mark_sent(engine: Engine, rows: Iterable[Alert], now: datetime) -> int:
     """Mark claimed rows sent; returns how many were still ours."""
     done = 0
     with db.write(engine) as conn:
-        for row in rows:
-            result = conn.execute(
-                alerts.update().where(_claimed(row)).values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None)
-            )
-            done += result.rowcount
+        for attempts, ids in _by_attempts(rows).items():
+            query = alerts.update().where(_still_ours(ids, attempts))
+            done += conn.execute(query.values(status=SENT, sent_at=now, last_error=None, next_attempt_at=None)).rowcount
     return done
 
 
@@ -224,7 +246,7 @@ def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]
                 values.update(status=FAILED, next_attempt_at=None)
             else:
                 values.update(status=PENDING, next_attempt_at=retry_at)
-            changed = conn.execute(alerts.update().where(_claimed(row)).values(**values)).rowcount
+            changed = conn.execute(alerts.update().where(_still_ours([row.id], row.attempts)).values(**values)).rowcount
             if changed and retry_at is None:
                 audit.record(conn, "alerting", "alert.failed", "alert", row.id, channel=row.channel,
                              destination=row.destination, attempts=row.attempts, error=error[:500])
@@ -239,6 +261,28 @@ def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None 
         query = query.where(alerts.c.id.in_(list(alert_ids)))
     with db.write(engine) as conn:
         return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0)).rowcount
+
+
+def unrouted(conn: Connection, limit: int = 200) -> list[Alert]:
+    """Pending `store` rows without a destination: notices other features queued (a bypass rollback)
+    for alerting to route to the team's channels."""
+    query = (
+        sa.select(alerts)
+        .where(alerts.c.status == PENDING, alerts.c.channel == "store", alerts.c.destination.is_(None))
+        .order_by(alerts.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_alert(row) for row in conn.execute(query)]
+
+
+def mark_routed(conn: Connection, alert_id: int, now: datetime) -> None:
+    """The notice itself is the console's copy: recorded as sent to the console."""
+    conn.execute(
+        alerts.update()
+        .where(alerts.c.id == alert_id, alerts.c.status == PENDING)
+        .values(status=SENT, sent_at=now, destination="console", next_attempt_at=None)
+    )
 
 
 # --- what alerting reads --------------------------------------------------------------------
@@ -286,8 +330,7 @@ def last_alarm_at(conn: Connection, rule_name: str) -> datetime | None:
     query = sa.select(sa.func.max(alerts.c.created_at)).where(
         alerts.c.rule_name == rule_name, alerts.c.kind == "trigger", alerts.c.status != SUPPRESSED
     )
-    value = conn.execute(query).scalar()
-    return alerts.c.created_at.type.process_result_value(value, conn.dialect) if isinstance(value, str) else value
+    return conn.execute(query).scalar()  # max() keeps UTCDateTime: aware UTC on every backend
 
 
 def alarm_targets(conn: Connection, violation_id: int) -> list[tuple[str, str]]:
@@ -417,10 +460,44 @@ def response_times(conn: Connection, since: datetime) -> list[ResponseTime]:
     )
     result = []
     for row in conn.execute(query):
-        sent = alerts.c.sent_at.type.process_result_value(row.first_sent, conn.dialect)
+        sent = row.first_sent  # min() keeps UTCDateTime: aware UTC on every backend
         acked = row.acknowledged_at
         minutes = (acked - sent).total_seconds() / 60 if acked is not None else None
         result.append(
             ResponseTime(row.id, row.rule_name, row.suite, row.severity, sent, acked, row.acknowledged_by, minutes)
         )
     return result
+
+
+# --- for the console's Alerts page (engine keyword, picklable rows for caching) --------------
+
+_SHOWN = ("id", "created_at", "kind", "severity", "suite", "rule_name", "violation_id", "channel",
+          "destination", "status", "suppressed_reason", "attempts", "next_attempt_at", "last_error", "sent_at")
+
+
+def _table_rows(rows: Iterable[Alert]) -> list[dict[str, Any]]:
+    return [{name: getattr(row, name) for name in _SHOWN} for row in rows]
+
+
+def alerts_table(
+    since: datetime | None = None, statuses: tuple[str, ...] = (), kinds: tuple[str, ...] = (),
+    limit: int = 500, *, engine: Engine | None = None,
+) -> list[dict[str, Any]]:
+    """Newest alerts first, as rows for a table; filtered by status and kind."""
+    with db.read(engine) as conn:
+        rows = recent(conn, since=since, limit=limit if not kinds else limit * 4, statuses=statuses or None)
+    return _table_rows([r for r in rows if not kinds or r.kind in kinds][:limit])
+
+
+def failed_table(*, engine: Engine | None = None) -> list[dict[str, Any]]:
+    with db.read(engine) as conn:
+        return _table_rows(failed_deliveries(conn))
+
+
+def summary(since: datetime, *, engine: Engine | None = None) -> dict[str, Any]:
+    """Counts by status since `since` and the mean alert response time in minutes (None without data)."""
+    with db.read(engine) as conn:
+        counts = status_counts(conn, since)
+        answered = [t.minutes for t in response_times(conn, since) if t.minutes is not None]
+    mean = sum(answered) / len(answered) if answered else None
+    return {"counts": counts, "mean_response_minutes": mean, "acknowledged": len(answered)}

@@ -11,20 +11,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
-from ops import approval_matrix, roles
-from store import audit, bypass_signing, db
+from store import approval_matrix, audit, bypass_signing, db
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.schema import alerts, audit_log, bypass_approvals, bypass_requests, suites
 
 STATUSES = ("pending", "active", "rejected", "expired", "restored", "rolled_back")
 CLOSING_ACTIONS = ("bypass.rejected", "bypass.expired", "bypass.restored", "bypass.rolled_back")
 HOUSEKEEPING_ACTOR = "housekeeping"
+
+
+class Actor(Protocol):
+    """Who acts, with the roles config/roles.yaml gives them (ops.roles.User fits)."""
+
+    name: str
+    roles: frozenset[str]
+
+    def has(self, role: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -225,10 +233,10 @@ def _load(conn: Connection, request_id: int) -> BypassRequest:
 # --- state changes -------------------------------------------------------------------------
 
 
-def create_request(actor: str, new: NewRequest, *, engine: Engine | None = None) -> int:
+def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None) -> int:
     """Record a pending request after checking the table may be bypassed and the checklist is complete."""
     matrix = approval_matrix.load()
-    _require_known(actor, "request a bypass")
+    actor = _require_known(user, "request a bypass")
     missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
     if missing:
         raise PolicyViolation(
@@ -265,10 +273,10 @@ def create_request(actor: str, new: NewRequest, *, engine: Engine | None = None)
     return int(request_id)
 
 
-def approve(actor: str, request_id: int, *, engine: Engine | None = None) -> BypassRequest:
+def approve(user: Actor, request_id: int, *, engine: Engine | None = None) -> BypassRequest:
     """Record one approval; the request becomes active, signed, once every matrix role is covered."""
     matrix = approval_matrix.load()
-    user = _require_known(actor, "approve a bypass")
+    actor = _require_known(user, "approve a bypass")
     now = clock.utcnow()
     with db.write(engine) as conn:
         request = _pending(conn, request_id)
@@ -294,11 +302,11 @@ def approve(actor: str, request_id: int, *, engine: Engine | None = None) -> Byp
         return _load(conn, request_id)
 
 
-def reject(actor: str, request_id: int, reason: str, *, engine: Engine | None = None) -> BypassRequest:
+def reject(user: Actor, request_id: int, reason: str, *, engine: Engine | None = None) -> BypassRequest:
     if not (reason or "").strip():
         raise PolicyViolation(f"rejecting bypass #{request_id} needs a reason. Hint: say why, for the incident ticket.")
     matrix = approval_matrix.load()
-    user = _require_known(actor, "reject a bypass")
+    actor = _require_known(user, "reject a bypass")
     now = clock.utcnow()
     with db.write(engine) as conn:
         request = _pending(conn, request_id)
@@ -321,15 +329,14 @@ def reject(actor: str, request_id: int, reason: str, *, engine: Engine | None = 
         return _load(conn, request_id)
 
 
-def restore(actor: str, request_id: int, note: str, *, engine: Engine | None = None) -> BypassRequest:
+def restore(user: Actor, request_id: int, note: str, *, engine: Engine | None = None) -> BypassRequest:
     """End an active bypass early: the DQ gate is enforced again from now on."""
-    return _end_active(actor, request_id, note, "restored", engine)
+    return _end_active(user, request_id, note, "restored", engine)
 
 
-def rollback(actor: str, request_id: int, reason: str, *, engine: Engine | None = None) -> BypassRequest:
+def rollback(user: Actor, request_id: int, reason: str, *, engine: Engine | None = None) -> BypassRequest:
     """Disable an active bypass now and queue a notification for the stakeholders."""
-    request = _end_active(actor, request_id, reason, "rolled_back", engine)
-    return request
+    return _end_active(user, request_id, reason, "rolled_back", engine)
 
 
 def record_verification(
@@ -358,11 +365,11 @@ def expire_due(now: datetime | None = None, *, engine: Engine | None = None) -> 
     return list(due)
 
 
-def _end_active(actor: str, request_id: int, note: str, status: str, engine: Engine | None) -> BypassRequest:
+def _end_active(user: Actor, request_id: int, note: str, status: str, engine: Engine | None) -> BypassRequest:
     verb = "restoring the DQ gate" if status == "restored" else "rolling back"
     if not (note or "").strip():
         raise PolicyViolation(f"{verb} for bypass #{request_id} needs a note. Hint: write the incident note.")
-    _require_known(actor, verb)
+    actor = _require_known(user, verb)
     now = clock.utcnow()
     with db.write(engine) as conn:
         request = _load(conn, request_id)
@@ -459,15 +466,15 @@ def _approval_problems(request: BypassRequest, policy: approval_matrix.LayerPoli
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _require_known(actor: str, what: str) -> roles.User:
-    if not (actor or "").strip():
+def _require_known(user: Actor, what: str) -> str:
+    """The actor's name, once we know they hold a role (roles are resolved by ops.roles)."""
+    if not (user.name or "").strip():
         raise PolicyViolation(f"an anonymous user cannot {what}. Hint: sign in.")
-    user = roles.user(actor)
     if not user.roles:
         raise PolicyViolation(
-            f"{actor} has no role and cannot {what}. Hint: add the user to config/roles.yaml."
+            f"{user.name} has no role and cannot {what}. Hint: add the user to config/roles.yaml."
         )
-    return user
+    return user.name
 
 
 def _policy_or_refuse(
@@ -515,7 +522,7 @@ def _refuse_self(actor: str, request: BypassRequest, verb: str) -> None:
         )
 
 
-def _open_role(user: roles.User, policy: approval_matrix.LayerPolicy, request: BypassRequest) -> str:
+def _open_role(user: Actor, policy: approval_matrix.LayerPolicy, request: BypassRequest) -> str:
     covered = {a.role for a in request.approvals if a.decision == "approve"}
     needed = [r for r in policy.approvers if r not in covered]
     # Prefer a role the user holds by name over one an admin holds implicitly.

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from store import audit
+from store import audit, results
 from store.errors import LeaseHeld
 from store.schema import run_requests, runs, schedule_claims, scheduler_heartbeats, suite_leases
 
@@ -263,13 +263,10 @@ def abandon_run(conn: Connection, run_id: int, reason: str) -> bool:
     back to the queue, unless that request was already re-queued once (then it fails).
     Returns False when the run had already finished.
     """
-    now = db_now(conn)
-    changed = conn.execute(
-        runs.update().where(runs.c.id == run_id, runs.c.status == "RUNNING")
-        .values(status="ABORTED", finished_at=now, error=f"aborted: {reason}")
-    ).rowcount
-    if not changed:
+    state = run_state(conn, run_id)
+    if state is None or state.status != "RUNNING":
         return False
+    results.abort_run(conn, run_id, f"aborted: {reason}")
     conn.execute(schedule_claims.delete().where(schedule_claims.c.run_id == run_id))
     _requeue_requests(conn, run_id)
     audit.record(conn, ACTOR, "run.aborted", "run", run_id, reason=reason)
@@ -294,6 +291,18 @@ def _requeue_requests(conn: Connection, run_id: int) -> None:
 def run_state(conn: Connection, run_id: int) -> RunState | None:
     row = conn.execute(sa.select(runs.c.status, runs.c.started_at).where(runs.c.id == run_id)).first()
     return None if row is None else RunState(row.status, row.started_at)
+
+
+def fail_run(conn: Connection, run_id: int, error: str) -> None:
+    """Close a RUNNING run as ERROR when there are no rule results to record (e.g. unknown rules)."""
+    now = db_now(conn)
+    state = run_state(conn, run_id)
+    if state is None or state.status != "RUNNING":
+        return
+    conn.execute(runs.update().where(runs.c.id == run_id).values(
+        status="ERROR", finished_at=now, error=error, rules_total=0,
+        duration_ms=max(0.0, (now - state.started_at).total_seconds() * 1000),
+    ))
 
 
 # --- schedule claims -------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
+
+import pytest
 
 import clock
 from store import db
@@ -12,12 +16,15 @@ from store.schema import results, runs, suites, violations
 
 
 def add_suite(name: str, layer: str = "silver", data_classes: Sequence[str] = ()) -> None:
+    """A suite row as sync_catalog writes it (without rules), so live_suites can parse it."""
+    schema, _, table = name.rpartition(".")
+    definition = {"suite": name, "source": "warehouse", "table": table, "layer": layer,
+                  "data_classes": list(data_classes), **({"schema": schema} if schema else {})}
     with db.write() as conn:
         conn.execute(
             suites.insert().values(
-                name=name, source="warehouse", table_name=f"{name}_table" if "." not in name else name,
-                layer=layer, data_classes=list(data_classes), pii_columns=[], definition={},
-                enabled=True, updated_at=clock.utcnow(),
+                name=name, source="warehouse", table_name=name, layer=layer, data_classes=list(data_classes),
+                pii_columns=[], definition=definition, enabled=True, updated_at=clock.utcnow(),
             )
         )
 
@@ -67,3 +74,45 @@ def checklist(suite: str, hours: float = 6, **changes: object) -> NewRequest:
     )
     values.update(changes)
     return NewRequest(**values)  # type: ignore[arg-type]
+
+
+ORDERS_SUITE = """\
+suite: {name}
+source: warehouse
+table: orders
+layer: {layer}
+rules:
+  - {{name: orders_id_not_null, check: not_null, column: id, severity: HIGH}}
+  - {{name: orders_amount_not_null, check: not_null, column: amount, severity: LOW}}
+"""
+
+
+def real_orders_suite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, name: str = "silver.orders", layer: str = "silver"
+) -> Path:
+    """A SQLite warehouse with a table `orders` whose id has one NULL, and its suite `name` loaded in the store.
+
+    Returns the warehouse file; `fix_orders(path)` repairs the data so the suite passes.
+    """
+    from engine.manifest import load_catalog
+    from store.rules import sync_catalog
+
+    warehouse = tmp_path / "warehouse.db"
+    with sqlite3.connect(warehouse) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER, amount REAL)")
+        conn.executemany("INSERT INTO orders VALUES (?, ?)", [(1, 10.0), (None, 5.0), (3, None)])
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "sources.yaml").write_text("sources:\n  warehouse: {kind: sql}\n")
+    (rules / "silver_orders.yaml").write_text(ORDERS_SUITE.format(name=name, layer=layer))
+    monkeypatch.setenv("DQ_RULES_DIR", str(rules))
+    monkeypatch.setenv("DQ_SOURCE_WAREHOUSE_URL", f"sqlite:///{warehouse}")
+    catalog = load_catalog([rules / "silver_orders.yaml"], rules / "sources.yaml")
+    with db.write() as conn:
+        sync_catalog(conn, catalog, "test")
+    return warehouse
+
+
+def fix_orders(warehouse: Path) -> None:
+    with sqlite3.connect(warehouse) as conn:
+        conn.execute("UPDATE orders SET id = 2 WHERE id IS NULL")

@@ -25,7 +25,8 @@ def compose(destination: str, rows: Sequence[Alert]) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain="dq-console")
     lines = [messages.headline(items), ""]
     for item in items:
-        lines += [messages.line(item), f"  {item['link']}", ""]
+        link = item.get("link") or item.get("incident_url")
+        lines += [messages.line(item), *([f"  {link}"] if link else []), ""]
     lines.append("Acknowledge in the console to stop reminders and escalation.")
     message.set_content("\n".join(lines))
     return message
@@ -36,32 +37,38 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file)
 
 
-def _connect() -> smtplib.SMTP:
+def _connect(where: str) -> smtplib.SMTP:
     host, port = str(settings.get("DQ_SMTP_HOST")), int(settings.get("DQ_SMTP_PORT"))
     timeout = float(settings.get("DQ_ALERT_HTTP_TIMEOUT_SECONDS"))
     if settings.get("DQ_SMTP_SSL"):
         return smtplib.SMTP_SSL(host, port, timeout=timeout, context=_tls_context())
     smtp = smtplib.SMTP(host, port, timeout=timeout)
     if settings.get("DQ_SMTP_STARTTLS"):
-        smtp.starttls(context=_tls_context())
+        try:
+            smtp.starttls(context=_tls_context())
+        except smtplib.SMTPNotSupportedError:
+            smtp.close()
+            raise DeliveryFailed(
+                f"{where} does not offer STARTTLS. Hint: use DQ_SMTP_SSL=true for SMTPS, "
+                "or DQ_SMTP_STARTTLS=false only on a trusted network.",
+                permanent=True,
+            ) from None
     return smtp
 
 
 def send(destination: str, rows: Sequence[Alert]) -> None:
     where = f"SMTP server {settings.get('DQ_SMTP_HOST')}:{settings.get('DQ_SMTP_PORT')}"
     try:
-        with _connect() as smtp:
+        with _connect(where) as smtp:
             user = str(settings.get("DQ_SMTP_USER"))
             if user:
                 smtp.login(user, str(settings.get("DQ_SMTP_PASSWORD")))
             smtp.send_message(compose(destination, rows))
+    except DeliveryFailed:
+        raise
     except smtplib.SMTPNotSupportedError as exc:
-        raise DeliveryFailed(
-            f"{where} does not offer STARTTLS ({exc}). Hint: use DQ_SMTP_SSL=true for SMTPS, "
-            "or DQ_SMTP_STARTTLS=false only on a trusted network.",
-            permanent=True,
-        ) from None
+        raise DeliveryFailed(f"{where} does not support {exc}. Hint: unset DQ_SMTP_USER if it needs no login.", permanent=True) from None
     except (smtplib.SMTPAuthenticationError, smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-        raise DeliveryFailed(f"{where} refused the e-mail: {exc}. Hint: check DQ_SMTP_USER, the sender and the recipients.", permanent=True) from None
+        raise DeliveryFailed(f"{where} refused the e-mail: {exc}. Hint: check DQ_SMTP_USER, DQ_SMTP_PASSWORD, the sender and the recipients.", permanent=True) from None
     except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
         raise DeliveryFailed(f"{where} failed: {exc}. Hint: it is retried with backoff.") from None

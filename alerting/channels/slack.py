@@ -10,7 +10,7 @@ from alerting.channels.http_post import endpoint, post_json
 from store.alerts import Alert
 
 MAX_SECTIONS = 45  # Slack accepts at most 50 blocks per message
-_ICONS = {"new": ":red_circle:", "still_failing": ":large_orange_circle:", "escalated": ":rotating_light:", "recovered": ":large_green_circle:"}
+_ICONS = {"notice": ":information_source:", "new": ":red_circle:", "still_failing": ":large_orange_circle:", "escalated": ":rotating_light:", "recovered": ":large_green_circle:"}
 
 
 def escape(text: str) -> str:
@@ -40,8 +40,10 @@ def body(destination: str, rows: Sequence[Alert]) -> dict[str, Any]:
 
 
 def _section(item: Mapping[str, Any]) -> dict[str, Any]:
-    icon = _ICONS[item["event"]]
-    text = f"{icon} {escape(messages.line(item))}\n<{item['link']}|Open violation #{item['violation_id']}>"
+    icon = _ICONS[messages.event_of(item)]
+    text = f"{icon} {escape(messages.line(item))}"
+    if item.get("link"):
+        text += f"\n<{item['link']}|Open violation #{item['violation_id']}>"
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ class HttpReceiver:
     url: str
     requests: list[Request] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    delay_seconds: float = 0.0  # hold the answer back (a sender killed mid-request)
+    received: threading.Event = field(default_factory=threading.Event)
 
     def bodies(self, path: str) -> list[Any]:
         return [r.body for r in self.requests if r.path == path]
@@ -56,6 +59,8 @@ def receiver() -> Iterator[HttpReceiver]:
             with lock:
                 state.requests.append(Request(self.path, dict(self.headers), json.loads(raw)))
                 status = state.statuses.pop(0) if state.statuses else (202 if self.path == "/v2/enqueue" else 200)
+            state.received.set()
+            time.sleep(state.delay_seconds)
             self.send_response(status)
             self.end_headers()
             self.wfile.write(b"ok" if status < 400 else b"invalid_payload")

@@ -8,7 +8,14 @@ from alerting.deliver import deliver_due
 from store import alerts as outbox
 from store import db
 from store.schema import audit_log
-from tests.alerting.conftest import T0, Recorded, add_violation, enqueue, make_suite, update_violation
+from tests.alerting.conftest import (
+    T0,
+    Recorded,
+    add_violation,
+    enqueue,
+    make_suite,
+    update_violation,
+)
 
 SLACK = "/slack/T000/B000/secret-token"
 LATER = T0 + timedelta(seconds=30)  # the end of the batching window
@@ -101,7 +108,7 @@ def test_violations_within_the_window_join_the_batch(sqlite_store, channels_env,
     assert len(message["blocks"]) == 3
 
 
-def test_pagerduty_resolve_uses_the_rules_dedup_key(store_url, channels_env, smtp_receiver, policy) -> None:
+def test_pagerduty_resolve_uses_the_rules_dedup_key(sqlite_store, channels_env, smtp_receiver, policy) -> None:
     vid = add_violation("orders_id_not_null", "CRITICAL")
     enqueue(Recorded(1, opened=[vid]), policy)
     deliver_due(now=LATER, policy=policy)
@@ -159,7 +166,7 @@ def test_backoff_doubles_and_gives_up_after_max_attempts(sqlite_store, channels_
     assert audit == [("alert.failed", str(row.id))]
 
 
-def test_a_refused_payload_fails_at_once_and_is_listed(store_url, channels_env, policy) -> None:
+def test_a_refused_payload_fails_at_once_and_is_listed(sqlite_store, channels_env, policy) -> None:
     vid = add_violation("orders_note_length", "LOW")
     enqueue(Recorded(1, opened=[vid]), policy)
     channels_env.statuses[:] = [400]
@@ -202,18 +209,18 @@ def test_concurrent_deliverers_send_each_message_once(store_url, channels_env, s
     vids = [add_violation(f"rule_{n}", "CRITICAL") for n in range(5)]
     enqueue(Recorded(1, opened=vids), policy)
     reports = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(8)
 
     def run() -> None:
         barrier.wait()
         reports.append(deliver_due(now=LATER, policy=policy))
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum(r.sent for r in reports) == 15
+    assert sum(r.sent for r in reports) == 15, reports
     assert len(channels_env.bodies(SLACK)) == 1
     assert len(channels_env.bodies("/v2/enqueue")) == 5
     assert len(smtp_receiver.messages) == 1
@@ -231,3 +238,28 @@ def test_the_generic_webhook_gets_every_alert_with_an_idempotency_key(sqlite_sto
     assert (item["alert_id"], item["kind"], item["rule"], item["run_id"], item["team"]) == (
         hook_id, "trigger", "orders_note_length", 3, "sales",
     )
+
+
+def test_a_backlog_for_a_dead_receiver_does_not_starve_other_destinations(store_url) -> None:
+    waiting = [outbox.NewAlert("trigger", "slack", "DQ_SLACK_WEBHOOK_URL", {"n": n},
+                               next_attempt_at=T0 + timedelta(hours=1)) for n in range(3)]
+    due = outbox.NewAlert("trigger", "email", "oncall@company.com", {"n": 9}, next_attempt_at=T0)
+    with db.write() as conn:
+        *_, due_id = outbox.add(conn, [*waiting, due], T0)
+    claimed = outbox.claim_due(db.get_engine(), T0, 300, limit=2)
+    assert [(row.id, row.status, row.attempts) for row in claimed] == [(due_id, "sending", 1)]
+
+
+def test_a_teams_own_webhook_comes_from_secrets_toml(sqlite_store, receiver, policy, tmp_path, monkeypatch) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f'[dq]\nDQ_SLACK_WEBHOOK_URL_SALES = "{receiver.url}/sales-hook"\n')
+    monkeypatch.setenv("DQ_SECRETS_FILE", str(secrets))
+    sales = type(policy.teams["sales"])("sales", slack_webhook_setting="DQ_SLACK_WEBHOOK_URL_SALES")
+    policy = type(policy)(**{**policy.__dict__, "teams": {**policy.teams, "sales": sales}})
+    vid = add_violation("orders_note_length", "LOW")
+    enqueue(Recorded(1, opened=[vid]), policy)
+    assert deliver_due(now=LATER, policy=policy).sent == 1
+    [body] = receiver.bodies("/sales-hook")
+    assert "channel" not in body  # the team's own webhook posts to its own channel
+    with db.read() as conn:
+        assert outbox.recent(conn)[0].destination == "DQ_SLACK_WEBHOOK_URL_SALES"

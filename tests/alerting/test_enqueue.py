@@ -6,7 +6,14 @@ from alerting import enqueue_for_run
 from store import db
 from store.alerts import recent
 from store.schema import alerts
-from tests.alerting.conftest import T0, Recorded, add_bypass, add_violation, make_suite, update_violation
+from tests.alerting.conftest import (
+    T0,
+    Recorded,
+    add_bypass,
+    add_violation,
+    make_suite,
+    update_violation,
+)
 
 
 def _rows() -> list[tuple]:
@@ -20,7 +27,7 @@ def _enqueue(recorded: Recorded, policy, now=T0, suite=None) -> list[int]:
         return enqueue_for_run(conn, recorded, None, suite or make_suite(), now=now, policy=policy)
 
 
-def test_new_violations_go_to_the_severitys_channels_of_the_routed_team(store_url, channels_env, policy) -> None:
+def test_new_violations_go_to_the_severitys_channels_of_the_routed_team(sqlite_store, channels_env, policy) -> None:
     critical = add_violation("orders_id_not_null", "CRITICAL")
     low = add_violation("orders_note_length", "LOW")
     _enqueue(Recorded(1, opened=[critical, low]), policy)
@@ -45,7 +52,7 @@ def test_owner_routing_applies_when_the_suite_has_no_route(sqlite_store, channel
     assert _rows() == [(vid, "trigger", "slack", "DQ_SLACK_WEBHOOK_URL #sales-dq", "pending")]
 
 
-def test_with_no_channel_configured_alerts_are_recorded_for_the_console(store_url, policy) -> None:
+def test_with_no_channel_configured_alerts_are_recorded_for_the_console(sqlite_store, policy) -> None:
     vid = add_violation("orders_id_not_null", "CRITICAL")
     _enqueue(Recorded(1, opened=[vid]), policy)
     assert _rows() == [(vid, "trigger", "store", "console", "sent")]
@@ -78,7 +85,7 @@ def test_the_policy_default_cooldown_applies_to_rules_without_one(sqlite_store, 
     assert [r[4] for r in _rows()] == ["pending", "suppressed", "pending"]
 
 
-def test_snoozed_violations_are_suppressed_until_the_snooze_ends(store_url, channels_env, policy) -> None:
+def test_snoozed_violations_are_suppressed_until_the_snooze_ends(sqlite_store, channels_env, policy) -> None:
     vid = add_violation("orders_note_length", "LOW", snoozed_until=T0 + timedelta(hours=2))
     _enqueue(Recorded(1, opened=[vid]), policy)
     _enqueue(Recorded(2, continued=[vid]), policy, T0 + timedelta(hours=2, minutes=1))
@@ -135,3 +142,10 @@ def test_enqueue_is_part_of_the_callers_transaction(sqlite_store, channels_env, 
     except RuntimeError:
         pass
     assert _rows() == []
+
+
+def test_a_nan_observation_is_stored_as_null_not_invalid_json(store_url, channels_env, policy) -> None:
+    vid = add_violation("orders_note_length", "LOW", observed_value=float("nan"))
+    _enqueue(Recorded(1, opened=[vid]), policy)
+    with db.read() as conn:
+        assert recent(conn)[0].payload["observed_value"] is None

@@ -18,7 +18,7 @@ def _escalations() -> list[tuple]:
     return [(a.violation_id, a.channel, a.destination, a.payload["level"]) for a in rows]
 
 
-def test_an_unacknowledged_critical_violation_escalates_to_the_secondary_on_call(store_url, channels_env, smtp_receiver, policy) -> None:
+def test_an_unacknowledged_critical_violation_escalates_to_the_secondary_on_call(sqlite_store, channels_env, smtp_receiver, policy) -> None:
     vid = add_violation("orders_id_not_null", "CRITICAL")
     enqueue(Recorded(1, opened=[vid]), policy)
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from cli import main
+from ops.roles import user
 from store import bypass
-from tests.bypass_rows import add_run, add_suite, checklist
+from tests.bypass_rows import add_run, add_suite, checklist, fix_orders, real_orders_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
@@ -60,8 +61,8 @@ def test_a_passing_suite_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bypass_passes_during_the_bypass_and_fails_after_expiry() -> None:
     add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=6))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
+    bypass.approve(user(LEAD), request_id)
 
     during = _gate("--suite", "silver.orders", "--bypass", "true", "--max-age", "1440", now=T0 + timedelta(hours=5))
     after = _gate("--suite", "silver.orders", "--bypass", "true", "--max-age", "1440", now=T0 + timedelta(hours=6))
@@ -129,16 +130,16 @@ def test_a_suite_that_could_not_run_exits_2(capsys: pytest.CaptureFixture[str]) 
     assert "could not run: connection refused" in capsys.readouterr().err
 
 
-def test_an_unknown_suite_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_suite_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     add_run("silver.nope", [("r", "HIGH", "FAILED")])
 
-    assert main(["dq_gate", "--suite", "silver.nope", "--max-age", "60"]) == 2
+    assert main(["dq_gate", "--suite", "silver.nope", "--max-age", "60"]) == 3
     assert "suite 'silver.nope' is not in the store" in capsys.readouterr().err
 
 
 def test_bypass_cli_lists_exports_and_expires(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=1))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=1))
+    bypass.approve(user(LEAD), request_id)
 
     assert main(["bypass", "list"]) == 0
     assert f"#{request_id} active      silver.orders" in capsys.readouterr().out
@@ -148,3 +149,26 @@ def test_bypass_cli_lists_exports_and_expires(tmp_path: Path, capsys: pytest.Cap
     out = tmp_path / "history.md"
     assert main(["bypass", "export", str(request_id), "--output", str(out)]) == 0
     assert "| bypass.expired |" in out.read_text()
+
+
+def test_without_max_age_the_gate_runs_the_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    warehouse = real_orders_suite(tmp_path, monkeypatch, name="silver.live_orders")
+
+    failing = _gate("--suite", "silver.live_orders")
+    fix_orders(warehouse)
+    passing = _gate("--suite", "silver.live_orders")
+
+    assert failing.returncode == 1, failing.stderr
+    assert "orders_id_not_null [HIGH] FAILED: id must not be null: 1 of 3 rows failed" in failing.stderr
+    assert passing.returncode == 0, passing.stderr
+    assert "(run #2, FAILED" in passing.stdout  # the LOW rule still fails; it does not block
+
+
+def test_a_dead_source_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_orders_suite(tmp_path, monkeypatch, name="silver.live_orders")
+    monkeypatch.setenv("DQ_SOURCE_WAREHOUSE_URL", f"sqlite:///{tmp_path / 'missing' / 'gone.db'}")
+
+    done = _gate("--suite", "silver.live_orders")
+
+    assert done.returncode == 2
+    assert "could not run" in done.stderr

@@ -88,9 +88,9 @@ class Warehouse:
     def source(self) -> Source:
         return Source(name="wh", url_env="DQ_TEST_WH_URL")
 
-    def run(self, rules: Sequence[Rule], *, table: str = EDGE, pii: Sequence[str] = (),
+    def run(self, rules: Sequence[Rule], *, table: str = EDGE, pii: Sequence[str] = (), schema: str | None = None,
             sources: Mapping[str, Source] | None = None, **options: Any) -> SuiteReport:
-        suite = Suite(name="edge", source="wh", table=table, schema=None, layer=Layer.SILVER,
+        suite = Suite(name="edge", source="wh", table=table, schema=schema, layer=Layer.SILVER,
                       data_classes=(), pii_columns=tuple(pii), rules=tuple(rules))
         return evaluate_suite(suite, sources or {"wh": self.source}, now=options.pop("now", NOW), **options)
 

@@ -9,8 +9,9 @@ import pytest
 
 from ops import bypass as bypass_ops
 from ops import housekeeping
-from store import bypass
-from tests.bypass_rows import add_run, add_suite, checklist
+from ops.roles import user
+from store import bypass, gate_reads
+from tests.bypass_rows import add_run, add_suite, checklist, fix_orders, real_orders_suite
 
 ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -43,7 +44,7 @@ def test_a_request_links_the_failing_run_when_details_are_blank() -> None:
     add_suite("silver.orders", "silver")
     run_id = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
 
-    request_id = bypass_ops.request(ONCALL, checklist("silver.orders", failure_details=""))
+    request_id = bypass_ops.request(user(ONCALL), checklist("silver.orders", failure_details=""))
 
     stored = bypass.get(request_id)
     assert (stored.run_id, stored.violation_ids) == (run_id, (1,))
@@ -52,8 +53,8 @@ def test_a_request_links_the_failing_run_when_details_are_blank() -> None:
 
 def test_housekeeping_job_expires_due_bypasses() -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=1))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=1))
+    bypass.approve(user(LEAD), request_id)
     job = next(j for j in housekeeping.jobs() if j.name == "ops.bypass.expire_bypasses")
 
     assert job.every_seconds == 60
@@ -64,9 +65,9 @@ def test_housekeeping_job_expires_due_bypasses() -> None:
 
 def test_export_holds_the_request_approvals_and_audit_trail() -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
-    bypass.approve(LEAD, request_id)
-    bypass.rollback(ONCALL, request_id, "downstream failures")
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
+    bypass.rollback(user(ONCALL), request_id, "downstream failures")
 
     document = json.loads(bypass_ops.export_history(request_id, "json"))
     markdown = bypass_ops.export_history(request_id, "markdown")
@@ -81,3 +82,27 @@ def test_export_holds_the_request_approvals_and_audit_trail() -> None:
     assert "| bypass.rolled_back |" in markdown
     with pytest.raises(ValueError, match="unknown export format 'pdf'"):
         bypass_ops.export_history(request_id, "pdf")
+
+
+@pytest.mark.parametrize(("fixed", "passed", "first_line"), [
+    (True, True, "DQ gate restored. Re-run #{run} of silver.orders: PASS."),
+    (False, False, "DQ gate restored. Re-run #{run} of silver.orders: FAIL - 1 blocking rule(s):"),
+])
+def test_restore_reruns_the_suite_and_says_whether_it_passes(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, fixed: bool, passed: bool, first_line: str
+) -> None:
+    warehouse = real_orders_suite(tmp_path, monkeypatch)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
+    if fixed:
+        fix_orders(warehouse)
+
+    outcome = bypass_ops.restore(user(ONCALL), request_id, "fix deployed")
+
+    assert (outcome.passed, outcome.request.status) == (passed, "restored")
+    assert outcome.lines[0] == first_line.format(run=outcome.run_id)
+    verified = bypass.history(request_id)[1][-1]
+    assert (verified.action, verified.details["run_id"], verified.details["passed"]) == (
+        "bypass.verified", outcome.run_id, passed,
+    )
+    assert gate_reads.latest_run("silver.orders").run_id == outcome.run_id

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ops import approval_matrix, gate
+from ops import gate
 from ops.gate import GateConfig
-from store import bypass, db, gate_reads
+from ops.roles import user
+from store import approval_matrix, bypass, db, gate_reads
 from store.schema import audit_log
 from tests.bypass_rows import add_run, add_suite, checklist
 
@@ -33,8 +34,8 @@ def _failing_orders(severity: str = "HIGH", verdict: str = "FAILED") -> gate_rea
 
 
 def _approved_bypass(suite: str = "silver.orders", hours: float = 6) -> int:
-    request_id = bypass.create_request(ONCALL, checklist(suite, hours=hours))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist(suite, hours=hours))
+    bypass.approve(user(LEAD), request_id)
     return request_id
 
 

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
+from ops.roles import user
 from store import bypass, db
 from store.schema import alerts
 from tests.bypass_rows import add_run, add_suite, checklist
@@ -94,7 +95,7 @@ def test_a_duration_over_the_matrix_is_refused_with_the_reason(monkeypatch: pyte
 
 
 def test_self_approval_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id = bypass.create_request(LEAD, checklist("silver.orders"))
+    request_id = bypass.create_request(user(LEAD), checklist("silver.orders"))
     app = page(LEAD, monkeypatch)
 
     app.button(key=f"approve_{request_id}").click().run()
@@ -104,7 +105,7 @@ def test_self_approval_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_gold_needs_a_lead_then_a_manager(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id = bypass.create_request(ONCALL, checklist("gold.revenue", hours=12))
+    request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=12))
 
     lead = page(LEAD, monkeypatch)
     assert "Needs:** data_eng_lead + manager" in "".join(m.value for m in lead.markdown)
@@ -118,7 +119,7 @@ def test_gold_needs_a_lead_then_a_manager(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_a_rejection_needs_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     app = page(LEAD, monkeypatch)
 
     app.button(key=f"reject_{request_id}").click().run()
@@ -131,8 +132,8 @@ def test_a_rejection_needs_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _active(monkeypatch: pytest.MonkeyPatch, hours: float = 6) -> tuple[int, AppTest]:
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=hours))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=hours))
+    bypass.approve(user(LEAD), request_id)
     monkeypatch.setenv("DQ_NOW", (T0 + timedelta(hours=1, minutes=15)).isoformat())
     return request_id, page(ONCALL, monkeypatch)
 
@@ -156,7 +157,7 @@ def test_rollback_asks_for_confirmation_then_disables_and_notifies(monkeypatch: 
     app.button(key=f"rollback_{request_id}").click().run()
     assert bypass.get(request_id).status == "active"  # only the dialog opened
     app.text_area(key=f"rollback_reason_{request_id}").input("downstream jobs fail")
-    app.button(key=f"rollback_confirm_{request_id}").click().run()
+    app.button(key=f"FormSubmitter:rollback_form_{request_id}-Roll back now").click().run()
 
     assert bypass.get(request_id).status == "rolled_back"
     assert "rolled back: the DQ gate is enforced again" in app.warning[0].value
@@ -169,7 +170,7 @@ def test_restore_ends_the_bypass_and_reports_the_rerun(monkeypatch: pytest.Monke
 
     app.button(key=f"restore_{request_id}").click().run()
     app.text_area(key=f"restore_note_{request_id}").input("fix deployed, INC-7 closed")
-    app.button(key=f"restore_confirm_{request_id}").click().run()
+    app.button(key=f"FormSubmitter:restore_form_{request_id}-Restore DQ gate now").click().run()
 
     restored = bypass.get(request_id)
     assert (restored.status, restored.close_note) == ("restored", "fix deployed, INC-7 closed")

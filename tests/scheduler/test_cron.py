@@ -70,6 +70,15 @@ def test_overdue_lists_ticks_nobody_claimed_in_time() -> None:
     assert cron.overdue([suite], at("2026-03-01 10:05:00"), "UTC", {}, grace) == []
 
 
+def test_a_frequent_schedule_is_overdue_from_its_first_missed_tick() -> None:
+    suite = _suite(_rule("a"), schedule="* * * * *")
+    last = at("2026-03-01 10:00:00")
+    grace = timedelta(minutes=2)
+    assert cron.overdue([suite], at("2026-03-01 10:02:30"), "UTC", {"silver.orders": last}, grace) == []
+    (late,) = cron.overdue([suite], at("2026-03-01 10:03:30"), "UTC", {"silver.orders": last}, grace)
+    assert late.due_at == at("2026-03-01 10:01:00")
+
+
 @pytest.mark.parametrize(("expr", "tz", "message"), [
     ("every hour", "UTC", r"invalid cron schedule 'every hour'.*Hint: five fields"),
     ("0 * * * *", "Mars/Olympus", r"unknown time zone 'Mars/Olympus'.*Hint: use an IANA name"),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from ops.roles import user
 from store import bypass, db
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.schema import alerts, audit_log, bypass_requests
@@ -35,11 +36,11 @@ def _actions(request_id: int) -> list[str]:
 
 def test_silver_lifecycle_on_both_stores(store_url: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=6))
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
     assert bypass.get(request_id).status == "pending"
     assert bypass.honoured_bypass("silver.orders").request is None
 
-    active = bypass.approve(LEAD, request_id)
+    active = bypass.approve(user(LEAD), request_id)
 
     assert (active.status, active.approvers) == ("active", (LEAD,))
     assert active.expires_at == T0 + timedelta(hours=6)
@@ -56,14 +57,14 @@ def test_silver_lifecycle_on_both_stores(store_url: str, at) -> None:
 
 def test_gold_needs_a_lead_and_a_manager_who_are_different_people(sqlite_store: str, at) -> None:
     add_suite("gold.revenue", "gold")
-    request_id = bypass.create_request(ONCALL, checklist("gold.revenue", hours=12))
+    request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=12))
 
-    after_lead = bypass.approve(LEAD, request_id)
+    after_lead = bypass.approve(user(LEAD), request_id)
     with pytest.raises(PolicyViolation, match="still needs \\(manager\\)"):
-        bypass.approve(LEAD2, request_id)
+        bypass.approve(user(LEAD2), request_id)
     with pytest.raises(PolicyViolation, match="already approved"):
-        bypass.approve(LEAD, request_id)
-    after_manager = bypass.approve(MANAGER, request_id)
+        bypass.approve(user(LEAD), request_id)
+    after_manager = bypass.approve(user(MANAGER), request_id)
 
     assert after_lead.status == "pending"
     assert after_manager.status == "active"
@@ -73,25 +74,25 @@ def test_gold_needs_a_lead_and_a_manager_who_are_different_people(sqlite_store: 
 
 def test_requester_never_approves_or_rejects_own_request(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(LEAD, checklist("silver.orders"))
+    request_id = bypass.create_request(user(LEAD), checklist("silver.orders"))
 
     with pytest.raises(PolicyViolation, match="cannot approve it \\(four eyes\\)"):
-        bypass.approve(LEAD, request_id)
+        bypass.approve(user(LEAD), request_id)
     with pytest.raises(PolicyViolation, match="cannot approve it"):
-        bypass.approve(LEAD.upper(), request_id)
+        bypass.approve(user(LEAD.upper()), request_id)
     with pytest.raises(PolicyViolation, match="cannot reject it"):
-        bypass.reject(LEAD, request_id, "no")
+        bypass.reject(user(LEAD), request_id, "no")
     assert bypass.get(request_id).status == "pending"
 
 
 def test_an_approver_needs_the_role_the_matrix_asks_for(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
 
     with pytest.raises(PolicyViolation, match="holds none of the roles .* data_eng_lead"):
-        bypass.approve(MANAGER, request_id)
+        bypass.approve(user(MANAGER), request_id)
     with pytest.raises(PolicyViolation, match="has no role .* config/roles.yaml"):
-        bypass.approve("stranger@company.com", request_id)
+        bypass.approve(user("stranger@company.com"), request_id)
 
 
 @pytest.mark.parametrize("data_class", ["pii", "financial", "compliance"])
@@ -99,19 +100,19 @@ def test_never_allowed_tables_are_refused_by_the_store(sqlite_store: str, at, da
     add_suite("silver.customers", "silver", [data_class])
 
     with pytest.raises(PolicyViolation, match=f"holds {data_class} data and can NEVER be bypassed"):
-        bypass.create_request(ONCALL, checklist("silver.customers"))
+        bypass.create_request(user(ONCALL), checklist("silver.customers"))
     assert "never be bypassed" in bypass.honoured_bypass("silver.customers").problems[0]
     assert [s.name for s in bypass.bypassable_suites()] == []
 
 
 def test_a_table_that_became_pii_after_the_request_cannot_be_approved(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     with db.write() as conn:
         conn.exec_driver_sql("UPDATE suites SET data_classes = '[\"pii\"]' WHERE name = 'silver.orders'")
 
     with pytest.raises(PolicyViolation, match="NEVER be bypassed"):
-        bypass.approve(LEAD, request_id)
+        bypass.approve(user(LEAD), request_id)
 
 
 @pytest.mark.parametrize(("layer", "hours", "allowed"), [
@@ -121,48 +122,48 @@ def test_a_table_that_became_pii_after_the_request_cannot_be_approved(sqlite_sto
 def test_duration_is_capped_by_the_matrix(sqlite_store: str, at, layer: str, hours: float, allowed: bool) -> None:
     add_suite(f"{layer}.t", layer)
     if allowed:
-        assert bypass.create_request(ONCALL, checklist(f"{layer}.t", hours=hours)) > 0
+        assert bypass.create_request(user(ONCALL), checklist(f"{layer}.t", hours=hours)) > 0
     else:
         with pytest.raises(PolicyViolation, match="at most|must be positive"):
-            bypass.create_request(ONCALL, checklist(f"{layer}.t", hours=hours))
+            bypass.create_request(user(ONCALL), checklist(f"{layer}.t", hours=hours))
 
 
 def test_every_checklist_item_is_required(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
     with pytest.raises(PolicyViolation, match="lacks Rollback plan, Fix timeline"):
-        bypass.create_request(ONCALL, checklist("silver.orders", rollback_plan=" ", fix_timeline=""))
+        bypass.create_request(user(ONCALL), checklist("silver.orders", rollback_plan=" ", fix_timeline=""))
 
 
 def test_the_incident_link_must_be_a_web_address(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
     with pytest.raises(PolicyViolation, match="is not a web address"):
-        bypass.create_request(ONCALL, checklist("silver.orders", incident_url="javascript:alert(1)"))
+        bypass.create_request(user(ONCALL), checklist("silver.orders", incident_url="javascript:alert(1)"))
 
 
 def test_unknown_suite_is_not_found(sqlite_store: str, at) -> None:
     with pytest.raises(NotFound, match="suite 'silver.nope' is not in the store"):
-        bypass.create_request(ONCALL, checklist("silver.nope"))
+        bypass.create_request(user(ONCALL), checklist("silver.nope"))
 
 
 def test_rejection_needs_a_reason_and_closes_the_request(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
 
     with pytest.raises(PolicyViolation, match="needs a reason"):
-        bypass.reject(LEAD, request_id, "  ")
-    rejected = bypass.reject(LEAD, request_id, "fix it upstream instead")
+        bypass.reject(user(LEAD), request_id, "  ")
+    rejected = bypass.reject(user(LEAD), request_id, "fix it upstream instead")
 
     assert (rejected.status, rejected.close_note, rejected.closed_by) == ("rejected", "fix it upstream instead", LEAD)
     with pytest.raises(InvalidTransition, match="is rejected, not pending"):
-        bypass.approve(LEAD2, request_id)
+        bypass.approve(user(LEAD2), request_id)
 
 
 def test_rollback_disables_now_and_queues_a_notification(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
 
-    rolled = bypass.rollback(ONCALL, request_id, "downstream jobs fail")
+    rolled = bypass.rollback(user(ONCALL), request_id, "downstream jobs fail")
 
     assert rolled.status == "rolled_back"
     assert bypass.honoured_bypass("silver.orders").request is None
@@ -171,18 +172,18 @@ def test_rollback_disables_now_and_queues_a_notification(sqlite_store: str, at) 
     assert (alert.kind, alert.channel, alert.status) == ("bypass", "store", "pending")
     assert "ROLLED BACK" in alert.payload["text"]
     with pytest.raises(InvalidTransition, match="not active"):
-        bypass.restore(ONCALL, request_id, "again")
+        bypass.restore(user(ONCALL), request_id, "again")
 
 
 def test_restore_ends_early_with_the_incident_note(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
     at(1)
 
     with pytest.raises(PolicyViolation, match="needs a note"):
-        bypass.restore(ONCALL, request_id, "")
-    restored = bypass.restore(ONCALL, request_id, "fix deployed in release 4.2")
+        bypass.restore(user(ONCALL), request_id, "")
+    restored = bypass.restore(user(ONCALL), request_id, "fix deployed in release 4.2")
 
     assert (restored.status, restored.close_note) == ("restored", "fix deployed in release 4.2")
     assert restored.closed_at == T0 + timedelta(hours=1)
@@ -196,8 +197,8 @@ def _tamper(request_id: int, **values: object) -> None:
 
 def test_a_row_edited_to_extend_its_duration_is_not_honoured(store_url: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=6))
-    active = bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
+    active = bypass.approve(user(LEAD), request_id)
     _tamper(request_id, expires_at=active.expires_at + timedelta(hours=12), duration_hours=18)
     at(7)
 
@@ -209,8 +210,8 @@ def test_a_row_edited_to_extend_its_duration_is_not_honoured(store_url: str, at)
 
 def test_tampering_beyond_the_matrix_is_named(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=6))
-    active = bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
+    active = bypass.approve(user(LEAD), request_id)
     _tamper(request_id, expires_at=active.expires_at + timedelta(days=7))
 
     problems = " ".join(bypass.honoured_bypass("silver.orders").problems)
@@ -221,9 +222,9 @@ def test_tampering_beyond_the_matrix_is_named(sqlite_store: str, at) -> None:
 
 def test_a_closed_bypass_set_back_to_active_is_not_honoured(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders", hours=6))
-    bypass.approve(LEAD, request_id)
-    bypass.rollback(ONCALL, request_id, "bad idea")
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
+    bypass.approve(user(LEAD), request_id)
+    bypass.rollback(user(ONCALL), request_id, "bad idea")
     _tamper(request_id, status="active")
 
     problems = bypass.honoured_bypass("silver.orders").problems
@@ -233,8 +234,8 @@ def test_a_closed_bypass_set_back_to_active_is_not_honoured(sqlite_store: str, a
 
 def test_a_forged_approval_row_is_not_honoured(sqlite_store: str, at) -> None:
     add_suite("gold.revenue", "gold")
-    request_id = bypass.create_request(ONCALL, checklist("gold.revenue", hours=6))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=6))
+    bypass.approve(user(LEAD), request_id)
     _tamper(request_id, status="active", activated_at=T0, expires_at=T0 + timedelta(hours=6), signature="0" * 64)
 
     problems = " ".join(bypass.honoured_bypass("gold.revenue").problems)
@@ -245,8 +246,8 @@ def test_a_forged_approval_row_is_not_honoured(sqlite_store: str, at) -> None:
 
 def test_the_dev_signing_key_lives_outside_the_store(sqlite_store: str, at, isolated_env) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
 
     keys = list(isolated_env.glob("bypass-signing-*.key"))
 
@@ -258,8 +259,8 @@ def test_the_dev_signing_key_lives_outside_the_store(sqlite_store: str, at, isol
 def test_a_configured_signing_key_is_used(sqlite_store: str, at, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DQ_BYPASS_SIGNING_KEY", "k1")
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
-    bypass.approve(LEAD, request_id)
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+    bypass.approve(user(LEAD), request_id)
     assert bypass.honoured_bypass("silver.orders").request is not None
 
     monkeypatch.setenv("DQ_BYPASS_SIGNING_KEY", "k2")
@@ -269,9 +270,9 @@ def test_a_configured_signing_key_is_used(sqlite_store: str, at, monkeypatch: py
 
 def test_audit_log_records_who_and_when(sqlite_store: str, at) -> None:
     add_suite("silver.orders", "silver")
-    request_id = bypass.create_request(ONCALL, checklist("silver.orders"))
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     at(0.5)
-    bypass.approve(LEAD, request_id)
+    bypass.approve(user(LEAD), request_id)
 
     with db.read() as conn:
         rows = conn.execute(sa.select(audit_log).where(audit_log.c.action == "bypass.approved")).all()

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 import clock
-from store import db, schema, scheduling
+from store import db, scheduling, schema
 from store.errors import LeaseHeld
 
 DUE = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

@@ -1,0 +1,56 @@
+"""Alerts: the outbox as on-call sees it: failed and retrying deliveries, escalations, suppressions, history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+import clock
+from console import data
+from console.page import start
+from store import alerts as store_alerts
+
+SINCE = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30}
+STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
+KINDS = ("trigger", "resolve", "escalation", "bypass")
+
+user = start("Alerts", "Every alert is written here first, then sent. Channel `store` means it is shown only here.")
+period = st.selectbox("Period", list(SINCE), index=1, key="a_since")
+since = data.minute_now() - timedelta(days=SINCE[period])
+
+summary = data.load(store_alerts.summary, since)
+counts = summary["counts"]
+cols = st.columns(5)
+cols[0].metric("Sent", counts.get("sent", 0))
+cols[1].metric("Waiting", counts.get("pending", 0) + counts.get("sending", 0))
+cols[2].metric("Failed", counts.get("failed", 0))
+cols[3].metric("Suppressed", counts.get("suppressed", 0))
+mean = summary["mean_response_minutes"]
+cols[4].metric("Alert response time", "—" if mean is None else f"{mean:.1f} min", help="Target < 15 min: "
+               "acknowledged_at - first alert sent_at, mean over acknowledged violations.")
+
+st.subheader("Failed and retrying deliveries")
+failed = data.load(store_alerts.failed_table)
+if failed:
+    st.dataframe(failed, hide_index=True, width="stretch")
+    if st.button("Retry failed alerts now", key="a_retry", disabled=not user.has("on_call")):
+        ok, count = data.write(store_alerts.retry_failed, data.engine(), clock.utcnow())
+        if ok:
+            st.success(f"{count} alert(s) queued again; the scheduler sends them within seconds.")
+else:
+    st.success("Every alert was delivered or is waiting for its batch.")
+
+st.subheader("Escalations")
+escalations = data.load(store_alerts.alerts_table, since, (), ("escalation",))
+if escalations:
+    st.dataframe(escalations, hide_index=True, width="stretch")
+else:
+    st.info("No violation had to be escalated in this period.")
+
+st.subheader("All alerts")
+a, b = st.columns(2)
+statuses = a.multiselect("Status", STATUSES, key="a_status")
+kinds = b.multiselect("Kind", KINDS, key="a_kind")
+st.dataframe(data.load(store_alerts.alerts_table, since, tuple(statuses), tuple(kinds)), hide_index=True,
+             width="stretch")

@@ -1,0 +1,130 @@
+import pytest
+import sqlalchemy as sa
+
+from store import db, schema
+from tests import seed
+from tests.seed import ago
+
+PAGE = "pages/violations.py"
+
+
+@pytest.fixture
+def store(sqlite_store: str) -> dict[str, int]:
+    seed.suite()
+    seed.suite(name="gold.revenue", source="finance", layer="gold")
+    seed.rule()
+    seed.rule(name="revenue_positive", suite="gold.revenue", source="finance", severity="CRITICAL")
+    seed.checked(status="FAILED", at=ago(hours=2))
+    seed.checked(status="PASSED", at=ago(hours=1))
+    return {
+        "high": seed.violation(detected_at=ago(hours=1)),
+        "critical": seed.violation(rule_name="revenue_positive", suite="gold.revenue", source="finance",
+                                   severity="CRITICAL", detected_at=ago(hours=2)),
+        "old": seed.violation(status="resolved", detected_at=ago(days=9)),
+    }
+
+
+def _ids(at) -> list[int]:
+    return sorted(at.dataframe[0].value["id"].tolist())
+
+
+def _violation(violation_id: int) -> dict:
+    with db.read() as conn:
+        return dict(conn.execute(sa.select(schema.violations).where(schema.violations.c.id == violation_id)).mappings().one())
+
+
+def test_lists_unresolved_violations_by_default(store, open_page) -> None:
+    at = open_page(PAGE)
+    assert _ids(at) == [store["high"], store["critical"]]
+    assert "2 violation(s) match" in at.caption[1].value
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("f_severity", ["CRITICAL"], ["critical"]),
+    ("f_source", ["warehouse"], ["high"]),
+    ("f_suite", ["gold.revenue"], ["critical"]),
+    ("f_rule", ["orders_id_not_null"], ["high"]),
+    ("f_status", ["resolved"], ["old"]),
+])
+def test_filters(store, open_page, key: str, value: list[str], expected: list[str]) -> None:
+    at = open_page(PAGE)
+    at.multiselect(key=key).set_value(value).run()
+    assert _ids(at) == sorted(store[name] for name in expected)
+
+
+def test_time_and_acknowledged_filters(store, open_page) -> None:
+    at = open_page(PAGE)
+    at.multiselect(key="f_status").set_value(["open", "acknowledged", "resolved"]).run()
+    at.selectbox(key="f_since").set_value("Last 7 days").run()
+    assert _ids(at) == [store["high"], store["critical"]]
+    at.selectbox(key="f_acked").set_value("Acknowledged").run()
+    assert at.dataframe[0].value.empty
+
+
+def test_acknowledge_many_with_a_note_records_the_user(store, open_page) -> None:
+    at = open_page(PAGE)
+    at.multiselect(key="selected").set_value([store["high"], store["critical"]]).run()
+    at.text_input(key="ack_note").input("upstream reload, DATA-7")
+    at.button(key="ack_button").click().run()
+    for name in ("high", "critical"):
+        row = _violation(store[name])
+        assert (row["status"], row["acknowledged_by"], row["ack_note"]) == (
+            "acknowledged", "dev@localhost", "upstream reload, DATA-7")
+    assert not at.exception
+
+
+def test_snooze_selected(store, open_page) -> None:
+    at = open_page(PAGE)
+    at.multiselect(key="selected").set_value([store["high"]]).run()
+    at.selectbox(key="snooze_for").set_value("8 hours")
+    at.button(key="snooze_button").click().run()
+    assert _violation(store["high"])["snoozed_until"] == ago(hours=-8)
+
+
+def test_deep_link_to_a_violation_shows_its_detail(store, open_page) -> None:
+    at = open_page(PAGE, violation=str(store["critical"]))
+    assert at.subheader[0].value == f"#{store['critical']} CRITICAL · revenue_positive"
+    assert at.metric[0].value == "3" and "more than 0 rows" in at.metric[0].delta
+    assert at.dataframe[1].value.to_dict("records") == [{"id": None, "amount": "1.5"}]
+
+
+def test_deep_link_to_a_resolved_violation_outside_the_list(store, open_page) -> None:
+    at = open_page(PAGE, violation=str(store["old"]))
+    assert at.subheader[0].value.startswith(f"#{store['old']} HIGH")
+
+
+def test_deep_link_by_rule_prefilters(store, open_page) -> None:
+    at = open_page(PAGE, rule="revenue_positive")
+    assert _ids(at) == [store["critical"]]
+
+
+def test_run_now_queues_a_request_for_the_rule(store, open_page) -> None:
+    at = open_page(PAGE, violation=str(store["high"]))
+    at.button(key="run_now").click().run()
+    with db.read() as conn:
+        row = conn.execute(sa.select(schema.run_requests)).mappings().one()
+    assert (row["suite"], row["rule_name"], row["requested_by"], row["origin"], row["status"]) == (
+        "silver.orders", "orders_id_not_null", "dev@localhost", "console", "pending")
+    assert "Run request #1 queued" in at.success[0].value
+
+
+def test_resolve_by_hand(store, open_page) -> None:
+    at = open_page(PAGE, violation=str(store["high"]))
+    at.selectbox(key="resolve_reason").set_value("fixed_upstream")
+    at.text_input(key="resolve_note").input("reloaded")
+    at.button(key="resolve_button").click().run()
+    row = _violation(store["high"])
+    assert (row["status"], row["resolution"], row["resolved_by"]) == ("resolved", "fixed_upstream", "dev@localhost")
+
+
+def test_resolve_other_without_a_note_is_refused(store, open_page) -> None:
+    at = open_page(PAGE, violation=str(store["high"]))
+    at.selectbox(key="resolve_reason").set_value("other")
+    at.button(key="resolve_button").click().run()
+    assert "needs a note" in at.error[0].value
+    assert _violation(store["high"])["status"] == "open"
+
+
+def test_unknown_violation_link_warns(store, open_page) -> None:
+    at = open_page(PAGE, violation="999")
+    assert "#999 does not exist" in at.warning[0].value
