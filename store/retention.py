@@ -89,7 +89,7 @@ def delete_batch(conn: Connection, batch: Batch, cutoff: datetime) -> int:
         gone = conn.execute(violation_samples.delete().where(violation_samples.c.violation_id.in_(batch.ids))).rowcount
         if gone != batch.samples.height:
             raise BatchChanged(_changed(batch, "violation_samples"))
-    condition = table.c.id.in_(batch.ids)
+    condition: sa.ColumnElement[bool] = table.c.id.in_(batch.ids)
     if batch.kind != "results":
         # Results are never updated once written; violations and runs change state, so check again.
         # (Re-checking results would cost SQLite a scan of the run subquery per batch.)
