@@ -160,8 +160,12 @@ def _is_float(dtype: pl.DataType) -> bool:
     return dtype in (pl.Float32, pl.Float64)
 
 
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
 def _text(ctx: Context, name: str, check: str) -> pl.Expr:
-    if ctx.dtype(name) not in (pl.String, pl.Categorical, pl.Enum) and not isinstance(ctx.dtype(name), pl.Enum):
+    if not _is_text(ctx.dtype(name)):
         raise CheckFailedToRun(
             f"{check} needs a text column, but {name!r} is {ctx.dtype(name)}. "
             "Hint: use between/aggregate for numbers, or a row_condition with an explicit cast.")
@@ -239,7 +243,7 @@ def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:
     dtype = ctx.dtype(name)
     values = list(params["values"])
     column = pl.col(name)
-    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+    if _is_text(dtype):
         column, values = column.cast(pl.String), [v if isinstance(v, str) else _yaml_text(v) for v in values]
     elif dtype.is_integer() and all(isinstance(v, bool) for v in values):
         values = [int(v) for v in values]  # MySQL delivers BOOLEAN as TINYINT(1)
@@ -335,7 +339,7 @@ _TYPE_MATCH: dict[str, Callable[[pl.DataType, str], bool]] = {
     "int": lambda d, dialect: d.is_integer(),
     "float": lambda d, dialect: _is_float(d),
     "decimal": lambda d, dialect: isinstance(d, pl.Decimal) or (dialect == "sqlite" and d.is_numeric()),
-    "string": lambda d, dialect: d == pl.String or isinstance(d, pl.Categorical | pl.Enum),
+    "string": lambda d, dialect: _is_text(d),
     "bool": lambda d, dialect: d == pl.Boolean or (dialect == "mysql" and d == pl.Int8),
     "date": lambda d, dialect: d == pl.Date,
     "datetime": lambda d, dialect: isinstance(d, pl.Datetime),

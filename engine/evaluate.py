@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
@@ -111,6 +112,8 @@ class _Run:
                 values[key] = frame.to_series()
             except EngineError as exc:
                 errors[key] = mask(str(exc))
+            except pl.exceptions.PolarsError as exc:
+                errors[key] = _read_error(exc, ReadSpec(ref, (column,)))
         return values, errors
 
     def evaluate_read(self, reader: Reader, plan: Plan, key: ReadKey, spec: ReadSpec) -> tuple[list[RuleResult], int]:
@@ -130,7 +133,11 @@ class _Run:
             if isinstance(outcome, str):
                 results.append(_error(rule_plan.rule, outcome))
                 continue
-            results.append(self.judge(rule_plan, outcome or {}, frame, spec, elapsed))
+            try:
+                results.append(self.judge(rule_plan, outcome or {}, frame, spec, elapsed))
+            except (ArithmeticError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+                results.append(_error(rule_plan.rule, f"the result could not be judged: {exc}. "
+                                      "Hint: check the rule's bounds against the column's type."))
         return results, int(values.get("rows", 0) or 0)
 
     def judge(self, plan: RulePlan, outcome: dict[str, Any], frame: pl.LazyFrame, spec: ReadSpec,
@@ -295,8 +302,6 @@ def _skipped(rule: Rule) -> RuleResult:
 
 
 def _replace(result: RuleResult, **changes: Any) -> RuleResult:
-    from dataclasses import replace
-
     return replace(result, **changes)
 
 

@@ -112,6 +112,10 @@ def sql_literal(value: Any, dialect: str) -> str:
     return f"'{escaped}'"
 
 
+class _DriverError(Exception):
+    """A query failed in the driver; the message is already masked. Never leaves this module."""
+
+
 class ConnectorxReader:
     """SQLite, PostgreSQL and MySQL/MariaDB through connectorx into Arrow, then Polars."""
 
@@ -145,27 +149,32 @@ class ConnectorxReader:
                     "Hint: check that the database is up and the host/port in the source URL.") from exc
         self._reachable = True
 
-    def query(self, sql: str, **options: Any) -> pl.DataFrame:
+    def _read(self, sql: str, **options: Any) -> pl.DataFrame:
+        """Run one query; a failure raises _DriverError carrying the driver's message, password masked."""
         self._check_reachable()
         try:
             table = cx.read_sql(self.location.url, sql, return_type="arrow", **options)
         except BaseException as exc:  # connectorx raises RuntimeError, ValueError and pyo3 panics (BaseException)
             if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
                 raise
-            raise SourceUnavailable(
-                f"source {self.location.source!r}: {mask(str(exc), self.location.url)}. "
-                "Hint: check the source URL, the role's grants and that the table exists.") from exc
+            raise _DriverError(mask(str(exc), self.location.url)) from exc
         return pl.from_arrow(table)  # type: ignore[return-value]
 
-    def probe(self, table: TableRef) -> pl.Schema:
-        self._check_reachable()
+    def query(self, sql: str, **options: Any) -> pl.DataFrame:
         try:
-            return self.query(f"SELECT * FROM {self._table_sql(table)} LIMIT 0").schema
-        except SourceUnavailable as exc:
+            return self._read(sql, **options)
+        except _DriverError as exc:
+            raise SourceUnavailable(
+                f"source {self.location.source!r}: {exc}. "
+                "Hint: check the source URL, the role's grants and that the table exists.") from exc
+
+    def probe(self, table: TableRef) -> pl.Schema:
+        try:
+            return self._read(f"SELECT * FROM {self._table_sql(table)} LIMIT 0").schema
+        except _DriverError as exc:
             raise SchemaMismatch(
-                f"table {table} cannot be read from source {self.location.source!r}: {exc}"
-                .replace(" Hint: check the source URL, the role's grants and that the table exists.", "")
-                + " Hint: check the table and schema names in the suite (they are case-sensitive) "
+                f"table {table} cannot be read from source {self.location.source!r}: {exc}. "
+                "Hint: check the table and schema names in the suite (they are case-sensitive) "
                 "and that the engine's role may SELECT from it.") from exc
 
     def _window_sql(self, spec: ReadSpec) -> str:

@@ -29,6 +29,7 @@ COLUMNS: list[tuple[str, Any]] = [
     ("name", sa.String(50)), ("status", sa.String(20)), ("amount", sa.Numeric(10, 2)),
     ("score", sa.Float), ("ts", sa.DateTime), ("tstz", sa.DateTime(timezone=True)),
     ("flag", sa.Boolean), ("select", sa.Integer), ("Mixed Case", sa.String(20)), ("day", sa.Date),
+    ("prénom", sa.String(20)),
 ]
 
 
@@ -36,15 +37,15 @@ def _ts(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2024, 3, day, hour, minute)
 
 
-# id, name, status, amount, score, ts, tstz (UTC), flag, "select", "Mixed Case", day
+# id, name, status, amount, score, ts, tstz (UTC), flag, "select", "Mixed Case", day, "prénom"
 EDGE_ROWS: list[tuple] = [
-    (1, "Zoë", "NEW", Decimal("1.25"), 1.25, _ts(1, 10), _ts(1, 10), True, 1, "a", date(2024, 3, 1)),
-    (2, "", "OLD", Decimal("2.50"), 2.5, _ts(1, 11), _ts(1, 11), False, 1, "a", date(2024, 3, 1)),
-    (3, None, "", None, None, None, None, None, 2, "b", date(2024, 3, 2)),
-    (4, "東京", "NEW", Decimal("10.00"), 10.0, _ts(2, 9), _ts(2, 9), True, 2, "b", date(2024, 3, 2)),
-    (5, "x", None, Decimal("-1.00"), -1.0, _ts(2, 11, 30), _ts(2, 11, 30), True, 2, "b", date(2024, 3, 2)),
-    (6, "Bob", "NEW", Decimal("0.10"), 0.1, _ts(2, 12), _ts(2, 12), False, None, None, date(2024, 3, 3)),
-    (7, "ann", "NEW", Decimal("3.33"), 3.33, _ts(3, 8), _ts(3, 8), True, None, None, date(2024, 3, 3)),
+    (1, "Zoë", "NEW", Decimal("1.25"), 1.25, _ts(1, 10), _ts(1, 10), True, 1, "a", date(2024, 3, 1), "Zoë"),
+    (2, "", "OLD", Decimal("2.50"), 2.5, _ts(1, 11), _ts(1, 11), False, 1, "a", date(2024, 3, 1), "Ann"),
+    (3, None, "", None, None, None, None, None, 2, "b", date(2024, 3, 2), None),
+    (4, "東京", "NEW", Decimal("10.00"), 10.0, _ts(2, 9), _ts(2, 9), True, 2, "b", date(2024, 3, 2), "Ken"),
+    (5, "x", None, Decimal("-1.00"), -1.0, _ts(2, 11, 30), _ts(2, 11, 30), True, 2, "b", date(2024, 3, 2), "Xi"),
+    (6, "Bob", "NEW", Decimal("0.10"), 0.1, _ts(2, 12), _ts(2, 12), False, None, None, date(2024, 3, 3), "Bob"),
+    (7, "ann", "NEW", Decimal("3.33"), 3.33, _ts(3, 8), _ts(3, 8), True, None, None, date(2024, 3, 3), "Ann"),
 ]
 ALL_NULL_ROWS = [(i, *([None] * len(COLUMNS))) for i in (1, 2, 3)]
 REF_ROWS = [(1, "one"), (2, "two")]

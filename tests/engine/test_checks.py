@@ -18,6 +18,8 @@ ROW_CASES = [
     ("not_null: key column", "not_null", {"column": "id"}, P, 0, 7),
     ("not_null: quoted reserved word", "not_null", {"column": "select"}, F, 2, 7),
     ("not_null: quoted mixed case", "not_null", {"column": "Mixed Case"}, F, 2, 7),
+    ("not_null: a unicode column name", "not_null", {"column": "prénom"}, F, 1, 7),
+    ("unique: a unicode column name", "unique", {"column": "prénom"}, F, 2, 7),
     ("null_rate above threshold", "null_rate", {"column": "amount", "threshold": 0.1}, F, 1, 7),
     ("null_rate within threshold", "null_rate", {"column": "amount", "threshold": 0.2}, P, 1, 7),
     ("unique a,a,b,b,b: 5 rows share a key", "unique", {"column": "select"}, F, 5, 7),
