@@ -81,7 +81,7 @@ _DECLARED = [
     Setting("DQ_WEBHOOK_URL", str, "", "Generic webhook receiving every alert as JSON (secret, may carry a token); empty disables it."),
     Setting("DQ_ALERT_HTTP_TIMEOUT_SECONDS", float, "10", "Timeout of one HTTP or SMTP alert delivery attempt."),
     Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs approved bypass terms (set it in production; empty = a per-store key file in DQ_DATA_DIR, development only)."),
-    Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted monthly by the scheduler. Empty (default) = keep everything."),
+    Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted by the scheduler once per 30-day period. Empty (default) = keep everything."),
     Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
     Setting("DQ_PARTITION_MIN_ROWS", int, "1000000", "Tables with fewer rows (catalog estimate) are read over one connection."),
 ]

@@ -1,6 +1,6 @@
 """Command-line front end: argument parsing and presentation only; the work is in ops/, engine/, store/.
 
-Every module in this package that defines `register(subparsers)` is a command. Handlers
+Every module in this package is a command of the same name with `register(subparsers)`. Handlers
 return an exit code; errors of the engine, store and manifest packages are caught here and
 printed as one clear message (exit 3 for usage errors and unknown names, 2 for errors that stop
 the command).
@@ -28,13 +28,19 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_names() -> list[str]:
+    """Every command: one module of this package per command, named like it."""
+    package = sys.modules[__name__]
+    return sorted(info.name for info in pkgutil.iter_modules(package.__path__) if not info.name.startswith("_"))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that command's module is imported (every runbook call stays fast)."""
     parser = _Parser(prog="manage.py", description="Data-quality operations console CLI.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    package = sys.modules[__name__]
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+    for name in [only] if only else command_names():
+        module = importlib.import_module(f"{__name__}.{name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(subparsers)
@@ -42,13 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    from engine.errors import EngineError
-    from engine.manifest import ManifestError
+    from engine.errors import EngineError, ManifestError
     from settings import SettingsError
     from store.errors import NotFound, StoreError
 
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
+    argv = list(argv)
+    only = argv[0] if argv and argv[0] in command_names() else None
+    args = build_parser(only).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except (UsageError, NotFound) as exc:

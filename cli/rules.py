@@ -34,6 +34,9 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.action} needs --reason. Hint: manage.py rules {args.action} {args.name} --reason \"why\".")
     state = lifecycle.set_rule_state(args.name, _STATE[args.action], args.actor or default_actor(), args.reason)
     print(f"rule {state.name} ({state.suite}) is now {state.status} (version {state.version}): {state.reason}")
+    if state.violations_resolved:
+        ids = ", ".join(f"#{i}" for i in state.violations_resolved)
+        print(f"resolved its open violations {ids} (resolution: other, rule retired)")
     return 0
 
 

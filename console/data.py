@@ -12,6 +12,9 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 import clock
+from engine.errors import EngineError
+from engine.manifest import ManifestError
+from ops.errors import OpsError
 from store import db, queries
 from store.errors import SchemaOutOfDate, StoreError, StoreUnreachable
 
@@ -55,7 +58,7 @@ def write(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[bool, T | No
     """
     try:
         return True, fn(*args, **kwargs)
-    except StoreError as exc:
+    except (StoreError, OpsError, EngineError, ManifestError) as exc:  # messages that end with a Hint
         st.error(str(exc))
         return False, None
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import settings
+from console import nav
 from ops.roles import User, user
 
 
@@ -16,7 +17,12 @@ def _oidc_configured() -> bool:
 
 
 def current_user() -> User:
-    """The user of this session; pages pass `.name` to every store write."""
+    """The user of this session; pages pass `.name` to every store write.
+
+    Every page asks who is clicking first, so this is also where a page reached through
+    Streamlit's legacy pages/ path joins app.py's navigation (console.nav.leave_legacy_mode).
+    """
+    nav.leave_legacy_mode()
     if _oidc_configured():
         if not st.user.is_logged_in:
             st.button("Log in", on_click=st.login)

@@ -14,8 +14,12 @@ link has the same address whichever way Streamlit resolved it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+APP_SCRIPT = "app.py"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ def sidebar() -> None:
 FLIP_TRIED = "dq_nav_flip_tried"
 
 
+def _under_app() -> bool:
+    """False when a page file is itself the main script (AppTest of a single page): no app to join."""
+    ctx = get_script_run_ctx()
+    return ctx is None or Path(ctx.main_script_path).name == APP_SCRIPT
+
+
 def leave_legacy_mode() -> None:
     """Called first by every page: if app.py did not run (legacy pages/ path), switch the app over.
 
@@ -69,7 +79,7 @@ def leave_legacy_mode() -> None:
     rerun then goes through app.py to the same URL. Tried once per session; if it did not take,
     the page still draws the same sidebar itself.
     """
-    if st.session_state.get(DRAWN_BY_APP):
+    if st.session_state.get(DRAWN_BY_APP) or not _under_app():
         return
     if not st.session_state.get(FLIP_TRIED):
         st.session_state[FLIP_TRIED] = True

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from console import data, nav
+from console import data
 from console.identity import current_user
 from ops.roles import User
 
 
 def start(title: str, caption: str | None = None) -> User:
     """Title the page, identify the user (banner in dev mode) and stop if the store cannot answer."""
-    nav.leave_legacy_mode()
     st.title(title)
     if caption:
         st.caption(caption)

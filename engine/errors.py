@@ -1,4 +1,9 @@
-"""Exceptions of the engine package: one base, one-line subclasses."""
+"""Exceptions of the engine package: one base, one-line subclasses; kept free of heavy imports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class EngineError(Exception):
@@ -23,3 +28,31 @@ class CheckFailedToRun(EngineError):
 
 class SuiteTimeout(EngineError):
     """The suite ran longer than DQ_SUITE_TIMEOUT_SECONDS."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    message: str
+    hint: str
+    rule: str | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        parts = [f"{self.file}:{self.line}" if self.line else self.file]
+        if self.rule:
+            parts.append(f"rule {self.rule!r}")
+        if self.key:
+            parts.append(f"key {self.key!r}")
+        return f"{' '.join(parts)}: {self.message}. Hint: {self.hint}"
+
+
+class ManifestError(Exception):
+    """One or more problems in rule manifests; str() lists every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(sorted(problems, key=lambda p: (p.file, p.line or 0)))
+        count = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in rule manifests:\n{lines}")

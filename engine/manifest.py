@@ -23,7 +23,7 @@ from croniter import croniter
 
 from engine.checks import CHECKS, CheckType, Param
 from engine.durations import parse_duration
-from engine.errors import EngineError
+from engine.errors import EngineError, ManifestError, Problem
 from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
 
 SUITE_KEYS = (
@@ -42,34 +42,6 @@ DEFAULT_SAMPLE_SIZE = 10_000
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int | None
-    message: str
-    hint: str
-    rule: str | None = None
-    key: str | None = None
-
-    def __str__(self) -> str:
-        parts = [f"{self.file}:{self.line}" if self.line else self.file]
-        if self.rule:
-            parts.append(f"rule {self.rule!r}")
-        if self.key:
-            parts.append(f"key {self.key!r}")
-        return f"{' '.join(parts)}: {self.message}. Hint: {self.hint}"
-
-
-class ManifestError(Exception):
-    """One or more problems in rule manifests; str() lists every one of them."""
-
-    def __init__(self, problems: Sequence[Problem]):
-        self.problems = tuple(sorted(problems, key=lambda p: (p.file, p.line or 0)))
-        count = len(self.problems)
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} in rule manifests:\n{lines}")
 
 
 # --- YAML with line numbers ----------------------------------------------------------------

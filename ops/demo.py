@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,7 +122,7 @@ class DemoSpec:
 
     def rng(self, table: str) -> np.random.Generator:
         # One stream per table, so a change to one table never shifts the data of another.
-        return np.random.default_rng([self.seed, sum(table.encode())])
+        return np.random.default_rng([self.seed, zlib.crc32(table.encode())])
 
     @property
     def anchor_s(self) -> int:
@@ -225,7 +226,9 @@ def _money(values: np.ndarray) -> np.ndarray:
 
 
 def _pick(rng: np.random.Generator, options: list[str], n: int, p: Iterable[float] | None = None) -> pl.Series:
-    return pl.Series(np.asarray(options, dtype=object)[rng.choice(len(options), size=n, p=None if p is None else list(p))], dtype=pl.String)
+    """n values drawn from `options` (with probabilities `p`, else uniformly)."""
+    chosen = rng.choice(len(options), size=n, p=None if p is None else list(p))
+    return pl.Series(np.asarray(options, dtype=object)[chosen], dtype=pl.String)
 
 
 def _malformed_emails(emails: pl.Series) -> pl.Series:

@@ -17,7 +17,7 @@ import yaml
 
 import clock
 import settings
-from store import audit, db, gate_reads
+from store import approval_matrix, audit, db, gate_reads
 from store import bypass as bypass_store
 
 EXIT_PASS, EXIT_BLOCKED, EXIT_NOT_RUN = 0, 1, 2
@@ -105,6 +105,12 @@ def load_config(path: Path | None = None) -> GateConfig:
         blocking_severities=_severities(path, section.get("blocking_severities", ["HIGH", "CRITICAL"])),
         file=str(path),
     )
+
+
+def validate_startup(dq_path: Path | None = None) -> None:
+    """Check config/dq.yaml and config/approval_matrix.yaml at start; raises naming file and key."""
+    load_config(dq_path)
+    approval_matrix.load()
 
 
 def _bool(path: Path, section: dict[str, Any], key: str, default: bool) -> bool:

@@ -10,8 +10,10 @@ maintenance runs (SQLite: PRAGMA optimize and VACUUM; PostgreSQL: VACUUM ANALYZE
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -27,6 +29,7 @@ from store.errors import StoreError
 
 DEFAULT_BATCH = 2000
 MONTH_SECONDS = 30 * 24 * 3600
+POLL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -131,13 +134,33 @@ def _archive(path: Path, frame: pl.DataFrame) -> Path:
 
 
 def monthly_cleanup(now: datetime) -> CleanupReport | None:
-    """The scheduler's monthly retention run; does nothing unless DQ_RETENTION_DAYS is set."""
+    """The scheduler's retention run: once per 30-day period, by one replica, when DQ_RETENTION_DAYS is set.
+
+    The job is polled hourly rather than every 30 days of uptime, so a scheduler that restarts
+    more often than monthly (or runs with --once from cron) still cleans up, exactly once per
+    period: the period is claimed in the store, and a failed run gives its claim back.
+    """
     days = settings.get("DQ_RETENTION_DAYS")
     if days is None:
         return None
-    return cleanup(days, actor="scheduler:retention")
+    period = period_start(now)
+    with db.write() as conn:
+        if not retention.claim_period(conn, period, f"{socket.gethostname()}:{os.getpid()}"):
+            return None
+    try:
+        return cleanup(days, actor="scheduler:retention")
+    except Exception:
+        with db.write() as conn:
+            retention.release_period(conn, period)
+        raise
+
+
+def period_start(now: datetime) -> datetime:
+    """The start of the 30-day period holding `now` (periods counted from the Unix epoch)."""
+    seconds = int(now.timestamp()) // MONTH_SECONDS * MONTH_SECONDS
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 # Registered only when retention is configured, so an unconfigured install never deletes history.
 if settings.get("DQ_RETENTION_DAYS") is not None:
-    housekeeping.job(every_seconds=MONTH_SECONDS, name="ops.retention.monthly_cleanup")(monthly_cleanup)
+    housekeeping.job(every_seconds=POLL_SECONDS, name="ops.retention.monthly_cleanup")(monthly_cleanup)

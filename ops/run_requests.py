@@ -8,7 +8,6 @@ from sqlalchemy.engine import Engine
 
 from store import db, scheduling
 from store.errors import InvalidTransition, NotFound, StoreError
-from store.rules import live_suite
 
 ORIGINS = ("cli", "console", "gate", "restore")
 
@@ -20,17 +19,26 @@ def request_run(suite: str, rule_name: str | None = None, *, requested_by: str, 
         raise StoreError(f"unknown run request origin {origin!r}. Hint: use one of {', '.join(ORIGINS)}.")
     if not requested_by.strip():
         raise StoreError("a run request needs the requesting user. Hint: pass requested_by.")
-    live = live_suite(suite, engine)
-    if rule_name is not None:
-        rule = next((r for r in live.rules if r.name == rule_name), None)
-        if rule is None:
-            raise NotFound(f"rule {rule_name!r} is not in suite {suite!r}. "
-                           f"Hint: its rules are {', '.join(r.name for r in live.rules) or 'none'}.")
-        if not rule.enabled:
-            raise InvalidTransition(f"rule {rule_name!r} of suite {suite!r} is disabled. "
-                                    "Hint: enable it in its manifest and reload, or run the whole suite.")
     with db.write(engine) as conn:
+        _check_target(scheduling.request_target(conn, suite, rule_name), suite, rule_name)
         return scheduling.enqueue_request(conn, suite, rule_name=rule_name, requested_by=requested_by, origin=origin)
+
+
+def _check_target(target: scheduling.Target, suite: str, rule_name: str | None) -> None:
+    load = "Hint: load it with `python manage.py load_dq_rules rules/` and check the name."
+    if target.suite_enabled is None:
+        raise NotFound(f"suite {suite!r} is not in the store. {load}")
+    if not target.suite_enabled:
+        raise InvalidTransition(f"suite {suite!r} is disabled (missing from the loaded manifests). {load}")
+    if rule_name is None:
+        return
+    if target.rule_suite != suite:
+        where = f"it belongs to suite {target.rule_suite!r}" if target.rule_suite else "no such rule is loaded"
+        raise NotFound(f"rule {rule_name!r} is not in suite {suite!r} ({where}). "
+                       "Hint: check the rule name on the Rules page or with `python manage.py rules list`.")
+    if target.rule_status not in ("active", "disabled") or not target.rule_enabled:
+        raise InvalidTransition(f"rule {rule_name!r} of suite {suite!r} is {target.rule_status}. "
+                                "Hint: enable it in its manifest and reload, or run the whole suite.")
 
 
 def request_status(request_id: int, engine: Engine | None = None) -> scheduling.RunRequest:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import clock
-from console.identity import current_user
+from console.page import start
 from ops import bypass as bypass_ops
 from ops import gate
 from ops.roles import User
@@ -244,10 +244,11 @@ def history() -> None:
 
 # --- page ----------------------------------------------------------------------------------
 
-user = current_user()
-st.title("Bypass requests")
-st.caption(f"Signed in as {user.name} ({', '.join(sorted(user.roles)) or 'no role'}). "
-           "Procedure: docs/gate.md — request, approval per the matrix, automatic expiry, restore.")
+user = start(
+    "Bypass requests",
+    "The failover procedure (docs/gate.md): request with the checklist, approval per the matrix, "
+    "automatic expiry, restore. PII, financial and compliance tables are never bypassed.",
+)
 try:
     matrix = approval_matrix.load()
 except approval_matrix.MatrixError as exc:

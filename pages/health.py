@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+import settings
 from console import data
 from console.page import fmt_time, start
 from store import kpis, queries
@@ -15,7 +15,6 @@ from store.kpis import Kpi, Window
 
 WINDOWS = {"Last 24 hours": 24, "Last 7 days": 24 * 7, "Last 30 days": 24 * 30}
 REFRESH_SECONDS = 60
-STALE_HEARTBEAT_SECONDS = 60
 
 
 def scheduler_status() -> None:
@@ -30,7 +29,9 @@ def scheduler_status() -> None:
         newest = beats.row(0, named=True)
         age = (data.minute_now() - newest["beat_at"]).total_seconds() if newest["beat_at"] else None
         text = f"Scheduler {newest['scheduler_id']} ({newest['status']}), last heartbeat {fmt_time(newest['beat_at'])}"
-        alive = newest["status"] == "running" and age is not None and age <= STALE_HEARTBEAT_SECONDS + 60
+        # Three missed beats, plus the minute the page's clock is rounded to.
+        stale_after = 3 * float(settings.get("DQ_HEARTBEAT_SECONDS")) + 60
+        alive = newest["status"] == "running" and age is not None and age <= stale_after
         (mid.success if alive else mid.error)(text)
     right.info(f"Run requests waiting: {queue}")
 
@@ -42,15 +43,13 @@ def kpi_tile(column: st.delta_generator.DeltaGenerator, kpi: Kpi) -> None:
                   delta_arrow="off", help=kpi.definition, border=True)
 
 
-def kpi_grid(window: Window) -> None:
-    values = data.load(kpis.health_kpis, window)
+def kpi_grid(values: tuple[Kpi, ...]) -> None:
     for row in (values[:4], values[4:]):
         for column, kpi in zip(st.columns(4), row, strict=True):
             kpi_tile(column, kpi)
 
 
-def summary_line(window: Window) -> None:
-    summary = data.load(kpis.daily_summary, window)
+def summary_line(summary: kpis.DailySummary) -> None:
     runs = sum(summary.runs_by_status.values())
     failed = summary.runs_by_status.get("FAILED", 0) + summary.runs_by_status.get("ERROR", 0)
     st.caption(
@@ -60,6 +59,13 @@ def summary_line(window: Window) -> None:
     )
 
 
+def _chart(column: st.delta_generator.DeltaGenerator, *traces: go.BaseTraceType, **layout: object) -> None:
+    # graph_objects straight from Polars lists: plotly.express would go through pandas (slower).
+    fig = go.Figure(list(traces))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10}, **layout)
+    column.plotly_chart(fig, width="stretch")
+
+
 def panels(window: Window) -> None:
     left, right = st.columns(2)
     over_time = data.load(kpis.success_over_time, window)
@@ -67,16 +73,15 @@ def panels(window: Window) -> None:
     if over_time.is_empty():
         left.info("No results in this window.")
     else:
-        fig = px.line(over_time.to_pandas(), x="slot", y="success_rate", markers=True,
-                      labels={"slot": "", "success_rate": "success %"})
-        fig.add_hline(y=95, line_dash="dot", annotation_text="target 95%")
-        left.plotly_chart(fig, width="stretch")
+        _chart(left, go.Scatter(x=over_time["slot"].to_list(), y=over_time["success_rate"].to_list(),
+                                mode="lines+markers", name="success %"),
+               yaxis_title="success %", shapes=[_target_line(95)])
     by_severity = data.load(kpis.violations_by_severity, window)
     right.subheader("Violations by severity")
     if by_severity.is_empty():
         right.info("No violations detected in this window.")
     else:
-        right.plotly_chart(px.pie(by_severity.to_pandas(), names="severity", values="violations"), width="stretch")
+        _chart(right, go.Pie(labels=by_severity["severity"].to_list(), values=by_severity["violations"].to_list()))
     left, right = st.columns(2)
     left.subheader("Top failing rules")
     top = data.load(kpis.top_failing_rules, window)
@@ -86,20 +91,23 @@ def panels(window: Window) -> None:
     if durations.is_empty():
         right.info("No finished runs in this window.")
     else:
-        right.plotly_chart(px.histogram(durations.to_pandas(), x="seconds", nbins=30), width="stretch")
+        _chart(right, go.Histogram(x=durations["seconds"].to_list(), nbinsx=30), xaxis_title="seconds per run")
     left, right = st.columns(2)
     left.subheader("Alert response times")
     responses = data.load(kpis.response_times, window)
     if responses.is_empty():
         left.info("No acknowledged alerts in this window.")
     else:
-        fig = px.scatter(responses.to_pandas(), x="acknowledged_at", y="response_minutes", color="severity")
-        fig.add_hline(y=15, line_dash="dot", annotation_text="target 15 min")
-        left.plotly_chart(fig, width="stretch")
+        _chart(left, go.Scatter(x=responses["acknowledged_at"].to_list(), y=responses["response_minutes"].to_list(),
+                                mode="markers", text=responses["severity"].to_list()),
+               yaxis_title="minutes to acknowledge", shapes=[_target_line(15)])
     right.subheader("Queue length")
-    gauge = go.Indicator(mode="gauge+number", value=data.load(queries.queue_length),
-                         title={"text": "pending run requests"}, gauge={"axis": {"range": [0, 50]}})
-    right.plotly_chart(go.Figure(gauge), width="stretch")
+    _chart(right, go.Indicator(mode="gauge+number", value=data.load(queries.queue_length),
+                               title={"text": "pending run requests"}, gauge={"axis": {"range": [0, 50]}}))
+
+
+def _target_line(y: float) -> dict[str, object]:
+    return {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": y, "y1": y, "line": {"dash": "dot"}}
 
 
 @st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))
@@ -107,8 +115,9 @@ def live(hours: int) -> None:
     window = Window.last(hours, data.minute_now())
     scheduler_status()
     st.caption(f"Window {fmt_time(window.since)} → {fmt_time(window.until)}; refreshes every {REFRESH_SECONDS} s.")
-    kpi_grid(window)
-    summary_line(window)
+    summary = data.load(kpis.daily_summary, window)  # the KPIs and the daily report's counts, one read
+    kpi_grid(summary.kpis)
+    summary_line(summary)
     panels(window)
 
 

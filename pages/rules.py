@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import polars as pl
 import streamlit as st
 
@@ -11,25 +9,16 @@ from console import data
 from console.page import start
 from ops.roles import User
 from store import queries
+from store.lifecycle import set_rule_state
 
 LIFECYCLE_ROLES = ("data_eng_lead", "admin")
-STATES = ("active", "disabled", "retired")
+FLASH = "rules_flash"
+STATES = ("active", "disabled", "retired")  # as the status column shows them; "active" means enabled
 SHOWN = ["name", "suite", "source", "check_type", "severity", "status", "enabled", "last_status",
          "last_checked_at", "open_violations", "owner", "schedule", "use_sampling", "version", "status_reason"]
 
 
-def set_rule_state_function():  # noqa: ANN201 - the ops helper's function when it exists
-    try:
-        return importlib.import_module("store.lifecycle").set_rule_state
-    except (ImportError, AttributeError):
-        return None
-
-
 def lifecycle(rules: pl.DataFrame, user: User) -> None:
-    change = set_rule_state_function()
-    if change is None:
-        st.caption("Enable / disable / retire from the console arrives with store.lifecycle (issue 8).")
-        return
     if not any(user.has(role) for role in LIFECYCLE_ROLES):
         st.caption(f"Changing a rule's state needs one of the roles {', '.join(LIFECYCLE_ROLES)}.")
         return
@@ -41,11 +30,14 @@ def lifecycle(rules: pl.DataFrame, user: User) -> None:
         if st.form_submit_button("Apply", key="lc_apply"):
             if not reason.strip():
                 st.error("A reason is required. Hint: say why, e.g. 'table retired in DATA-42'.")
-            elif data.write(change, rule, state, user.name, reason.strip())[0]:
-                st.success(f"{rule} is now {state}.")
+            elif data.write(set_rule_state, rule, state, user.name, reason.strip())[0]:
+                st.session_state[FLASH] = f"{rule} is now {state}."
+                st.rerun()  # redraw the table with the new state; the message survives in FLASH
 
 
 user = start("Rules", "Rules as loaded from rules/*.yaml, with their lifecycle status and newest verdict.")
+if FLASH in st.session_state:
+    st.success(st.session_state.pop(FLASH))
 overview = data.load(queries.rules_overview, now=data.minute_now())
 deep_rule = st.query_params.get("rule")
 a, b, c = st.columns(3)

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import plotly.express as px
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
 import clock
 from console import data
 from console.page import fmt_time, start
-from console.run_now import request_run_function
 from ops.roles import User
+from ops.run_requests import request_run
 from store import queries, violations
 from store.errors import NotFound
 from store.queries import SEVERITIES, ViolationFilter
@@ -79,23 +79,28 @@ def bulk_actions(listed: pl.DataFrame, user: User) -> None:
             st.rerun()
 
 
+STATUS_COLORS = {"PASSED": "#2da44e", "WARNED": "#d4a72c", "FAILED": "#cf222e", "ERROR": "#8250df",
+                 "SKIPPED": "#8c959f"}
+
+
 def history_chart(rule_name: str) -> None:
     history = data.load(queries.rule_history, rule_name, 30, now=data.minute_now())
     if history.is_empty():
         st.info("No results for this rule in the last 30 days.")
         return
-    fig = px.scatter(history.to_pandas(), x="finished_at", y="status", color="status",
-                     hover_data=["observed_value", "failing_rows", "run_id"],
-                     category_orders={"status": ["PASSED", "WARNED", "FAILED", "ERROR", "SKIPPED"]},
-                     color_discrete_map={"PASSED": "#2da44e", "WARNED": "#d4a72c", "FAILED": "#cf222e",
-                                         "ERROR": "#8250df", "SKIPPED": "#8c959f"})
-    fig.update_layout(height=260, showlegend=False, xaxis_title="", yaxis_title="")
+    statuses = history["status"].to_list()
+    trace = go.Scatter(x=history["finished_at"].to_list(), y=statuses, mode="markers",
+                       marker={"color": [STATUS_COLORS.get(s, "#8c959f") for s in statuses], "size": 9},
+                       text=[f"run {r}: observed {o}" for r, o in zip(history["run_id"], history["observed_value"], strict=True)])
+    fig = go.Figure(trace)
+    fig.update_layout(height=240, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      yaxis={"categoryorder": "array", "categoryarray": list(STATUS_COLORS)})
     st.plotly_chart(fig, width="stretch")
 
 
 def run_now(v: dict, user: User) -> None:
     if st.button("Run now", key="run_now", help="Queue a run of this rule for the scheduler"):
-        ok, request_id = data.write(request_run_function(), v["suite"], v["rule_name"],
+        ok, request_id = data.write(request_run, v["suite"], v["rule_name"],
                                     requested_by=user.name, origin="console")
         if ok:
             st.success(f"Run request #{request_id} queued for {v['rule_name']}; the scheduler picks it up shortly.")
@@ -159,6 +164,8 @@ def choose_detail(listed: pl.DataFrame) -> int | None:
                           placeholder="pick one to see its rows, history and actions")
     if chosen is not None and str(chosen) != st.query_params.get("violation"):
         st.query_params["violation"] = str(chosen)  # the address bar now links to this violation
+    elif chosen is None and "violation" in st.query_params:
+        del st.query_params["violation"]
     return chosen
 
 

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from http.server import ThreadingHTTPServer
 from types import FrameType
 
@@ -78,6 +79,10 @@ def pid_alive(host: str, pid: int) -> bool:
     return True
 
 
+def _run_job(job: housekeeping.Job) -> None:
+    job.run(clock.utcnow())
+
+
 class Scheduler:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -88,9 +93,10 @@ class Scheduler:
         self.running_suites: dict[int, Suite] = {}
         self.suites: list[Suite] = []
         self.counters: Counter[tuple[str, str]] = Counter()
-        self.http_address: tuple[str, int] | None = None
+        self.http_address: tuple[str, int] = (config.health_host, config.health_port)
         self._last_errors: dict[str, str] = {}
         self._beating = threading.Event()
+        self._heart = threading.Thread(target=self._heartbeat_loop, name="dq-heartbeat", daemon=True)
         self._server: ThreadingHTTPServer | None = None
         self._once = False
         self._scheduled_this_pass: set[str] = set()
@@ -112,7 +118,7 @@ class Scheduler:
             raise
         self._repair()
         worker.warm_up()
-        threading.Thread(target=self._heartbeat_loop, name="dq-heartbeat", daemon=True).start()
+        self._heart.start()
         log.info("scheduler %r started (pid %s, store %s, time zone %s); health on http://%s:%s/api/v1/dq/health/",
                  self.id, os.getpid(), engine.url.render_as_string(hide_password=True), self.config.timezone,
                  *self.http_address)
@@ -135,16 +141,17 @@ class Scheduler:
                 f"the health endpoint cannot listen on {host}:{port}: {exc.strerror or exc}. "
                 "Hint: another scheduler may use that port; give each replica its own DQ_HEALTH_PORT."
             ) from exc
-        self.http_address = server.server_address[:2]
+        self.http_address = (str(server.server_address[0]), int(server.server_address[1]))
         return server
 
     def run_forever(self) -> None:
         self._install_signal_handlers()
         self.start()
         jobs = schedule.Scheduler()
-        jobs.every(self.config.tick_seconds).seconds.do(self._safe, "tick", self.tick)
+        # `schedule` is typed for int intervals but takes fractions of a second (tests use 0.2 s).
+        jobs.every(self.config.tick_seconds).seconds.do(self._safe, "tick", self.tick)  # type: ignore[arg-type]
         for job in housekeeping.jobs():
-            jobs.every(job.every_seconds).seconds.do(self._safe, job.name, lambda j=job: j.run(clock.utcnow()))
+            jobs.every(job.every_seconds).seconds.do(self._safe, job.name, partial(_run_job, job))  # type: ignore[arg-type]
         self._safe("tick", self.tick)  # a missed schedule runs now, not at the first tick
         pause = min(0.1, self.config.tick_seconds)
         while not self.stopping.is_set():
@@ -167,7 +174,7 @@ class Scheduler:
             if self.counters.total() == started:
                 break
         for job in housekeeping.jobs():
-            self._safe(job.name, lambda j=job: j.run(clock.utcnow()))
+            self._safe(job.name, partial(_run_job, job))
         self.shutdown()
 
     def shutdown(self) -> None:
@@ -181,10 +188,13 @@ class Scheduler:
             time.sleep(0.05)
         for run_id, running in list(self.running.items()):
             running.stop()
-            self._safe("abort", lambda r=running: dispatch.abandon(r.job, self.id, "the scheduler was stopped before the suite finished; it runs again on the next start"))
+            self._safe("abort", partial(dispatch.abandon, running.job, self.id,
+                                        "the scheduler was stopped before the suite finished; it runs again on the next start"))
             log.warning("aborted %s: the scheduler is stopping", running.job.describe())
             self._forget(run_id)
         self._beating.set()
+        if self._heart.is_alive():
+            self._heart.join(10)  # its last "stopping" beat must not land after our "stopped"
         self._safe("heartbeat", lambda: self._beat("stopped"))
         if self._server is not None:
             self._server.shutdown()
@@ -209,7 +219,7 @@ class Scheduler:
         if self.stopping.is_set():
             return
         self._repair()
-        self.suites = live_suites()
+        self._refresh_suites()
         while self._free() and not self.stopping.is_set():
             job = dispatch.claim_request(self.suites, self.id, self.config.lease_seconds, self._busy())
             if job is None:
@@ -217,6 +227,15 @@ class Scheduler:
             self._launch(job, self._suite(job.suite))
         if self._free():
             self._run_due()
+
+    def _refresh_suites(self) -> None:
+        """Re-read the live rules; if they cannot be read, keep scheduling the last good ones."""
+        try:
+            self.suites = live_suites()
+        except Exception as exc:  # noqa: BLE001 - a broken definition must not stop every other suite
+            self._note_error("rules", f"the live rules cannot be read, using the last good ones: {exc}")
+            return
+        self._last_errors.pop("rules", None)
 
     def _run_due(self) -> None:
         with db.read() as conn:

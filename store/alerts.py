@@ -167,6 +167,7 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
         sa.and_(c.status == SENDING, c.next_attempt_at <= now),
     )
     with db.write(engine) as conn:
+        _one_claimer_at_a_time(conn)
         due = [_alert(row) for row in conn.execute(_locked(sa.select(alerts).where(is_due), limit))]
         groups = {(row.channel, row.destination) for row in due}
         riders: list[Alert] = []
@@ -194,6 +195,19 @@ def _by_attempts(rows: Iterable[Alert]) -> dict[int, list[int]]:
     for row in rows:
         groups.setdefault(row.attempts, []).append(row.id)
     return groups
+
+
+CLAIM_LOCK = 0x44510A1E  # PostgreSQL advisory lock id of the outbox claim ("DQ alerts")
+
+
+def _one_claimer_at_a_time(conn: Connection) -> None:
+    """Serialise claims so two deliverers never split one destination's batch between them.
+
+    SQLite already serialises them (BEGIN IMMEDIATE); on PostgreSQL row locks alone would let two
+    claimers each lock part of a batch. The lock lasts for this short transaction only.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
 
 
 def _locked(query: sa.Select[Any], limit: int) -> sa.Select[Any]:

@@ -29,8 +29,11 @@ HOUSEKEEPING_ACTOR = "housekeeping"
 class Actor(Protocol):
     """Who acts, with the roles config/roles.yaml gives them (ops.roles.User fits)."""
 
-    name: str
-    roles: frozenset[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def roles(self) -> frozenset[str]: ...
 
     def has(self, role: str) -> bool: ...
 
@@ -253,7 +256,7 @@ def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None
         terms = suite_terms(conn, new.suite)
         policy = _policy_or_refuse(matrix, terms)
         _check_duration(policy, terms, new.duration_hours)
-        request_id = conn.execute(
+        inserted = conn.execute(
             bypass_requests.insert().values(
                 suite=terms.name, table_name=terms.table_name, layer=terms.layer,
                 data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
@@ -264,13 +267,15 @@ def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None
                 rollback_plan=new.rollback_plan, fix_timeline=new.fix_timeline,
                 alternative_plan=new.alternative_plan, status="pending",
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        request_id = int(inserted[0])
         audit.record(
             conn, actor, "bypass.requested", "bypass", request_id, suite=terms.name,
             table=terms.table_name, layer=terms.layer, duration_hours=float(new.duration_hours),
             incident_id=new.incident_id.strip(), needs=list(policy.approvers),
         )
-    return int(request_id)
+    return request_id
 
 
 def approve(user: Actor, request_id: int, *, engine: Engine | None = None) -> BypassRequest:
@@ -311,6 +316,11 @@ def reject(user: Actor, request_id: int, reason: str, *, engine: Engine | None =
     with db.write(engine) as conn:
         request = _pending(conn, request_id)
         _refuse_self(actor, request, "reject")
+        if actor.lower() in {a.approver.lower() for a in request.approvals}:
+            raise PolicyViolation(
+                f"{actor} has already approved bypass #{request_id}. "
+                "Hint: ask another approver to reject it, or roll it back once it is active."
+            )
         policy = matrix.policy(request.layer)
         roles_needed = policy.approvers if policy else approval_matrix.APPROVER_ROLES
         role = next((r for r in roles_needed if user.has(r)), None)
@@ -359,10 +369,13 @@ def expire_due(now: datetime | None = None, *, engine: Engine | None = None) -> 
                 bypass_requests.c.status == "active", bypass_requests.c.expires_at <= now
             )
         ).scalars().all()
+        closed = []
         for request_id in due:
-            request = _load(conn, request_id)
-            _close(conn, request, "expired", HOUSEKEEPING_ACTOR, "expired at its end time", now)
-    return list(due)
+            request = _locked(conn, request_id)
+            if request.status == "active":  # another scheduler replica may have been first
+                _close(conn, request, "expired", HOUSEKEEPING_ACTOR, "expired at its end time", now)
+                closed.append(request_id)
+    return closed
 
 
 def _end_active(user: Actor, request_id: int, note: str, status: str, engine: Engine | None) -> BypassRequest:
@@ -372,7 +385,7 @@ def _end_active(user: Actor, request_id: int, note: str, status: str, engine: En
     actor = _require_known(user, verb)
     now = clock.utcnow()
     with db.write(engine) as conn:
-        request = _load(conn, request_id)
+        request = _locked(conn, request_id)
         if request.status != "active":
             raise InvalidTransition(
                 f"bypass #{request_id} is {request.status}, not active. Hint: only an active bypass can be ended."
@@ -505,8 +518,18 @@ def _check_duration(policy: approval_matrix.LayerPolicy, terms: SuiteTerms, hour
         )
 
 
+def _locked(conn: Connection, request_id: int) -> BypassRequest:
+    """The request, its row locked until commit (PostgreSQL), so concurrent decisions serialize.
+
+    Without it two approvers of a gold request deciding at once would each see only their own
+    approval and neither would activate it. SQLite's BEGIN IMMEDIATE already serializes writers.
+    """
+    conn.execute(sa.select(bypass_requests.c.id).where(bypass_requests.c.id == request_id).with_for_update())
+    return _load(conn, request_id)
+
+
 def _pending(conn: Connection, request_id: int) -> BypassRequest:
-    request = _load(conn, request_id)
+    request = _locked(conn, request_id)
     if request.status != "pending":
         raise InvalidTransition(
             f"bypass #{request_id} is {request.status}, not pending. Hint: only a pending request can be decided."
@@ -566,6 +589,8 @@ def _close(conn: Connection, request: BypassRequest, status: str, actor: str, no
 def _enqueue_rollback_alert(conn: Connection, request: BypassRequest, actor: str, reason: str, now: datetime) -> None:
     conn.execute(
         alerts.insert().values(
+            # A pending `store` row without destination is a notice: alerting routes it to the
+            # suite's team (alerting/notices.py) and keeps this row as the console's copy.
             suite=request.suite, severity="HIGH", kind="bypass", channel="store",
             dedup_key=f"bypass-{request.id}-rollback", status="pending", attempts=0, created_at=now,
             payload={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -11,9 +12,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 UTC_TIME = pl.Datetime("us", "UTC")
+Schema = Mapping[str, Any]  # column -> Polars dtype (class or instance)
 
 
-def frame(conn: Connection, stmt: sa.Executable, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
+def frame(conn: Connection, stmt: sa.Executable, schema: Schema) -> pl.DataFrame:
     """The rows of `stmt` as a frame with exactly `schema` (an empty result keeps its columns)."""
     rows = conn.execute(stmt).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=dict(schema), orient="row")

@@ -84,10 +84,10 @@ def _rate(counts: pl.DataFrame, good: tuple[str, ...], severity: str | None = No
     judged = counts.filter(pl.col("status").is_in(JUDGED))
     if severity is not None:
         judged = judged.filter(pl.col("severity") == severity)
-    total = judged["n"].sum()
+    total = int(judged["n"].sum())
     if not total:
         return None
-    return 100.0 * judged.filter(pl.col("status").is_in(good))["n"].sum() / total
+    return 100.0 * int(judged.filter(pl.col("status").is_in(good))["n"].sum()) / total
 
 
 def _avg_run_seconds(conn: Connection, w: Window) -> float | None:
@@ -101,23 +101,19 @@ def _avg_run_seconds(conn: Connection, w: Window) -> float | None:
 
 def alert_response_times(conn: Connection, w: Window) -> pl.DataFrame:
     """Violations acknowledged in the window with their first sent alert and the minutes between."""
-    a = alerts.c
-    first = (
-        sa.select(a.violation_id, sa.func.min(a.sent_at).label("first_alert_at"))
-        .where(a.sent_at.is_not(None), a.violation_id.is_not(None))
-        .group_by(a.violation_id)
-        .subquery()
+    a, v = alerts.c, violations.c
+    # Correlated per violation (index on alerts.violation_id): cost follows the window, not the history.
+    first_sent = (
+        sa.select(sa.func.min(a.sent_at)).where(a.violation_id == v.id, a.sent_at.is_not(None)).scalar_subquery()
     )
-    v = violations.c
     stmt = (
-        sa.select(v.id, v.rule_name, v.severity, first.c.first_alert_at, v.acknowledged_at)
-        .join(first, first.c.violation_id == v.id)
+        sa.select(v.id, v.rule_name, v.severity, first_sent.label("first_alert_at"), v.acknowledged_at)
         .where(v.acknowledged_at >= w.since, v.acknowledged_at < w.until)
         .order_by(v.acknowledged_at)
     )
     schema = {"violation_id": pl.Int64, "rule_name": pl.Utf8, "severity": pl.Utf8,
               "first_alert_at": UTC_TIME, "acknowledged_at": UTC_TIME}
-    df = frame(conn, stmt, schema)  # min() keeps UTCDateTime, so both times come back aware UTC
+    df = frame(conn, stmt, schema).drop_nulls("first_alert_at")  # acknowledged before any alert went out
     return df.with_columns(
         response_minutes=(pl.col("acknowledged_at") - pl.col("first_alert_at")).dt.total_seconds() / 60
     )

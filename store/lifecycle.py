@@ -1,12 +1,15 @@
 """Rule lifecycle in the store: enable, disable and retire a rule with a reason, versioned and audited.
 
 States: `active` (enabled), `disabled`, `retired` (kept with its whole history, never run).
-A rule `removed` from the manifests comes back only through `load_dq_rules`.
+A rule `removed` from the manifests comes back only through `load_dq_rules`. Retiring a rule
+resolves its open and acknowledged violations (resolution `other`, the reason as note): a rule
+that never runs again could never resolve them itself. Disabling leaves them as they are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -14,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 import clock
 from store import audit, db
 from store.errors import InvalidTransition, NotFound
-from store.schema import rule_versions, rules
+from store.schema import rule_versions, rules, violations
 
 STATES = ("enabled", "disabled", "retired")
 _ALIASES = {"active": "enabled"}  # the status name, as the console's Rules page offers it
@@ -36,6 +39,7 @@ class RuleState:
     enabled: bool
     reason: str | None
     version: int
+    violations_resolved: tuple[int, ...] = ()
 
 
 def set_rule_state(rule_name: str, state: str, actor: str, reason: str, engine: Engine | None = None) -> RuleState:
@@ -85,7 +89,25 @@ def _apply(conn: Connection, row: sa.Row, state: str, actor: str, reason: str) -
         )
     )
     audit.record(conn, actor, f"rule.{state}", "rule", row.name, reason=reason, status=[row.status, status], version=version)
-    return RuleState(row.name, row.suite, status, enabled, reason, version)
+    resolved = _resolve_open_violations(conn, row.name, actor, reason, now) if state == "retired" else ()
+    return RuleState(row.name, row.suite, status, enabled, reason, version, resolved)
+
+
+def _resolve_open_violations(conn: Connection, rule_name: str, actor: str, reason: str, now: datetime) -> tuple[int, ...]:
+    open_ones = conn.execute(
+        sa.select(violations.c.id, violations.c.status)
+        .where(violations.c.rule_name == rule_name, violations.c.status != "resolved")
+        .order_by(violations.c.id)
+    ).all()
+    note = f"rule retired: {reason}"
+    for violation_id, previous in open_ones:
+        values: dict[str, object] = {"status": "resolved", "resolved_at": now, "resolved_by": actor,
+                                     "resolution": "other", "resolution_note": note}
+        if previous == "open":  # as a hand resolution: someone looked at it
+            values.update(acknowledged=True, acknowledged_by=actor, acknowledged_at=now)
+        conn.execute(violations.update().where(violations.c.id == violation_id).values(**values))
+        audit.record(conn, actor, "violation.resolved", "violation", violation_id, resolution="other", note=note, previous=previous)
+    return tuple(int(i) for i, _ in open_ones)
 
 
 def _latest_version(conn: Connection, rule_name: str) -> int:

@@ -47,9 +47,16 @@ def _audit_append_only(conn: Connection) -> None:
         )
 
 
+def _console_ack_index(conn: Connection) -> None:
+    """The Health page's alert response time reads violations by acknowledgement time."""
+    # Plain DDL: an sa.Index bound to the Table would also be created by 0001 on fresh stores.
+    conn.exec_driver_sql("CREATE INDEX ix_violations_acknowledged_at ON violations (acknowledged_at)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
+    ("0003_console_ack_index", _console_ack_index),
 ]
 
 

@@ -19,7 +19,7 @@ import clock
 from engine.model import Rule, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
 from store import audit
-from store.errors import NotFound
+from store.errors import InvalidTransition, NotFound
 from store.schema import results, runs, violation_samples, violations
 
 OPEN_STATES = ("open", "acknowledged")
@@ -55,12 +55,21 @@ def abort_run(conn: Connection, run_id: int, reason: str) -> None:
 
 
 def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite) -> RecordedRun:
-    """Write results and violation episodes for `report` and close the run."""
-    conn.execute(runs.update().where(runs.c.id == run_id).values(
+    """Write results and violation episodes for `report` and close the run.
+
+    Only a RUNNING run can be finished: a run already marked ABORTED (its lease expired and
+    another scheduler took the suite over) refuses late results instead of being overwritten.
+    """
+    closed = conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "RUNNING").values(
         status=report.status.value, finished_at=report.finished_at, duration_ms=report.duration_ms,
         rows_read=report.rows_read, rules_total=len(report.results),
         rules_failed=report.count(Verdict.FAILED), rules_error=report.count(Verdict.ERROR), error=report.error,
     ))
+    if closed.rowcount != 1:
+        raise InvalidTransition(
+            f"run {run_id} of suite {report.suite!r} is no longer RUNNING (aborted or unknown); its late "
+            "results are discarded. Hint: the suite runs again under a new run; see the Runs page."
+        )
     if report.results:
         conn.execute(results.insert(), [_result_row(run_id, report, r) for r in report.results])
     recorded = RecordedRun(run_id)

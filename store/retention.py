@@ -18,9 +18,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from store.errors import StoreError
 from store.export import read_table
-from store.schema import results, runs, violation_samples, violations
+from store.scheduling import claim_schedule
+from store.schema import results, runs, schedule_claims, violation_samples, violations
 
 KINDS = ("violations", "results", "runs")
+# The monthly job claims its period like a suite's schedule tick, so one replica runs it once.
+HOUSEKEEPING_CLAIM = "housekeeping:retention"
 
 
 class BatchChanged(StoreError):
@@ -86,7 +89,7 @@ def delete_batch(conn: Connection, batch: Batch, cutoff: datetime) -> int:
         gone = conn.execute(violation_samples.delete().where(violation_samples.c.violation_id.in_(batch.ids))).rowcount
         if gone != batch.samples.height:
             raise BatchChanged(_changed(batch, "violation_samples"))
-    condition = table.c.id.in_(batch.ids)
+    condition: sa.ColumnElement[bool] = table.c.id.in_(batch.ids)
     if batch.kind != "results":
         # Results are never updated once written; violations and runs change state, so check again.
         # (Re-checking results would cost SQLite a scan of the run subquery per batch.)
@@ -136,3 +139,14 @@ def _postgresql_maintenance(engine: Engine) -> str:
         for name in names:
             conn.exec_driver_sql(f"VACUUM ANALYZE {quote(name)}")
     return "VACUUM ANALYZE " + ", ".join(names)
+
+
+def claim_period(conn: Connection, period_start: datetime, holder: str) -> bool:
+    """Claim the scheduled cleanup of one period; only one claim per period ever succeeds."""
+    return claim_schedule(conn, HOUSEKEEPING_CLAIM, period_start, holder)
+
+
+def release_period(conn: Connection, period_start: datetime) -> None:
+    """Give a failed period's claim back, so the next housekeeping pass tries again."""
+    conn.execute(schedule_claims.delete().where(
+        schedule_claims.c.suite == HOUSEKEEPING_CLAIM, schedule_claims.c.due_at == period_start))

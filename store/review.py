@@ -19,23 +19,36 @@ from store.schema import alerts, results, rules, suites, violations
 LARGE_TABLE_ROWS = 50_000  # the runbook's "large dataset" line for rules without sampling
 
 
-def failure_rates(conn: Connection, since: datetime, until: datetime) -> pl.DataFrame:
-    """Per rule: results, FAILED and ERROR counts and failure rate (%) in [since, until)."""
+def failure_counts(conn: Connection, month: datetime, week: datetime, until: datetime) -> pl.DataFrame:
+    """Per rule, in one scan of [month, until): results, FAILED and ERROR counts, also for [week, until)."""
     r = results.c
+    recent = r.finished_at >= week
+
+    def count_if(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
+
     stmt = (
         sa.select(
-            r.rule_name, r.suite, r.severity, sa.func.count(),
-            sa.func.sum(sa.case((r.status == "FAILED", 1), else_=0)),
-            sa.func.sum(sa.case((r.status == "ERROR", 1), else_=0)),
+            r.rule_name, r.suite, r.severity, sa.func.count(), count_if(r.status == "FAILED"),
+            count_if(r.status == "ERROR"), count_if(recent), count_if(recent, r.status == "FAILED"),
+            count_if(recent, r.status == "ERROR"),
         )
-        .where(r.finished_at >= since, r.finished_at < until, r.status.in_(JUDGED))
+        .where(r.finished_at >= month, r.finished_at < until, r.status.in_(JUDGED))
         .group_by(r.rule_name, r.suite, r.severity)
     )
     schema = {"rule_name": pl.Utf8, "suite": pl.Utf8, "severity": pl.Utf8, "results": pl.Int64,
-              "failed": pl.Int64, "errors": pl.Int64}
-    return frame(conn, stmt, schema).with_columns(
-        failure_rate=(100.0 * pl.col("failed") / pl.col("results")).round(2)
-    )
+              "failed": pl.Int64, "errors": pl.Int64, "results_7d": pl.Int64, "failed_7d": pl.Int64,
+              "errors_7d": pl.Int64}
+    return frame(conn, stmt, schema)
+
+
+def failure_rates(counts: pl.DataFrame, suffix: str = "") -> pl.DataFrame:
+    """Results, FAILED, ERROR and failure rate (%) per rule from `failure_counts` (suffix "_7d" for the week)."""
+    picked = counts.select(
+        "rule_name", "suite", "severity", results=pl.col(f"results{suffix}"), failed=pl.col(f"failed{suffix}"),
+        errors=pl.col(f"errors{suffix}"),
+    ).filter(pl.col("results") > 0)
+    return picked.with_columns(failure_rate=(100.0 * pl.col("failed") / pl.col("results")).round(2))
 
 
 def _enabled_rules(conn: Connection) -> pl.DataFrame:
@@ -145,13 +158,13 @@ def weekly_review(engine: Engine | None = None, now: datetime | None = None) -> 
     now = now or clock.utcnow()
     week, month = now - timedelta(days=7), now - timedelta(days=30)
     with db.read(engine) as conn:
-        failure_30d = failure_rates(conn, month, now)
-        failure_7d = failure_rates(conn, week, now)
+        counts = failure_counts(conn, month, week, now)
         enabled = _enabled_rules(conn)
         suite_table = _suites(conn)
         noisy = noisy_rules(conn, week, now)
         rows_tested = _latest_rows_tested(conn, month)
         unacked = unacknowledged_by_owner(conn)
+    failure_30d, failure_7d = failure_rates(counts), failure_rates(counts, "_7d")
     covered = enabled["suite"].unique()
     never = (
         enabled.join(failure_30d, left_on="name", right_on="rule_name", how="inner")

@@ -9,6 +9,7 @@ retired through the lifecycle commands stays so on reload unless its manifest `e
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
-from engine.manifest import rule_hash, suite_from_definitions
+from engine.manifest import ManifestError, rule_hash, suite_from_definitions
 from engine.model import Catalog, Rule, Suite
 from store import audit, db
 from store.errors import NotFound
 from store.schema import rule_versions, rules, suites
 
+log = logging.getLogger(__name__)
 LIVE = ("active", "disabled")  # statuses whose rules belong to their suite; retired/removed do not
 
 
@@ -198,7 +200,14 @@ def live_suites(engine: Engine | None = None) -> list[Suite]:
     by_suite: dict[str, list[Any]] = {}
     for row in rule_rows:
         by_suite.setdefault(row["suite"], []).append(row)
-    return [_suite_with_rules(s, by_suite.get(s["name"], [])) for s in suite_rows]
+    live = []
+    for suite_row in suite_rows:
+        try:
+            live.append(_suite_with_rules(suite_row, by_suite.get(suite_row["name"], [])))
+        except ManifestError as exc:
+            # One unreadable stored suite (e.g. written by a newer version) must not hide the others.
+            log.error("suite %s skipped: %s", suite_row["name"], exc)
+    return live
 
 
 def live_suite(name: str, engine: Engine | None = None) -> Suite:

@@ -19,7 +19,15 @@ from sqlalchemy.engine import Connection
 
 from store import audit, results
 from store.errors import LeaseHeld
-from store.schema import run_requests, runs, schedule_claims, scheduler_heartbeats, suite_leases
+from store.schema import (
+    rules,
+    run_requests,
+    runs,
+    schedule_claims,
+    scheduler_heartbeats,
+    suite_leases,
+    suites,
+)
 
 ACTOR = "scheduler"
 LIVE_STATUSES = ("running", "stopping")
@@ -340,6 +348,32 @@ def _request(row: sa.Row) -> RunRequest:
                       requested_at=row.requested_at, origin=row.origin, status=row.status)
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a run request may name: a suite, and whether it is enabled; a rule's suite and state."""
+
+    suite_enabled: bool | None  # None: no such suite
+    rule_suite: str | None = None
+    rule_status: str | None = None
+    rule_enabled: bool | None = None
+
+
+def request_target(conn: Connection, suite: str, rule_name: str | None) -> Target:
+    """Look up a request's suite and rule without parsing their definitions."""
+    enabled = conn.execute(sa.select(suites.c.enabled).where(suites.c.name == suite)).scalar()
+    if rule_name is None:
+        return Target(None if enabled is None else bool(enabled))
+    row = conn.execute(
+        sa.select(rules.c.suite, rules.c.status, rules.c.enabled).where(rules.c.name == rule_name)
+    ).first()
+    return Target(
+        None if enabled is None else bool(enabled),
+        rule_suite=None if row is None else row.suite,
+        rule_status=None if row is None else row.status,
+        rule_enabled=None if row is None else bool(row.enabled),
+    )
+
+
 def enqueue_request(conn: Connection, suite: str, *, rule_name: str | None, requested_by: str,
                     origin: str) -> int:
     """Queue a run of a suite (or one rule of it) for the scheduler; returns the request id."""
@@ -347,8 +381,8 @@ def enqueue_request(conn: Connection, suite: str, *, rule_name: str | None, requ
         run_requests.insert().values(
             suite=suite, rule_name=rule_name, requested_by=requested_by, requested_at=db_now(conn),
             origin=origin, status="pending",
-        )
-    ).inserted_primary_key[0]
+        ).returning(run_requests.c.id)
+    ).scalar_one()
     audit.record(conn, requested_by, "run.requested", "run_request", request_id,
                  suite=suite, rule_name=rule_name, origin=origin)
     return int(request_id)

@@ -7,6 +7,7 @@ takes explicit times so results do not depend on the wall clock.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -227,3 +228,37 @@ def heartbeat(
                 status=status,
             )
         )
+
+
+SOURCES = """\
+sources:
+  warehouse:
+    kind: sql
+    url_env: DQ_SOURCE_WAREHOUSE_URL
+"""
+
+ORDERS = """\
+suite: silver.orders
+source: warehouse
+table: orders
+layer: silver
+owner: orders-team@company.com
+rules:
+  - name: orders_id_not_null
+    check: not_null
+    column: id
+    severity: HIGH
+"""
+
+
+def load_rules(folder: Path, engine: Engine | None = None) -> None:
+    """Load the silver.orders manifest through the real loader, as `load_dq_rules` would."""
+    from engine.manifest import load_catalog
+    from store.rules import sync_catalog
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sources.yaml").write_text(SOURCES, encoding="utf-8")
+    (folder / "orders.yaml").write_text(ORDERS, encoding="utf-8")
+    catalog = load_catalog([folder], default_sources=folder / "sources.yaml")
+    with db.write(engine) as conn:
+        sync_catalog(conn, catalog, "tester", prune=True)

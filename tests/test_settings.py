@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import settings
-from cli.settings_cmd import masked, reference
+from cli.settings import masked, reference
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 

@@ -209,18 +209,18 @@ def test_concurrent_deliverers_send_each_message_once(store_url, channels_env, s
     vids = [add_violation(f"rule_{n}", "CRITICAL") for n in range(5)]
     enqueue(Recorded(1, opened=vids), policy)
     reports = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(8)
 
     def run() -> None:
         barrier.wait()
         reports.append(deliver_due(now=LATER, policy=policy))
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum(r.sent for r in reports) == 15
+    assert sum(r.sent for r in reports) == 15, reports
     assert len(channels_env.bodies(SLACK)) == 1
     assert len(channels_env.bodies("/v2/enqueue")) == 5
     assert len(smtp_receiver.messages) == 1

@@ -3,6 +3,7 @@ import sqlalchemy as sa
 
 from store import db
 from tests.cli.helpers import manage
+from tests.cli.inprocess import run
 from tests.conftest import PG_ADMIN_URL, _fresh_database
 from tests.ops.store_data import load_rules, populate, table_rows, write_manifests
 
@@ -51,14 +52,14 @@ def _warehouse(url: str) -> None:
             conn.execute(sa.text(statement))
 
 
-def test_bad_arguments(sqlite_store, tmp_path) -> None:
+def test_bad_arguments(sqlite_store, tmp_path, capsys) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     done = manage("backup", str(tmp_path / "full"))
     assert done.returncode == 3 and "already exists and is not an empty folder" in done.stderr
-    done = manage("backup", str(tmp_path / "no" / "such" / "bk"))
-    assert done.returncode == 3 and "does not exist. Hint: create it first" in done.stderr
-    done = manage("restore", str(tmp_path / "full"))
-    assert done.returncode == 2 and "not a complete backup: metadata.json is missing" in done.stderr
-    done = manage("restore")
-    assert done.returncode == 3 and "required: dir" in done.stderr
+    code, _, err = run(capsys, "backup", str(tmp_path / "no" / "such" / "bk"))
+    assert code == 3 and "does not exist. Hint: create it first" in err
+    code, _, err = run(capsys, "restore", str(tmp_path / "full"))
+    assert code == 2 and "not a complete backup: metadata.json is missing" in err
+    code, _, err = run(capsys, "restore")
+    assert code == 3 and "required: dir" in err

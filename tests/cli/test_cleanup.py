@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from store import db, schema
 from tests.cli.helpers import manage
+from tests.cli.inprocess import run
 from tests.ops.store_data import NOW, populate
 
 
@@ -25,12 +26,16 @@ def test_cleanup_command(store_url, tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--older-than-days", "-5"], "must be 1 or more"),
         (["--older-than-days", "soon"], "'soon' is not a whole number of days"),
         ([], "the following arguments are required: --older-than-days"),
         (["--older-than-days", "180", "--batch-size", "0"], "--batch-size: 0 must be 1 or more"),
     ],
 )
-def test_bad_arguments(sqlite_store, args, message) -> None:
-    done = manage("cleanup", *args)
-    assert done.returncode == 3 and message in done.stderr, done.stderr
+def test_bad_arguments(sqlite_store, capsys, args, message) -> None:
+    code, _, err = run(capsys, "cleanup", *args)
+    assert code == 3 and message in err, err
+
+
+def test_negative_days_as_a_subprocess(sqlite_store) -> None:
+    done = manage("cleanup", "--older-than-days", "-5")
+    assert done.returncode == 3 and "must be 1 or more" in done.stderr, done.stderr

@@ -4,9 +4,9 @@ import re
 import polars as pl
 import pytest
 
-from cli import main
 from engine.manifest import load_catalog
 from tests.cli.helpers import manage
+from tests.cli.inprocess import run
 from tests.ops.store_data import NOW, load_rules, populate, write_manifests
 
 
@@ -61,17 +61,13 @@ def test_manifest_export_loads_back(populated, tmp_path) -> None:
     ],
 )
 def test_bad_arguments_exit_3_with_a_clear_message(sqlite_store, tmp_path, capsys, args, message) -> None:
-    """In-process through the same entry point as manage.py (the subprocess cases are below)."""
-    try:
-        code = main(["export_dq_data", *[a.format(dir=tmp_path) for a in args]])
-    except SystemExit as exc:  # argparse errors
-        code = exc.code
+    code, _, err = run(capsys, "export_dq_data", *[a.format(dir=tmp_path) for a in args])
     assert code == 3
-    assert re.search(message, capsys.readouterr().err)
+    assert re.search(message, err), err
     assert not (tmp_path / "x.json").exists()
 
 
-def test_bad_arguments_as_the_runbook_would_type_them(store_url, tmp_path) -> None:
+def test_bad_arguments_as_the_runbook_would_type_them(sqlite_store, tmp_path) -> None:
     for args, message in [
         (["alerts", str(tmp_path / "x.json")], "unknown kind 'alerts'"),
         (["violations", str(tmp_path / "x.json"), "--days=-1"], "-1 is negative"),
@@ -80,3 +76,8 @@ def test_bad_arguments_as_the_runbook_would_type_them(store_url, tmp_path) -> No
         done = manage("export_dq_data", *args)
         assert done.returncode == 3, done.stderr
         assert re.search(message, done.stderr), done.stderr
+
+
+def test_an_unknown_rule_on_postgresql(pg_store, tmp_path) -> None:
+    done = manage("export_dq_data", "violations", str(tmp_path / "x.json"), "--rule-name", "nope")
+    assert done.returncode == 3 and "no rule named 'nope' in the store" in done.stderr, done.stderr

@@ -20,7 +20,7 @@ def manage(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def history(store_url: str) -> str:
+def history(sqlite_store: str) -> str:
     seed.suite()
     seed.rule()
     seed.rule(name="orders_old", enabled=False)
@@ -28,7 +28,7 @@ def history(store_url: str) -> str:
         seed.checked(status=status, at=ago(hours=2))
     seed.violation(detected_at=ago(hours=1))
     seed.heartbeat(started_at=ago(days=2), beat_at=ago(seconds=5))
-    return store_url
+    return sqlite_store
 
 
 def test_daily_json_has_the_console_numbers(history: str) -> None:

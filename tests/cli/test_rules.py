@@ -2,6 +2,7 @@ import pytest
 
 from store import lifecycle
 from tests.cli.helpers import manage
+from tests.cli.inprocess import run
 from tests.ops.store_data import load_rules, write_manifests
 
 
@@ -9,6 +10,12 @@ from tests.ops.store_data import load_rules, write_manifests
 def loaded(store_url, tmp_path):
     load_rules(write_manifests(tmp_path / "rules"))
     return store_url
+
+
+@pytest.fixture
+def loaded_sqlite(sqlite_store, tmp_path):
+    load_rules(write_manifests(tmp_path / "rules"))
+    return sqlite_store
 
 
 def test_disable_retire_enable_and_list(loaded) -> None:
@@ -23,14 +30,22 @@ def test_disable_retire_enable_and_list(loaded) -> None:
     assert [v.changed_by for v in lifecycle.history("orders_id_not_null")] == ["tester", "alice", "bob"]
 
 
-def test_bad_arguments(loaded) -> None:
-    done = manage("rules", "disable", "orders_id_not_null")
-    assert done.returncode == 3 and "disable needs --reason" in done.stderr
-    done = manage("rules", "disable", "--reason", "x")
-    assert done.returncode == 3 and "disable needs a rule name" in done.stderr
-    done = manage("rules", "enable", "nope", "--reason", "x")
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["disable", "orders_id_not_null"], 3, "disable needs --reason"),
+        (["disable", "--reason", "x"], 3, "disable needs a rule name"),
+        (["list", "orders_id_not_null"], 3, "list takes no rule name"),
+        (["enable", "nope", "--reason", "x"], 3, "no rule named 'nope'"),
+        (["enable", "orders_id_not_null", "--reason", "x"], 2, "is already active. Hint"),
+        (["pause", "orders_id_not_null"], 3, "invalid choice: 'pause'"),
+    ],
+)
+def test_bad_arguments(loaded_sqlite, capsys, args, code, message) -> None:
+    exit_code, _, err = run(capsys, "rules", *args)
+    assert exit_code == code and message in err, err
+
+
+def test_bad_arguments_as_a_subprocess(loaded) -> None:
+    done = manage("rules", "disable", "nope", "--reason", "x")
     assert done.returncode == 3 and "no rule named 'nope'" in done.stderr
-    done = manage("rules", "enable", "orders_id_not_null", "--reason", "x")
-    assert done.returncode == 2 and "is already active. Hint" in done.stderr
-    done = manage("rules", "pause", "orders_id_not_null")
-    assert done.returncode == 3 and "invalid choice: 'pause'" in done.stderr

@@ -40,16 +40,16 @@ def _free_port() -> int:
 
 @pytest.fixture
 def console(sqlite_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
-    """The Bypass requests page served by `streamlit run` with the trusted-header identity."""
+    """The console (`streamlit run app.py`) with the trusted-header identity; yields the page's URL."""
     warehouse = real_orders_suite(tmp_path, monkeypatch)
     add_suite("gold.revenue", "gold")
     add_suite("silver.customers", "silver", ["pii"])
     add_run("silver.customers", [("customers_email_valid", "CRITICAL", "FAILED")])
     port = _free_port()
-    env = {**os.environ, "DQ_AUTH_HEADER": "X-DQ-User", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "DQ_AUTH_HEADER": "X-DQ-User"}
     log = (tmp_path / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "pages" / "bypass_requests.py"),
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -96,6 +96,8 @@ def open_as(browser: Browser, url: str, user: str) -> Page:
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url)
+    page.get_by_role("link", name="Bypass requests").click()  # the console's sidebar, as a user would
+    expect(page.get_by_role("heading", name="Bypass requests")).to_be_visible()
     expect(page.get_by_text(f"Signed in as {user}")).to_be_visible()
     return page
 

@@ -124,6 +124,12 @@ def _sidebar_titles(page: Page) -> list[str]:
     return [link.inner_text().split("\n")[-1].strip() for link in links]
 
 
+def _settled(page: Page) -> None:
+    """Wait until lazily loaded widgets have replaced their skeletons (for honest screenshots)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=120_000)
+    page.wait_for_timeout(300)
+
+
 def test_every_page_opens_by_url_with_the_console_sidebar(base_url: str, browser: Browser) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # Deep links first, on a server that has not yet run app.py: the legacy pages/ trap.
@@ -134,7 +140,7 @@ def test_every_page_opens_by_url_with_the_console_sidebar(base_url: str, browser
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
         assert "app" not in sidebar.split(), "the legacy auto-discovered sidebar is showing"
         page.wait_for_selector(f'h1:has-text("{page_def.title}")', timeout=120_000)
-        page.wait_for_timeout(500)  # let charts settle for the screenshot
+        _settled(page)
         page.screenshot(path=str(ARTIFACTS / f"{page_def.url_path}.png"), full_page=True)
         page.context.close()
 
@@ -183,5 +189,6 @@ def test_deep_link_opens_the_violation(base_url: str, browser: Browser, store: d
     heading.wait_for(timeout=120_000)
     assert "revenue_positive" in heading.inner_text()
     page.get_by_text("Failing-row sample").wait_for(timeout=90_000)
+    _settled(page)
     page.screenshot(path=str(ARTIFACTS / "violation_deep_link.png"), full_page=True)
     page.context.close()

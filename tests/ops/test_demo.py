@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from cli import main
 from engine.checks import CHECKS, STATS
 from engine.evaluate import evaluate_suite
 from engine.manifest import load_catalog
@@ -288,7 +289,7 @@ def test_scale_must_be_positive(tmp_path: Path) -> None:
         demo.seed_demo(tmp_path / "w.db", scale=0)
 
 
-def test_cli_builds_keeps_and_rebuilds(tmp_path: Path) -> None:
+def test_cli_builds_then_keeps_the_file(tmp_path: Path) -> None:
     env = {"DQ_DATA_DIR": str(tmp_path / "data")}
     target = tmp_path / "data" / demo.FILE_NAME
 
@@ -301,10 +302,15 @@ def test_cli_builds_keeps_and_rebuilds(tmp_path: Path) -> None:
     assert kept.returncode == 0 and "kept the existing demo warehouse" in kept.stdout
     assert target.read_bytes() == first
 
-    rebuilt = manage("seed_demo", "--force", "--rows-scale", "0.02", "--now", "2026-04-01T00:00:00Z", env=env)
-    assert rebuilt.returncode == 0, rebuilt.stderr
-    assert target.read_bytes() != first
-    assert [p.name for p in target.parent.iterdir()] == [demo.FILE_NAME]
+
+def test_cli_force_rebuilds_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "w.db"
+    path.write_bytes(b"old")
+
+    assert main(["seed_demo", "--path", str(path), "--force", "--rows-scale", "0.02"]) == 0
+    assert f"built {path}" in capsys.readouterr().out
+    assert _scalar(path, "SELECT COUNT(*) FROM silver_customers") == 400
+    assert [p.name for p in tmp_path.iterdir()] == ["w.db"]
 
 
 @pytest.mark.parametrize(
@@ -314,23 +320,23 @@ def test_cli_builds_keeps_and_rebuilds(tmp_path: Path) -> None:
         (["--rows-scale", "0"], "must be above 0. Hint"),
     ],
 )
-def test_cli_usage_errors_exit_3(tmp_path: Path, args: list[str], message: str) -> None:
-    result = manage("seed_demo", "--path", str(tmp_path / "w.db"), *args)
-    assert result.returncode == 3
-    assert message in result.stderr
+def test_cli_usage_errors_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                 message: str) -> None:
+    assert main(["seed_demo", "--path", str(tmp_path / "w.db"), *args]) == 3
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "w.db").exists()
 
 
-def test_cli_unwritable_path_exits_2(tmp_path: Path) -> None:
+def test_cli_unwritable_path_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = manage("seed_demo", "--path", str(blocker / "w.db"), "--rows-scale", "0.02")
-    assert result.returncode == 2
-    assert "cannot write" in result.stderr and "Hint: choose a writable --path" in result.stderr
+
+    assert main(["seed_demo", "--path", str(blocker / "w.db"), "--rows-scale", "0.02"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Hint: choose a writable --path" in err
 
 
 def test_cli_reads_a_naive_now_as_utc(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
-    result = manage("seed_demo", "--path", str(path), "--rows-scale", "0.02", "--now", "2026-03-10T23:30:00")
-    assert result.returncode == 0, result.stderr
+    assert main(["seed_demo", "--path", str(path), "--rows-scale", "0.02", "--now", "2026-03-10T23:30:00"]) == 0
     assert _scalar(path, "SELECT value FROM demo_build_info WHERE key = 'anchor'") == "2026-03-10T00:00:00+00:00"

@@ -213,3 +213,12 @@ def test_the_shipped_matrix_is_the_runbooks() -> None:
         "silver: data_eng_lead, at most 24 h", "gold: data_eng_lead + manager, at most 12 h",
         "bronze: data_eng_lead, at most 24 h",
     ]
+
+
+def test_startup_validation_names_the_broken_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "dq.yaml").write_text("dq: {enabled: true}")
+    (tmp_path / "approval_matrix.yaml").write_text("never_allowed: [pii]\nlayers: {}")
+    monkeypatch.setenv("DQ_CONFIG_DIR", str(tmp_path))
+
+    with pytest.raises(approval_matrix.MatrixError, match="approval_matrix.yaml: key `never_allowed` lacks"):
+        gate.validate_startup()

@@ -96,7 +96,7 @@ def test_bad_arguments_are_refused(sqlite_store, days, batch, message) -> None:
         retention.cleanup(days, batch_size=batch)
 
 
-def test_the_monthly_job_is_registered_only_when_retention_is_configured(sqlite_store, monkeypatch, tmp_path) -> None:
+def test_the_monthly_job_runs_once_per_period_and_only_when_configured(sqlite_store, monkeypatch, tmp_path) -> None:
     assert "ops.retention" in housekeeping.JOB_MODULES
     assert retention.monthly_cleanup(NOW) is None  # DQ_RETENTION_DAYS unset: keep everything
     monkeypatch.setenv("DQ_RETENTION_DAYS", "30")
@@ -105,6 +105,30 @@ def test_the_monthly_job_is_registered_only_when_retention_is_configured(sqlite_
     populate()
     report = retention.monthly_cleanup(NOW)
     assert report is not None and report.archive_dir == tmp_path / "arch" and report.rows["runs"] == 2
+    assert retention.monthly_cleanup(NOW + timedelta(hours=1)) is None  # same period: already done
+    next_period = retention.period_start(NOW) + timedelta(days=30)
+    assert retention.monthly_cleanup(next_period) is not None
+
+
+def test_a_failed_monthly_run_gives_its_period_back(sqlite_store, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("DQ_RETENTION_DAYS", "-3")  # refused by cleanup: the claim must not be lost
+    with pytest.raises(InvalidRequest):
+        retention.monthly_cleanup(NOW)
+    monkeypatch.setenv("DQ_RETENTION_DAYS", "30")
+    monkeypatch.setenv("DQ_ARCHIVE_DIR", str(tmp_path / "arch"))
+    assert retention.monthly_cleanup(NOW) is not None
+
+
+def test_the_job_is_registered_only_when_retention_is_configured(monkeypatch) -> None:
+    import importlib
+
+    # A private registry, so the other features' jobs are not disturbed.
+    monkeypatch.setattr(housekeeping, "_JOBS", {})
+    importlib.reload(retention)
+    assert housekeeping._JOBS == {}
+    monkeypatch.setenv("DQ_RETENTION_DAYS", "180")
+    importlib.reload(retention)
+    assert [(j.name, j.every_seconds) for j in housekeeping._JOBS.values()] == [("ops.retention.monthly_cleanup", 3600)]
 
 
 def test_maintenance_on_a_busy_sqlite_store_is_skipped_with_the_reason(sqlite_store) -> None:

@@ -1,12 +1,10 @@
-"""The Alerts page under AppTest against a real SQLite store."""
+"""The Alerts page under AppTest (through app.py) against a real SQLite store."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from alerting.escalate import escalate_due
 from store import alerts as outbox
@@ -14,14 +12,15 @@ from store import db
 from store.schema import alerts
 from tests.alerting.conftest import T0, Recorded, add_violation, enqueue, update_violation
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "alerts.py")
+PAGE = "pages/alerts.py"
+NOW = (T0 + timedelta(minutes=30)).isoformat()
 
 
 @pytest.fixture(autouse=True)
 def store(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from alerting.policy import current_policy
 
-    monkeypatch.setenv("DQ_NOW", (T0 + timedelta(minutes=30)).isoformat())
+    monkeypatch.setenv("DQ_NOW", NOW)
     policy = current_policy()  # the shipped config/alerting.yaml; no channel configured -> store
     answered = add_violation("orders_id_not_null", "CRITICAL")
     ignored = add_violation("orders_amount_positive", "HIGH")
@@ -37,9 +36,9 @@ def store(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
         ))
 
 
-def test_the_page_shows_counts_response_time_failures_and_escalations() -> None:
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
-    assert not app.exception, app.exception
+def test_the_page_shows_counts_response_time_failures_and_escalations(open_page, monkeypatch) -> None:
+    monkeypatch.setenv("DQ_NOW", NOW)  # open_page froze its own time; the data is from T0
+    app = open_page(PAGE)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics == {"Sent": "3", "Waiting": "0", "Failed": "1", "Suppressed": "1", "Alert response time": "6.0 min"}
     failed, escalations, everything = (frame.value for frame in app.dataframe)
@@ -49,8 +48,9 @@ def test_the_page_shows_counts_response_time_failures_and_escalations() -> None:
     assert sorted(everything["status"]) == ["failed", "sent", "sent", "sent", "suppressed"]
 
 
-def test_retry_queues_failed_alerts_again() -> None:
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
+def test_retry_queues_failed_alerts_again(open_page, monkeypatch) -> None:
+    monkeypatch.setenv("DQ_NOW", NOW)
+    app = open_page(PAGE)
     app.button(key="a_retry").click().run()
     assert not app.exception, app.exception
     assert app.success[0].value.startswith("1 alert(s) queued again")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,15 +14,14 @@ from store import bypass, db
 from store.schema import alerts
 from tests.bypass_rows import add_run, add_suite, checklist
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "bypass_requests.py")
 ONCALL, LEAD, LEAD2, MANAGER = "oncall@company.com", "data-eng-lead@company.com", "lead2@company.com", "manager@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SUBMIT = "FormSubmitter:bypass_request-Submit bypass request"
 
 
 @pytest.fixture(autouse=True)
-def store(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DQ_NOW", T0.isoformat())
+def store(sqlite_store: str, open_page, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DQ_NOW", T0.isoformat())  # after open_page, which sets its own
     add_suite("silver.orders", "silver")
     add_suite("gold.revenue", "gold")
     add_suite("silver.customers", "silver", ["pii"])
@@ -30,11 +29,15 @@ def store(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     add_suite("silver.kyc", "silver", ["compliance"])
 
 
-def page(user: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("DQ_DEV_USER", user)
-    app = AppTest.from_file(PAGE, default_timeout=30).run()
-    assert not app.exception, app.exception
-    return app
+@pytest.fixture
+def page(open_page, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], AppTest]:
+    """The page as a given user sees it, reached through app.py like every console page."""
+
+    def as_user(user: str) -> AppTest:
+        monkeypatch.setenv("DQ_DEV_USER", user)
+        return open_page("pages/bypass_requests.py")
+
+    return as_user
 
 
 def fill(app: AppTest, suite: str, hours: float = 6, **blank: bool) -> AppTest:
@@ -52,17 +55,17 @@ def fill(app: AppTest, suite: str, hours: float = 6, **blank: bool) -> AppTest:
     return app.button(key=SUBMIT).click().run()
 
 
-def test_never_allowed_tables_are_not_offered(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = page(ONCALL, monkeypatch)
+def test_never_allowed_tables_are_not_offered(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page(ONCALL)
 
     assert app.selectbox(key="bp_suite").options == [
         "gold.revenue (suite gold.revenue, gold)", "silver.orders (suite silver.orders, silver)",
     ]
 
 
-def test_failure_details_are_filled_from_the_latest_failing_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_details_are_filled_from_the_latest_failing_run(page, monkeypatch: pytest.MonkeyPatch) -> None:
     run_id = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
-    app = page(ONCALL, monkeypatch)
+    app = page(ONCALL)
 
     app.selectbox(key="bp_suite").select("silver.orders").run()
 
@@ -71,32 +74,32 @@ def test_failure_details_are_filled_from_the_latest_failing_run(monkeypatch: pyt
     assert "orders_id_not_null [HIGH] FAILED" in details
 
 
-def test_a_complete_request_is_filed_for_approval(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_complete_request_is_filed_for_approval(page, monkeypatch: pytest.MonkeyPatch) -> None:
     add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
 
-    app = fill(page(ONCALL, monkeypatch), "silver.orders")
+    app = fill(page(ONCALL), "silver.orders")
 
     assert [s.value for s in app.success] == ["Bypass request #1 filed; it needs data_eng_lead."]
     stored = bypass.get(1)
     assert (stored.requested_by, stored.status, stored.incident_id, stored.run_id) == (ONCALL, "pending", "INC-7", 1)
 
 
-def test_a_missing_checklist_item_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fill(page(ONCALL, monkeypatch), "silver.orders", **{"Rollback plan *": True})
+def test_a_missing_checklist_item_is_refused(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = fill(page(ONCALL), "silver.orders", **{"Rollback plan *": True})
 
     assert "lacks Rollback plan" in app.error[0].value
     assert bypass.list_requests() == []
 
 
-def test_a_duration_over_the_matrix_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = fill(page(ONCALL, monkeypatch), "gold.revenue", hours=13)
+def test_a_duration_over_the_matrix_is_refused_with_the_reason(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = fill(page(ONCALL), "gold.revenue", hours=13)
 
     assert "a gold bypass may last at most 12 h (approval matrix); 13 h was asked" in app.error[0].value
 
 
-def test_self_approval_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_self_approval_is_refused_on_the_page(page, monkeypatch: pytest.MonkeyPatch) -> None:
     request_id = bypass.create_request(user(LEAD), checklist("silver.orders"))
-    app = page(LEAD, monkeypatch)
+    app = page(LEAD)
 
     app.button(key=f"approve_{request_id}").click().run()
 
@@ -104,13 +107,13 @@ def test_self_approval_is_refused_on_the_page(monkeypatch: pytest.MonkeyPatch) -
     assert bypass.get(request_id).status == "pending"
 
 
-def test_gold_needs_a_lead_then_a_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gold_needs_a_lead_then_a_manager(page, monkeypatch: pytest.MonkeyPatch) -> None:
     request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=12))
 
-    lead = page(LEAD, monkeypatch)
+    lead = page(LEAD)
     assert "Needs:** data_eng_lead + manager" in "".join(m.value for m in lead.markdown)
     lead.button(key=f"approve_{request_id}").click().run()
-    manager = page(MANAGER, monkeypatch)
+    manager = page(MANAGER)
     manager.button(key=f"approve_{request_id}").click().run()
 
     assert lead.success[0].value == f"Approval recorded; bypass #{request_id} needs another approver."
@@ -118,9 +121,9 @@ def test_gold_needs_a_lead_then_a_manager(monkeypatch: pytest.MonkeyPatch) -> No
     assert f"#{request_id} gold.revenue: 12 h 00 min left" in [s.value for s in manager.subheader]
 
 
-def test_a_rejection_needs_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rejection_needs_a_reason(page, monkeypatch: pytest.MonkeyPatch) -> None:
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
-    app = page(LEAD, monkeypatch)
+    app = page(LEAD)
 
     app.button(key=f"reject_{request_id}").click().run()
     assert "needs a reason" in app.error[0].value
@@ -131,28 +134,28 @@ def test_a_rejection_needs_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     assert app.success[0].value == f"Bypass #{request_id} rejected."
 
 
-def _active(monkeypatch: pytest.MonkeyPatch, hours: float = 6) -> tuple[int, AppTest]:
+def _active(page, monkeypatch: pytest.MonkeyPatch, hours: float = 6) -> tuple[int, AppTest]:
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=hours))
     bypass.approve(user(LEAD), request_id)
     monkeypatch.setenv("DQ_NOW", (T0 + timedelta(hours=1, minutes=15)).isoformat())
-    return request_id, page(ONCALL, monkeypatch)
+    return request_id, page(ONCALL)
 
 
-def test_active_bypass_shows_time_left_and_silenced_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_active_bypass_shows_time_left_and_silenced_alerts(page, monkeypatch: pytest.MonkeyPatch) -> None:
     with db.write() as conn:
         conn.execute(alerts.insert().values(
             suite="silver.orders", rule_name="orders_id_not_null", severity="HIGH", kind="trigger",
             channel="slack", payload={}, status="suppressed", suppressed_reason="bypass #1", attempts=0,
             created_at=T0 + timedelta(minutes=30),
         ))
-    request_id, app = _active(monkeypatch)
+    request_id, app = _active(page, monkeypatch)
 
     assert f"#{request_id} silver.orders: 4 h 45 min left" in [s.value for s in app.subheader]
     assert "**Alerts silenced during this bypass (1):**" in [m.value for m in app.markdown]
 
 
-def test_rollback_asks_for_confirmation_then_disables_and_notifies(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id, app = _active(monkeypatch)
+def test_rollback_asks_for_confirmation_then_disables_and_notifies(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    request_id, app = _active(page, monkeypatch)
 
     app.button(key=f"rollback_{request_id}").click().run()
     assert bypass.get(request_id).status == "active"  # only the dialog opened
@@ -165,8 +168,8 @@ def test_rollback_asks_for_confirmation_then_disables_and_notifies(monkeypatch: 
         assert conn.execute(sa.select(alerts.c.kind, alerts.c.channel)).all() == [("bypass", "store")]
 
 
-def test_restore_ends_the_bypass_and_reports_the_rerun(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id, app = _active(monkeypatch)
+def test_restore_ends_the_bypass_and_reports_the_rerun(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    request_id, app = _active(page, monkeypatch)
 
     app.button(key=f"restore_{request_id}").click().run()
     app.text_area(key=f"restore_note_{request_id}").input("fix deployed, INC-7 closed")
@@ -179,8 +182,8 @@ def test_restore_ends_the_bypass_and_reports_the_rerun(monkeypatch: pytest.Monke
     assert [e.action for e in bypass.history(request_id)[1]][-1] == "bypass.verified"
 
 
-def test_history_can_be_exported(monkeypatch: pytest.MonkeyPatch) -> None:
-    request_id, app = _active(monkeypatch)
+def test_history_can_be_exported(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    request_id, app = _active(page, monkeypatch)
 
     labels = [b.proto.label for b in app.get("download_button")]
 

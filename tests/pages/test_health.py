@@ -44,3 +44,10 @@ def test_panels_are_drawn(store, open_page) -> None:
     assert subheaders == ["Check success rate", "Violations by severity", "Top failing rules",
                           "Check duration", "Alert response times", "Queue length"]
     assert not at.exception
+
+
+def test_a_stale_heartbeat_is_red(sqlite_store: str, open_page) -> None:
+    seed.heartbeat(started_at=ago(days=1), beat_at=ago(minutes=10))
+    at = open_page(PAGE)
+    assert any("Scheduler host:1 (running)" in e.value for e in at.error)
+    assert not any("Scheduler" in s.value for s in at.success)

@@ -98,14 +98,23 @@ def test_deep_link_by_rule_prefilters(store, open_page) -> None:
     assert _ids(at) == [store["critical"]]
 
 
-def test_run_now_queues_a_request_for_the_rule(store, open_page) -> None:
-    at = open_page(PAGE, violation=str(store["high"]))
+def test_run_now_queues_a_request_for_the_rule(sqlite_store: str, tmp_path, open_page) -> None:
+    seed.load_rules(tmp_path / "rules")
+    violation_id = seed.violation()
+    at = open_page(PAGE, violation=str(violation_id))
     at.button(key="run_now").click().run()
     with db.read() as conn:
         row = conn.execute(sa.select(schema.run_requests)).mappings().one()
     assert (row["suite"], row["rule_name"], row["requested_by"], row["origin"], row["status"]) == (
         "silver.orders", "orders_id_not_null", "dev@localhost", "console", "pending")
     assert "Run request #1 queued" in at.success[0].value
+
+
+def test_run_now_for_a_suite_no_longer_loaded_says_why(sqlite_store: str, open_page) -> None:
+    gone = seed.violation(suite="silver.gone")
+    at = open_page(PAGE, violation=str(gone))
+    at.button(key="run_now").click().run()
+    assert "not in the store" in at.error[0].value
 
 
 def test_resolve_by_hand(store, open_page) -> None:

@@ -47,6 +47,10 @@ def test_runs_on_schedule_and_on_request_and_serves_health(store_url: str, tmp_p
         assert (first["status"], first["worker"], first["rules_failed"]) == ("FAILED", "one", 1)
         assert first["due_at"] is not None
 
+        # Rules loaded while it runs take effect without a restart.
+        load_rules(tmp_path / "rules", {"silver_orders": "* * * * * */2", "gold_new": "* * * * * */2"})
+        wait_for("the newly loaded suite", lambda: [r for r in _finished("schedule") if r["suite"] == "gold_new"], process=proc)
+
         request_id = request_run("silver_orders", "silver_orders_id_not_null", requested_by="ann", origin="console")
         wait_for("the request", lambda: request_status(request_id).status == "done", process=proc)
         (requested,) = _finished("request")
@@ -55,7 +59,7 @@ def test_runs_on_schedule_and_on_request_and_serves_health(store_url: str, tmp_p
         status, report = wait_for("healthy", lambda: (h := health(proc))[0] == 200 and h, process=proc)
         assert report["healthy"] and report["store_reachable"]
         assert report["schedulers"][0]["scheduler_id"] == "one"
-        assert report["last_successful_run"]["suite"] == "silver_orders"
+        assert report["last_successful_run"]["suite"] in {"silver_orders", "gold_new"}
         status, metrics = get(proc.url("/metrics"))
         assert status == 200
         assert 'dq_runs_total{status="FAILED"}' in metrics
@@ -176,3 +180,15 @@ def test_two_replicas_on_postgresql_share_suites_and_never_run_one_tick_twice(pg
         spans = sorted((r["started_at"], r["finished_at"]) for r in done if r["suite"] == suite)
         for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             assert start >= end - timedelta(milliseconds=50)  # never two runs of one suite at once
+
+
+def test_once_runs_what_is_due_and_what_is_requested_then_exits(sqlite_store: str, tmp_path: Path) -> None:
+    env = _env(tmp_path, sqlite_warehouse(tmp_path / "wh.db"))
+    load_rules(tmp_path / "rules", {"silver_orders": "0 0 * * *", "gold_orders": "* * * * * *"})
+    request_id = request_run("silver_orders", requested_by="ann", origin="cli")
+    done = manage("scheduler", "--once", "--id", "cron-job", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert request_status(request_id).status == "done"
+    finished = Counter((r["suite"], r["trigger"]) for r in runs() if r["status"] == "FAILED")
+    # every suite's due tick once (even the every-second one), plus the request
+    assert finished == {("silver_orders", "schedule"): 1, ("gold_orders", "schedule"): 1, ("silver_orders", "request"): 1}

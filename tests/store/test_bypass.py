@@ -169,7 +169,7 @@ def test_rollback_disables_now_and_queues_a_notification(sqlite_store: str, at) 
     assert bypass.honoured_bypass("silver.orders").request is None
     with db.read() as conn:
         alert = conn.execute(sa.select(alerts)).one()
-    assert (alert.kind, alert.channel, alert.status) == ("bypass", "store", "pending")
+    assert (alert.kind, alert.channel, alert.destination, alert.status) == ("bypass", "store", None, "pending")
     assert "ROLLED BACK" in alert.payload["text"]
     with pytest.raises(InvalidTransition, match="not active"):
         bypass.restore(user(ONCALL), request_id, "again")
@@ -278,3 +278,39 @@ def test_audit_log_records_who_and_when(sqlite_store: str, at) -> None:
         rows = conn.execute(sa.select(audit_log).where(audit_log.c.action == "bypass.approved")).all()
 
     assert [(r.actor, r.at, r.details["role"]) for r in rows] == [(LEAD, T0 + timedelta(minutes=30), "data_eng_lead")]
+
+
+def test_an_approver_cannot_reject_after_approving(sqlite_store: str, at) -> None:
+    add_suite("gold.revenue", "gold")
+    request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue"))
+    bypass.approve(user(LEAD), request_id)
+
+    with pytest.raises(PolicyViolation, match="has already approved bypass"):
+        bypass.reject(user(LEAD), request_id, "changed my mind")
+    assert bypass.reject(user(MANAGER), request_id, "not for revenue").status == "rejected"
+
+
+def test_concurrent_gold_approvals_activate_the_request(pg_store: str, at) -> None:
+    """A lead and a manager approving at the same moment: the row lock serializes them."""
+    import threading
+
+    add_suite("gold.revenue", "gold")
+    request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue"))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def decide(name: str) -> None:
+        barrier.wait()
+        try:
+            bypass.approve(user(name), request_id)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=decide, args=(n,)) for n in (LEAD, MANAGER)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert errors == []
+    assert bypass.get(request_id).status == "active"

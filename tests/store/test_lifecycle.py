@@ -83,3 +83,23 @@ def test_a_lifecycle_change_survives_reloading_the_unchanged_manifests(loaded, t
     lifecycle.set_rule_state("orders_id_not_null", "retired", "alice", "replaced by a schema check")
     load_rules(tmp_path / "rules")
     assert _rule("orders_id_not_null").status == "retired"
+
+
+def test_retiring_resolves_the_rules_open_violations_and_disabling_does_not(loaded) -> None:
+    from tests.ops.store_data import NOW, add_run, add_violation
+
+    with db.write() as conn:
+        run_id = add_run(conn, NOW)
+        still_open = add_violation(conn, run_id, NOW, NOW, status="open")
+        acknowledged = add_violation(conn, run_id, NOW, NOW, status="acknowledged")
+        done = add_violation(conn, run_id, NOW, NOW, status="resolved")
+    assert lifecycle.set_rule_state("orders_amount_between", "disabled", "alice", "pause").violations_resolved == ()
+    state = lifecycle.set_rule_state("orders_amount_between", "retired", "alice", "column dropped")
+    assert state.violations_resolved == (still_open, acknowledged)
+    with db.read() as conn:
+        rows = conn.execute(sa.select(schema.violations).order_by(schema.violations.c.id)).all()
+    by_id = {r.id: r for r in rows}
+    assert {by_id[i].status for i in (still_open, acknowledged, done)} == {"resolved"}
+    assert (by_id[still_open].resolution, by_id[still_open].resolution_note, by_id[still_open].acknowledged_by) == (
+        "other", "rule retired: column dropped", "alice")
+    assert by_id[done].resolution == "auto"  # already resolved: untouched

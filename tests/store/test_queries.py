@@ -9,8 +9,7 @@ from tests import seed
 from tests.seed import NOW, ago
 
 
-@pytest.fixture
-def history(store_url: str) -> str:
+def _history() -> None:
     seed.suite()
     seed.suite(name="gold.revenue", source="finance", layer="gold")
     seed.rule()
@@ -20,6 +19,18 @@ def history(store_url: str) -> str:
                    severity="CRITICAL", detected_at=ago(hours=2))
     seed.violation(status="acknowledged", detected_at=ago(days=3), acknowledged_by="a@x")
     seed.violation(status="resolved", detected_at=ago(days=10))
+
+
+@pytest.fixture
+def history(sqlite_store: str) -> str:
+    """Filters are plain SQLAlchemy; SQLite is enough (the PostgreSQL run is below)."""
+    _history()
+    return sqlite_store
+
+
+@pytest.fixture
+def history_both(store_url: str) -> str:
+    _history()
     return store_url
 
 
@@ -45,7 +56,7 @@ def test_violation_filters(history: str, shape: ViolationFilter, expected: list[
         assert queries.violations_count(shape) == len(expected)
 
 
-def test_violation_detail_and_sample(history: str) -> None:
+def test_violation_detail_and_sample(history_both: str) -> None:
     one = queries.violation(2)
     assert one.row(0, named=True)["rule_name"] == "revenue_positive"
     assert one["detected_at"].dtype.time_zone == "UTC"
@@ -71,7 +82,7 @@ def test_filter_options_come_from_rules(history: str) -> None:
     assert options.rules == ("orders_id_not_null", "revenue_positive")
 
 
-def test_rule_history_and_overview(history: str) -> None:
+def test_rule_history_and_overview(history_both: str) -> None:
     seed.checked(status="FAILED", at=ago(hours=5))
     seed.checked(status="PASSED", at=ago(hours=4))
     seed.checked(status="PASSED", at=ago(days=40))
@@ -84,7 +95,7 @@ def test_rule_history_and_overview(history: str) -> None:
     assert (other["last_status"], other["open_violations"]) == (None, 1)
 
 
-def test_runs_list_and_results(history: str) -> None:
+def test_runs_list_and_results(history_both: str) -> None:
     first = seed.checked(status="FAILED", at=ago(hours=5))
     seed.checked(status="PASSED", at=ago(hours=1), suite="gold.revenue", rule_name="revenue_positive")
     assert queries.runs_list(RunFilter())["id"].to_list() == [first + 1, first]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from types import MappingProxyType
 
+import pytest
 import sqlalchemy as sa
 
 import clock
 from engine.model import Layer, Rule, Severity, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
 from store import db, schema
+from store.errors import InvalidTransition
 from store.results import abort_run, finish_run, start_run
 
 RULE = Rule(name="r", suite="s", check="not_null", params=MappingProxyType({"column": "a"}), severity=Severity.HIGH)
@@ -99,11 +102,18 @@ def test_abort_marks_only_running_runs(store_url: str) -> None:
 
 def test_nothing_is_half_written(store_url: str) -> None:
     bad = report(failed(0.2, 2), RuleResult("x" * 300, "not_null", "HIGH", Verdict.PASSED, "too long a name"))
-    try:
+    with contextlib.suppress(sa.exc.DBAPIError):  # PostgreSQL refuses the over-long name; SQLite accepts it
         record(bad)
-    except sa.exc.DBAPIError:
-        pass  # PostgreSQL refuses the over-long name; SQLite accepts it
     with db.read() as conn:
         runs = conn.execute(sa.select(sa.func.count()).select_from(schema.runs)).scalar()
         results = conn.execute(sa.select(sa.func.count()).select_from(schema.results)).scalar()
     assert (runs, results) in {(0, 0), (1, 2)}
+
+
+def test_an_aborted_run_refuses_late_results(store_url: str) -> None:
+    with db.write() as conn:
+        run_id = start_run(conn, "s", "warehouse", "schedule")
+        abort_run(conn, run_id, "lease expired")
+    with pytest.raises(InvalidTransition, match=f"run {run_id} of suite 's' is no longer RUNNING"), db.write() as conn:
+        finish_run(conn, run_id, report(failed(0.2, 2)), SUITE)
+    assert violations() == []

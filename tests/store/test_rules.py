@@ -112,3 +112,12 @@ def test_unknown_suite_and_rule_have_a_hint(store_url: str) -> None:
 def test_plan_reads_only(store_url: str, tmp_path: Path) -> None:
     with db.read() as conn:
         assert plan_sync(conn, catalog(tmp_path)).count("added") == 2
+
+
+def test_one_unreadable_stored_suite_does_not_hide_the_others(store_url: str, tmp_path: Path) -> None:
+    load(tmp_path)
+    other = SUITE.replace("silver.orders", "gold.orders").replace("orders_id_unique", "g1").replace("orders_amount_positive", "g2")
+    load(tmp_path, other)
+    with db.write() as conn:
+        conn.execute(schema.suites.update().where(schema.suites.c.name == "gold.orders").values(definition={"suite": "gold.orders"}))
+    assert [s.name for s in live_suites()] == ["silver.orders"]

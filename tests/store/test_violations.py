@@ -22,12 +22,19 @@ def _audit(action: str) -> list[tuple[str, str, dict]]:
 
 
 @pytest.fixture
-def three(store_url: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def three(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setenv("DQ_NOW", NOW.isoformat())
     return [seed.violation(), seed.violation(), seed.violation(status="resolved")]
 
 
-def test_acknowledge_many_with_a_note_skips_resolved(three: list[int]) -> None:
+@pytest.fixture
+def three_both(store_url: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    monkeypatch.setenv("DQ_NOW", NOW.isoformat())
+    return [seed.violation(), seed.violation(), seed.violation(status="resolved")]
+
+
+def test_acknowledge_many_with_a_note_skips_resolved(three_both: list[int]) -> None:
+    three = three_both
     changed = violations.acknowledge(three, "oncall@company.com", "looking at it")
     assert changed == three[:2]
     row = _row(three[0])
@@ -51,7 +58,8 @@ def test_acknowledge_needs_a_user(three: list[int]) -> None:
         violations.acknowledge(three, "  ")
 
 
-def test_resolve_by_hand_with_a_reason(three: list[int]) -> None:
+def test_resolve_by_hand_with_a_reason(three_both: list[int]) -> None:
+    three = three_both
     violations.resolve(three[0], "lead@x", "false_positive", "test data")
     row = _row(three[0])
     assert (row["status"], row["resolution"], row["resolved_by"], row["acknowledged_by"]) == (
