@@ -18,7 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from store import audit, db
+from store import audit, bypass, db
+from store.errors import NotFound
 from store.schema import alerts, bypass_requests, violations
 
 PENDING, SENDING, SENT, FAILED, SUPPRESSED = "pending", "sending", "sent", "failed", "suppressed"
@@ -312,17 +313,22 @@ def unacknowledged(conn: Connection, severities: Sequence[str]) -> list[Violatio
 
 
 def active_bypass(conn: Connection, suite: str, now: datetime) -> ActiveBypass | None:
-    query = (
-        sa.select(bypass_requests.c.id, bypass_requests.c.suite, bypass_requests.c.expires_at)
-        .where(
-            bypass_requests.c.suite == suite,
-            bypass_requests.c.status == "active",
-            bypass_requests.c.expires_at > now,
-        )
-        .order_by(bypass_requests.c.expires_at.desc())
-    )
-    row = conn.execute(query).first()
-    return ActiveBypass(row.id, row.suite, row.expires_at) if row else None
+    """The bypass the gate honours for `suite` now (signature, matrix and expiry checked), or None.
+
+    A bypass row that was edited, expired or never properly approved silences nothing.
+    """
+    exists = conn.execute(
+        sa.select(bypass_requests.c.id).where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active")
+    ).first()
+    if exists is None:  # the common case: no query of the suite, matrix or signature needed
+        return None
+    try:
+        request = bypass.honoured_in(conn, suite, now).request
+    except NotFound:  # a suite no longer in the store has nothing to honour
+        return None
+    if request is None or request.expires_at is None:
+        return None
+    return ActiveBypass(request.id, request.suite, request.expires_at)
 
 
 def last_alarm_at(conn: Connection, rule_name: str) -> datetime | None:

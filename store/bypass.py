@@ -406,28 +406,32 @@ def honoured_bypass(suite: str, now: datetime | None = None, *, engine: Engine |
     approvals, the HMAC over the approved terms, the clock and the audit log must all agree,
     so an expired bypass fails even when housekeeping is late and an edited row fails always.
     """
-    matrix = approval_matrix.load()
-    now = now or clock.utcnow()
     with db.read(engine) as conn:
-        terms = suite_terms(conn, suite)
-        forbidden = matrix.forbidden_classes(terms.data_classes)
-        if forbidden:
-            reason = f"{terms.table_name} holds {', '.join(forbidden)} data: it can never be bypassed"
-            return Honoured(None, (reason,), never_allowed=True)
-        ids = conn.execute(
-            sa.select(bypass_requests.c.id)
-            .where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active")
-            .order_by(bypass_requests.c.id.desc())
-        ).scalars().all()
-        if not ids:
-            return Honoured(None, (f"no approved bypass is active for {suite}",))
-        problems: list[str] = []
-        for request_id in ids:
-            request = _load(conn, request_id)
-            found = _problems(conn, matrix, terms, request, now)
-            if not found:
-                return Honoured(request, ())
-            problems.extend(f"bypass #{request_id}: {p}" for p in found)
+        return honoured_in(conn, suite, now or clock.utcnow())
+
+
+def honoured_in(conn: Connection, suite: str, now: datetime) -> Honoured:
+    """honoured_bypass inside the caller's transaction (alerting silences only what the gate honours)."""
+    matrix = approval_matrix.load()
+    terms = suite_terms(conn, suite)
+    forbidden = matrix.forbidden_classes(terms.data_classes)
+    if forbidden:
+        reason = f"{terms.table_name} holds {', '.join(forbidden)} data: it can never be bypassed"
+        return Honoured(None, (reason,), never_allowed=True)
+    ids = conn.execute(
+        sa.select(bypass_requests.c.id)
+        .where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active")
+        .order_by(bypass_requests.c.id.desc())
+    ).scalars().all()
+    if not ids:
+        return Honoured(None, (f"no approved bypass is active for {suite}",))
+    problems: list[str] = []
+    for request_id in ids:
+        request = _load(conn, request_id)
+        found = _problems(conn, matrix, terms, request, now)
+        if not found:
+            return Honoured(request, ())
+        problems.extend(f"bypass #{request_id}: {p}" for p in found)
     return Honoured(None, tuple(problems))
 
 

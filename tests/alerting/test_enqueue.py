@@ -3,9 +3,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from alerting import enqueue_for_run
+from ops.roles import User
 from store import db
 from store.alerts import recent
-from store.schema import alerts
+from store.bypass import approve, create_request
+from store.schema import alerts, bypass_requests
 from tests.alerting.conftest import (
     T0,
     Recorded,
@@ -14,6 +16,7 @@ from tests.alerting.conftest import (
     make_suite,
     update_violation,
 )
+from tests.bypass_rows import add_suite, checklist
 
 
 def _rows() -> list[tuple]:
@@ -97,16 +100,37 @@ def test_snoozed_violations_are_suppressed_until_the_snooze_ends(sqlite_store, c
         assert recent(conn)[-1].suppressed_reason == "snoozed until 2026-03-02T11:00:00+00:00"
 
 
-def test_an_active_bypass_silences_the_table_and_says_so(store_url, channels_env, policy) -> None:
-    add_bypass("silver.orders", T0 - timedelta(hours=1), status="active")  # expired: no effect
+def _approved_bypass(monkeypatch, hours: float = 4) -> int:
+    """A bypass requested and approved through the store, active from T0 for `hours`."""
+    monkeypatch.setenv("DQ_NOW", T0.isoformat())
+    add_suite("silver.orders")
+    request_id = create_request(User("req@company.com", frozenset({"on_call"})), checklist("silver.orders", hours=hours))
+    approve(User("data-eng-lead@company.com", frozenset({"data_eng_lead"})), request_id)
+    monkeypatch.delenv("DQ_NOW")
+    return request_id
+
+
+def test_an_active_bypass_silences_the_table_and_says_so(store_url, channels_env, policy, monkeypatch) -> None:
+    add_bypass("silver.orders", T0 - timedelta(hours=1), status="active")  # unsigned and expired: no effect
     add_bypass("silver.orders", T0 + timedelta(hours=1), status="rejected")
-    bypass = add_bypass("silver.orders", T0 + timedelta(hours=4))
+    bypass = _approved_bypass(monkeypatch)
     vid = add_violation("orders_id_not_null", "CRITICAL")
     _enqueue(Recorded(1, opened=[vid]), policy)
     with db.read() as conn:
         [row] = recent(conn)
     assert (row.status, row.channel) == ("suppressed", "store")
     assert row.suppressed_reason == f"bypass #{bypass} active on silver.orders until 2026-03-02T13:00:00+00:00"
+
+
+def test_a_tampered_bypass_silences_nothing(store_url, channels_env, policy, monkeypatch) -> None:
+    bypass = _approved_bypass(monkeypatch)
+    with db.write() as conn:  # someone stretches the bypass by hand in the database
+        conn.execute(bypass_requests.update().where(bypass_requests.c.id == bypass)
+                     .values(expires_at=T0 + timedelta(hours=72)))
+    vid = add_violation("orders_id_not_null", "CRITICAL")
+    _enqueue(Recorded(1, opened=[vid]), policy)
+    with db.read() as conn:
+        assert all(row.status == "pending" for row in recent(conn))
 
 
 def test_acknowledged_violations_get_no_reminders(sqlite_store, channels_env, policy) -> None:
