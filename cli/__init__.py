@@ -49,6 +49,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     from engine.errors import EngineError, ManifestError
+    from ops.errors import OpsError
     from settings import SettingsError
     from store.errors import NotFound, StoreError
 
@@ -60,6 +61,6 @@ def main(argv: Sequence[str]) -> int:
     except (UsageError, NotFound) as exc:
         print(f"manage.py {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (EngineError, ManifestError, StoreError, SettingsError) as exc:
+    except (EngineError, ManifestError, StoreError, SettingsError, OpsError) as exc:
         print(f"manage.py {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -92,3 +92,15 @@ def require_store() -> queries.StoreStatus:
 def minute_now() -> datetime:
     """Now, truncated to the minute, so reads within one minute share the cache."""
     return clock.utcnow().replace(second=0, microsecond=0)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def config_problem() -> str | None:
+    """What is wrong with config/dq.yaml or the approval matrix (validated at start), or None."""
+    from ops.gate import GateConfigError, validate_startup
+
+    try:
+        validate_startup()
+    except (GateConfigError, StoreError) as exc:
+        return str(exc)
+    return None

@@ -17,6 +17,7 @@ import yaml
 
 import clock
 import settings
+from ops.errors import OpsError
 from store import approval_matrix, audit, db, gate_reads
 from store import bypass as bypass_store
 
@@ -25,7 +26,7 @@ SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 BLOCKING_VERDICTS = ("FAILED", "ERROR")
 
 
-class GateConfigError(Exception):
+class GateConfigError(OpsError):
     """config/dq.yaml is missing or malformed."""
 
 

@@ -26,12 +26,14 @@ import schedule
 
 import clock
 import settings
+from alerting.policy import current_policy
 from engine.model import Suite
-from ops import cron, health, housekeeping
+from ops import cron, gate, health, housekeeping
 from scheduler import dispatch, worker
-from scheduler.errors import HealthPortUnavailable
+from scheduler.errors import HealthPortUnavailable, SchedulerError
 from scheduler.http import serve
 from store import db, migrations, scheduling
+from store.errors import StoreError
 from store.rules import live_suites
 
 log = logging.getLogger("scheduler")
@@ -108,6 +110,7 @@ class Scheduler:
         engine = db.get_engine()
         migrations.require_current(engine)
         cron.zone(self.config.timezone)  # a bad DQ_TIMEZONE stops us here, with its hint
+        _validate_config()
         single = db.is_sqlite(engine)
         self._server = self._serve()
         try:
@@ -354,3 +357,12 @@ class Scheduler:
         self._last_errors[key] = message
         self.counters[("loop_error", key.split(":")[0])] += 1
         log.error(message, exc_info=exc if exc is not None and log.isEnabledFor(logging.DEBUG) else None)
+
+
+def _validate_config() -> None:
+    """A broken dq.yaml or approval matrix stops the start, naming file and key; alerting.yaml only logs."""
+    try:
+        gate.validate_startup()
+    except (gate.GateConfigError, StoreError) as exc:
+        raise SchedulerError(f"configuration: {exc}") from exc
+    current_policy()  # logs what is wrong in alerting.yaml and falls back to the runbook's policy

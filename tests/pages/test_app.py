@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def test_default_page_is_health_with_the_sidebar(sqlite_store: str, open_page) -
     assert "Local development mode: acting as **dev@localhost**" in at.sidebar.warning[0].value
 
 
-MINE = ["pages/health.py", "pages/violations.py", "pages/rule_review.py", "pages/runs.py", "pages/rules.py"]
+MINE = PAGES  # every page of the navigation, the bypass and alerts pages included
 
 
 @pytest.mark.parametrize("page", MINE)
@@ -60,3 +61,12 @@ def test_a_first_deep_link_through_the_legacy_path_joins_the_navigation(sqlite_s
     assert at.session_state[nav.FLIP_TRIED] and at.session_state[nav.DRAWN_BY_APP]
     links = [e for e in at.sidebar if type(e).__name__ == "PageLink"]
     assert [link.proto.label for link in links] == [p.title for p in nav.PAGES]
+
+
+def test_a_broken_gate_config_is_shown_at_start(sqlite_store: str, tmp_path, monkeypatch, open_page) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", config)
+    (config / "dq.yaml").write_text("dq:\n  strict_mode: maybe\n")
+    monkeypatch.setenv("DQ_CONFIG_DIR", str(config))
+    at = open_page()
+    assert any("Configuration problem" in e.value and "dq.strict_mode must be true or false" in e.value for e in at.error)

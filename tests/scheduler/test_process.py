@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 from collections import Counter
 from datetime import timedelta
@@ -192,3 +193,13 @@ def test_once_runs_what_is_due_and_what_is_requested_then_exits(sqlite_store: st
     finished = Counter((r["suite"], r["trigger"]) for r in runs() if r["status"] == "FAILED")
     # every suite's due tick once (even the every-second one), plus the request
     assert finished == {("silver_orders", "schedule"): 1, ("gold_orders", "schedule"): 1, ("silver_orders", "request"): 1}
+
+
+def test_a_broken_approval_matrix_stops_the_start_naming_the_file(sqlite_store: str, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", config)
+    (config / "approval_matrix.yaml").write_text("layers: [silver\n")
+    env = _env(tmp_path, sqlite_warehouse(tmp_path / "wh.db"), DQ_CONFIG_DIR=str(config))
+    done = manage("scheduler", "--once", env=env, timeout=120)
+    assert done.returncode == 2
+    assert "configuration:" in done.stderr and "approval_matrix.yaml" in done.stderr
