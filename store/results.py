@@ -36,11 +36,10 @@ class RecordedRun:
 def start_run(conn: Connection, suite_name: str, source: str, trigger: str, *, due_at: datetime | None = None,
               requested_by: str | None = None, worker: str | None = None) -> int:
     """Insert a RUNNING run row; a crash leaves it RUNNING for the next start to mark ABORTED."""
-    result = conn.execute(runs.insert().values(
+    return int(conn.execute(runs.insert().values(
         suite=suite_name, source=source, trigger=trigger, status="RUNNING", started_at=clock.utcnow(),
         due_at=due_at, requested_by=requested_by, worker=worker,
-    ))
-    return int(result.inserted_primary_key[0])
+    ).returning(runs.c.id)).scalar_one())
 
 
 def abort_run(conn: Connection, run_id: int, reason: str) -> None:
@@ -132,15 +131,14 @@ def _record_failure(conn: Connection, run_id: int, report: SuiteReport, suite: S
     current = _open_violation(conn, result.rule_name)
     threshold = result.fail_level
     if current is None:
-        inserted = conn.execute(violations.insert().values(
+        violation_id = int(conn.execute(violations.insert().values(
             rule_name=result.rule_name, suite=suite.name, source=suite.source, check_type=result.check_type,
             severity=result.severity, status="open", verdict=result.status.value, detected_at=now,
             last_seen_at=now, occurrences=1, first_run_id=run_id, last_run_id=run_id,
             observed_value=observed, worst_value=observed, threshold=threshold,
             failing_rows=result.failing_rows, message=result.message, sample=list(result.sample) or None,
             acknowledged=False,
-        ))
-        violation_id = int(inserted.inserted_primary_key[0])
+        ).returning(violations.c.id)).scalar_one())
         recorded.opened.append(violation_id)
         audit.record(conn, "system", "violation.opened", "violation", violation_id,
                      rule=result.rule_name, run_id=run_id, message=result.message)
