@@ -23,10 +23,14 @@ from store.alerts import ActiveBypass, NewAlert, ViolationFacts
 
 
 class RecordedRunLike(Protocol):
-    run_id: int
-    opened: list[int]
-    continued: list[int]
-    resolved: list[int]
+    @property
+    def run_id(self) -> int: ...
+    @property
+    def opened(self) -> list[int]: ...
+    @property
+    def continued(self) -> list[int]: ...
+    @property
+    def resolved(self) -> list[int]: ...
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ def _queue(targets: list[tuple[str, list[str] | None]], args: argparse.Namespace
     from ops.run_requests import request_run
 
     for suite, rules in targets:
-        for rule in rules or [None]:
+        chosen: list[str | None] = list(rules) if rules else [None]  # None: the whole suite
+        for rule in chosen:
             request_id = request_run(suite, rule_name=rule, requested_by=args.user, origin="cli")
             what = f"rule {rule}" if rule else f"suite {suite}"
             print(f"queued run request {request_id} for {what}; the scheduler will pick it up "
