@@ -104,7 +104,9 @@ def alert_response_times(conn: Connection, w: Window) -> pl.DataFrame:
     a, v = alerts.c, violations.c
     # Correlated per violation (index on alerts.violation_id): cost follows the window, not the history.
     first_sent = (
-        sa.select(sa.func.min(a.sent_at)).where(a.violation_id == v.id, a.sent_at.is_not(None)).scalar_subquery()
+        sa.select(sa.func.min(a.sent_at))
+        .where(a.violation_id == v.id, a.kind == "trigger", a.sent_at.is_not(None))  # as store.alerts counts it
+        .scalar_subquery()
     )
     stmt = (
         sa.select(v.id, v.rule_name, v.severity, first_sent.label("first_alert_at"), v.acknowledged_at)

@@ -42,7 +42,7 @@ def _wait_healthy(base: str, server: subprocess.Popen, timeout: float = 60) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"streamlit exited with {server.returncode}: {server.stdout.read() if server.stdout else ''}")
+            pytest.fail(f"streamlit exited with {server.returncode}; its output is in streamlit.log beside the store")
         try:
             with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
                 if response.read().strip() == b"ok":
@@ -77,10 +77,12 @@ def base_url(store: dict[str, object]) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DQ_")}
     env.update(DQ_STORE_URL=str(store["url"]), DQ_DATA_DIR=str(store["folder"]), DQ_AUTH_HEADER="X-DQ-User",
                DQ_SECRETS_FILE=str(Path(str(store["folder"])) / "none.toml"), DQ_NOW=seed.NOW.isoformat())
+    # The server logs to a file: an unread pipe would block a chatty server once its buffer fills.
+    log = (Path(str(store["folder"])) / "streamlit.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -92,6 +94,8 @@ def base_url(store: dict[str, object]) -> Iterator[str]:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
+        log.close()
 
 
 @pytest.fixture(scope="module")

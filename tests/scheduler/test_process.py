@@ -124,9 +124,11 @@ def test_a_run_left_by_kill_9_is_aborted_and_run_again(store_url: str, pg_url: s
         first = start_scheduler(tmp_path, "one", env)
         (hung,) = wait_for("a run hanging on the lock", lambda: runs(status="RUNNING"), process=first)
         first.stop(signal.SIGKILL)
+        second = start_scheduler(tmp_path, "one", env)
+        # Keep the table locked until the repair: an orphaned query that finished first would race it.
+        wait_for("the repair", lambda: runs(status="ABORTED"), process=second)
     finally:
         _release(lock)
-    second = start_scheduler(tmp_path, "one", env)
     try:
         wait_for("the re-run", lambda: [r for r in runs(due_at=hung["due_at"]) if r["status"] == "FAILED"], process=second)
     finally:
