@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 PY=.venv/bin/python
 $PY manage.py migrate
 [ -f "${DQ_DATA_DIR:-data}/demo_warehouse.db" ] || $PY manage.py seed_demo
-$PY manage.py load_dq_rules rules/
+$PY manage.py load_dq_rules rules/ | tail -n 1
 $PY manage.py run_dq_checks --all >/dev/null || true   # first results, so the console is not empty
 
 mkdir -p "${DQ_DATA_DIR:-data}"
