@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 import clock
 import settings
 from alerting import messages
-from alerting.channels.pagerduty import dedup_key
 from alerting.policy import Policy, Team, current_policy
+from alerting.rows import outbox_row
 from alerting.targets import STORE, Target, targets_for
 from store import alerts as outbox
 from store.alerts import ActiveBypass, NewAlert, ViolationFacts
@@ -115,36 +115,11 @@ def _minutes(delta: timedelta) -> str:
 
 
 def _row(ctx: _RunContext, v: ViolationFacts, kind: str, target: Target, payload: dict[str, Any]) -> NewAlert:
-    to_store = target == STORE
-    return NewAlert(
-        kind=kind,
-        channel=target.channel,
-        destination=target.destination,
-        payload=payload,
-        violation_id=v.id,
-        rule_name=v.rule_name,
-        suite=v.suite,
-        severity=v.severity,
-        dedup_key=dedup_key(v.rule_name),
-        status=outbox.SENT if to_store else outbox.PENDING,
-        next_attempt_at=None if to_store else ctx.now + timedelta(seconds=ctx.policy.batch_window_seconds),
-    )
+    return outbox_row(v, kind, target, payload, send_at=ctx.now + timedelta(seconds=ctx.policy.batch_window_seconds))
 
 
 def _suppressed(v: ViolationFacts, kind: str, payload: dict[str, Any], reason: str) -> NewAlert:
-    return NewAlert(
-        kind=kind,
-        channel=STORE.channel,
-        destination=STORE.destination,
-        payload=payload,
-        violation_id=v.id,
-        rule_name=v.rule_name,
-        suite=v.suite,
-        severity=v.severity,
-        dedup_key=dedup_key(v.rule_name),
-        status=outbox.SUPPRESSED,
-        suppressed_reason=reason,
-    )
+    return outbox_row(v, kind, STORE, payload, send_at=None, suppressed=reason)
 
 
 def _trigger(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: str) -> list[NewAlert]:

@@ -13,9 +13,9 @@ from sqlalchemy.engine import Engine
 
 import clock
 from alerting import messages
-from alerting.channels.pagerduty import dedup_key
 from alerting.policy import EscalationLevel, Policy, current_policy
-from alerting.targets import STORE, targets_for
+from alerting.rows import outbox_row
+from alerting.targets import targets_for
 from store import alerts as outbox
 from store import audit, db
 from store.alerts import NewAlert, ViolationFacts
@@ -59,22 +59,5 @@ def escalate_due(now: datetime | None = None, engine: Engine | None = None, poli
 def _level_rows(policy: Policy, v: ViolationFacts, level: EscalationLevel, now: datetime) -> list[NewAlert]:
     team = policy.teams[level.team]
     payload = messages.payload(v, "escalated", level=level.level, team=team.name, after_minutes=level.after_minutes)
-    rows = []
-    for target in targets_for(team, level.channels):
-        to_store = target == STORE
-        rows.append(
-            NewAlert(
-                kind="escalation",
-                channel=target.channel,
-                destination=target.destination,
-                payload=payload,
-                violation_id=v.id,
-                rule_name=v.rule_name,
-                suite=v.suite,
-                severity=v.severity,
-                dedup_key=dedup_key(v.rule_name),
-                status=outbox.SENT if to_store else outbox.PENDING,
-                next_attempt_at=None if to_store else now,  # escalations do not wait for a batch
-            )
-        )
-    return rows
+    # escalations do not wait for a batch
+    return [outbox_row(v, "escalation", t, payload, send_at=now) for t in targets_for(team, level.channels)]

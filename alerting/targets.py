@@ -49,3 +49,4 @@ def targets_for(team: Team, channels: tuple[str, ...]) -> list[Target]:
     """The configured targets among `channels`; the console (store) when none is configured."""
     found = [t for t in (resolve(team, channel) for channel in channels) if t is not None]
     return list(dict.fromkeys(found)) or [STORE]
+
