@@ -125,7 +125,8 @@ def scheduler_availability(conn: Connection, w: Window) -> float | None:
     """Percent of the window covered by some scheduler's life (started_at .. last heartbeat).
 
     Each scheduler process keeps one heartbeat row; the union of their [started_at, beat_at]
-    intervals clipped to the window is the time a scheduler was up. None if none ever ran.
+    intervals clipped to the window is the time a scheduler was up, out of the part of the window
+    after the first scheduler ever started. None if none ever ran.
     """
     h = scheduler_heartbeats.c
     stmt = sa.select(h.started_at, h.beat_at).where(h.beat_at >= w.since, h.started_at < w.until)
@@ -143,7 +144,10 @@ def scheduler_availability(conn: Connection, w: Window) -> float | None:
         else:
             current_end = max(current_end, end)
     covered += current_end - current_start
-    return 100.0 * covered / (w.until - w.since)
+    # Time before the first scheduler ever started is not down time: a new install starts green.
+    first = conn.execute(sa.select(sa.func.min(h.started_at))).scalar()
+    since = max(w.since, first) if first is not None else w.since
+    return min(100.0, 100.0 * covered / (w.until - since)) if w.until > since else 100.0
 
 
 def _stalest_hours(conn: Connection, w: Window) -> float | None:

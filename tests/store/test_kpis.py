@@ -98,3 +98,9 @@ def test_daily_summary_matches_the_kpis(store_url: str) -> None:
     assert (summary.rules_total, summary.rules_enabled) == (2, 1)
     assert (summary.unacknowledged_in_window, summary.open_violations) == (1, 2)
     assert summary.kpis == kpis.health_kpis(DAY)
+
+
+def test_a_new_install_counts_availability_from_its_first_scheduler(store_url: str) -> None:
+    seed.heartbeat("a", started_at=ago(hours=4), beat_at=ago(hours=1))  # up 3 of the 4 hours it has existed
+    found = _by_key()["availability"]
+    assert found.value == pytest.approx(100 * 3 / 4)
