@@ -19,12 +19,6 @@ import polars as pl
 from engine.durations import parse_duration
 from engine.errors import CheckFailedToRun, SchemaMismatch
 
-# Parameter kinds understood by the manifest validator (engine/manifest.py).
-PARAM_KINDS = (
-    "column", "columns", "number", "integer", "string", "values", "regex", "duration", "sql",
-    "mapping", "boolean", "bound", "choice",
-)
-
 
 @dataclass(frozen=True)
 class Param:

@@ -26,9 +26,6 @@ class CheckFailedToRun(EngineError):
     """One rule could not be evaluated (bad expression, type mismatch)."""
 
 
-class SuiteTimeout(EngineError):
-    """The suite ran longer than DQ_SUITE_TIMEOUT_SECONDS."""
-
 
 @dataclass(frozen=True)
 class Problem:

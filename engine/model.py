@@ -54,10 +54,6 @@ class Level:
             return f"more than {self.max_rows} row{'s' if self.max_rows != 1 else ''}"
         return f"more than {self.max_fraction:.4%} of rows".replace(".0000%", "%")
 
-    def to_manifest(self) -> str:
-        if self.max_rows is not None:
-            return f"{self.max_rows} rows"
-        return f"{(self.max_fraction or 0.0) * 100:g}%"
 
 
 ANY_FAILING_ROW = Level(max_rows=0)
@@ -123,11 +119,6 @@ class Suite:
     @property
     def qualified_table(self) -> str:
         return f"{self.schema}.{self.table}" if self.schema else self.table
-
-    @property
-    def never_bypass(self) -> bool:
-        """PII, financial and compliance tables can never be bypassed (failover procedure)."""
-        return bool(self.data_classes)
 
     def rule(self, name: str) -> Rule:
         for rule in self.rules:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import settings
@@ -10,6 +10,7 @@ from alerting.errors import PolicyError
 from alerting.policy import load_policy
 from engine.errors import EngineError, ManifestError, SourceNotConfigured
 from engine.manifest import load_catalog
+from engine.model import Source, Suite
 from engine.reader import TableRef, reader_for
 from engine.sources import mask, resolve
 from ops import gate, roles
@@ -63,15 +64,15 @@ def _config() -> str:
     return f"dq.yaml, approval_matrix.yaml, alerting.yaml valid; {len(users)} users in roles.yaml"
 
 
-def _table(suite_name: str, source_name: str, schema: str | None, table: str) -> Probe:
+def _table(suite: Suite, known: Mapping[str, Source]) -> Probe:
     def probe() -> str:
-        known = sources()
-        if source_name not in known:
-            raise SourceNotConfigured(f"source {source_name!r} of suite {suite_name!r} is not defined in "
+        if suite.source not in known:
+            raise SourceNotConfigured(f"source {suite.source!r} of suite {suite.name!r} is not defined in "
                                       "sources.yaml. Hint: define it and set DQ_SOURCE_<NAME>_URL.")
-        location = resolve(known[source_name])
-        columns = reader_for(location).probe(TableRef(schema, table))
-        return f"{location.masked()} answers; {TableRef(schema, table)} has {len(columns)} columns"
+        location = resolve(known[suite.source])
+        table = TableRef(suite.schema, suite.table)
+        columns = reader_for(location).probe(table)
+        return f"{location.masked()} answers; {table} has {len(columns)} columns"
 
     return probe
 
@@ -86,6 +87,10 @@ def run() -> list[Finding]:
     ]
     if not findings[1].ok:
         return findings
+    try:
+        known = sources()  # parsed once for every suite
+    except ManifestError:
+        known = {}  # already reported under "rule manifests"
     for suite in live_suites():
-        findings.append(_probe(f"source of {suite.name}", _table(suite.name, suite.source, suite.schema, suite.table)))
+        findings.append(_probe(f"source of {suite.name}", _table(suite, known)))
     return findings

@@ -189,16 +189,6 @@ def history(request_id: int, engine: Engine | None = None) -> tuple[BypassReques
     return request, [AuditEntry(r.at, r.actor, r.action, dict(r.details or {})) for r in rows]
 
 
-def silenced_suites(now: datetime | None = None, *, engine: Engine | None = None) -> dict[str, int]:
-    """suite -> bypass id for every bypass the gate honours now; alerting silences (and lists) them."""
-    with db.read(engine) as conn:
-        names = conn.execute(
-            sa.select(bypass_requests.c.suite).where(bypass_requests.c.status == "active").distinct()
-        ).scalars().all()
-    found = {name: honoured_bypass(name, now, engine=engine).request for name in names}
-    return {name: request.id for name, request in found.items() if request is not None}
-
-
 def silenced_alerts(request: BypassRequest, *, engine: Engine | None = None) -> list[dict[str, Any]]:
     """Alerts of the bypassed suite suppressed while the bypass was active, newest first."""
     if request.activated_at is None:

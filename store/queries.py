@@ -24,7 +24,6 @@ from store.schema import (
     run_requests,
     runs,
     scheduler_heartbeats,
-    suites,
     violation_samples,
     violations,
 )
@@ -285,18 +284,6 @@ def rules_overview(engine: Engine | None = None, now: datetime | None = None) ->
         .join(open_violations_by_rule(engine), left_on="name", right_on="rule_name", how="left")
         .with_columns(pl.col("open_violations").fill_null(0))
     )
-
-
-SUITE_SCHEMA = {
-    "name": pl.Utf8, "source": pl.Utf8, "table_name": pl.Utf8, "layer": pl.Utf8, "owner": pl.Utf8,
-    "enabled": pl.Boolean,
-}
-
-
-def suites_list(engine: Engine | None = None) -> pl.DataFrame:
-    stmt = sa.select(*[suites.c[n] for n in SUITE_SCHEMA]).order_by(suites.c.name)
-    with db.read(engine) as conn:
-        return frame(conn, stmt, SUITE_SCHEMA)
 
 
 # --- runs ----------------------------------------------------------------------------------
