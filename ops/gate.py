@@ -221,22 +221,23 @@ def hours_minutes(delta: timedelta) -> str:
 # --- running -------------------------------------------------------------------------------
 
 
-def latest_or_run(suite: str, *, max_age_minutes: float | None, actor: str) -> gate_reads.RunRow:
+def latest_or_run(suite: str, *, max_age_minutes: float | None, actor: str,
+                  timeout_seconds: float | None = None) -> gate_reads.RunRow:
     """The latest finished run no older than max_age, else a fresh run of the suite."""
     if max_age_minutes is not None:
         since = clock.utcnow() - timedelta(minutes=max_age_minutes)
         run = gate_reads.latest_run(suite, since=since)
         if run is not None:
             return run
-    return run_now(suite, actor)
+    return run_now(suite, actor, timeout_seconds)
 
 
-def run_now(suite: str, actor: str) -> gate_reads.RunRow:
+def run_now(suite: str, actor: str, timeout_seconds: float | None = None) -> gate_reads.RunRow:
     from ops.run_checks import (
         run_suite,  # the lead's use case; imported late to keep this module light
     )
 
-    summary = run_suite(suite, trigger="gate", requested_by=actor)
+    summary = run_suite(suite, trigger="gate", requested_by=actor, timeout_seconds=timeout_seconds)
     report = summary.report
     if report.error:
         raise SuiteNotRun(f"suite {suite} could not run: {report.error}")
@@ -250,11 +251,14 @@ def run_now(suite: str, actor: str) -> gate_reads.RunRow:
 
 def run_gate(
     suite: str, *, bypass_flag: bool = False, max_age_minutes: float | None = None,
-    config: GateConfig | None = None, actor: str = "dq_gate",
+    config: GateConfig | None = None, actor: str = "dq_gate", timeout_seconds: float | None = None,
 ) -> GateDecision:
-    """Run (or read) the suite and decide; SuiteNotRun when no verdict can be had."""
+    """Run (or read) the suite and decide; SuiteNotRun when no verdict can be had.
+
+    `timeout_seconds` (default DQ_SUITE_TIMEOUT_SECONDS) bounds a fresh run's reads, in the source too.
+    """
     config = config or load_config()
-    run = latest_or_run(suite, max_age_minutes=max_age_minutes, actor=actor)
+    run = latest_or_run(suite, max_age_minutes=max_age_minutes, actor=actor, timeout_seconds=timeout_seconds)
     if run.error:
         raise SuiteNotRun(f"suite {suite}'s run #{run.run_id} could not run: {run.error}")
     return decide(suite, run, config, bypass_flag=bypass_flag, actor=actor)

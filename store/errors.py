@@ -27,3 +27,7 @@ class PolicyViolation(StoreError):
 
 class LeaseHeld(StoreError):
     """Another scheduler holds the lease."""
+
+
+class FenceLost(StoreError):
+    """A scheduler's registration or a suite lease was taken over: its writes are refused."""
