@@ -201,6 +201,7 @@ class Scheduler:
             time.sleep(0.05)
         for run_id, running in list(self.running.items()):
             running.stop()
+            self._cancel_reads(run_id)
             with self._jobs:
                 self._safe("abort", partial(dispatch.abandon, running.job, self._holder(),
                                             "the scheduler was stopped before the suite finished; it runs again on the next start"))
@@ -219,6 +220,7 @@ class Scheduler:
         """Superseded: kill our children and write nothing; whoever holds the store now repairs."""
         for run_id, running in list(self.running.items()):
             running.stop()
+            self._cancel_reads(run_id)
             self._forget(run_id)
         self._beating.set()
         if self._heart.is_alive() and threading.current_thread() is not self._heart:
@@ -343,8 +345,7 @@ class Scheduler:
                     self._forget(run_id)
             elif running.timed_out(now):
                 running.stop()
-                # A killed process leaves its backend waiting (on a lock, say): end it in the source.
-                cancel_reads(self.running_suites[run_id].source, f"dq-run-{run_id}")
+                self._cancel_reads(run_id)
                 error = dispatch.timed_out_message(self.config.timeout_seconds)
                 with self._jobs:
                     dispatch.finish(running.job, self.running_suites[run_id], self._holder(), error)
@@ -352,6 +353,12 @@ class Scheduler:
                 self.counters[("timeout", running.job.suite)] += 1
                 log.error("%s: %s", running.job.describe(), error)
                 self._note_outcome(running.job, timed_out=True)
+
+    def _cancel_reads(self, run_id: int) -> None:
+        """A killed child leaves its backend running (waiting on a lock, say): end it in the source."""
+        suite = self.running_suites.get(run_id)
+        if suite is not None:
+            cancel_reads(suite.source, f"dq-run-{run_id}")
 
     def _note_outcome(self, job: worker.SuiteJob, *, timed_out: bool) -> None:
         if not timed_out:
