@@ -415,6 +415,8 @@ class Scheduler:
             current = ", ".join(sorted(self._busy()))[:200] or None
             held = [lease for r in self.running.values() if (lease := r.job.lease()) is not None]
             # Fencing first: a scheduler that was paused and superseded writes not even its heartbeat.
+            if self.epoch is not None:
+                check_registration(conn, self.id, self.epoch)
             if status != "stopped":
                 scheduling.renew_leases(conn, self.id, self.config.lease_seconds, held)
             scheduling.beat(conn, self.id, status=status, current_suite=current, epoch=self.epoch)
