@@ -13,6 +13,11 @@ import socket
 
 from sqlalchemy.engine import Engine
 
+import settings
+from engine import cancel
+from engine.errors import EngineError
+from engine.manifest import load_sources
+from engine.sources import resolve
 from store import db, scheduling
 
 log = logging.getLogger(__name__)
@@ -39,13 +44,34 @@ def alive_on(host: str, pid: int) -> bool:
 
 
 def repair_orphans(engine: Engine | None = None) -> list[int]:
-    """Mark ABORTED every RUNNING run whose owner is gone; one read, and a write only if needed."""
+    """Mark ABORTED every RUNNING run whose owner is gone, and cancel its reads still in the source.
+
+    One read, and a write only if there is something to repair.
+    """
     host = socket.gethostname()
     with db.read(engine) as conn:
         if not scheduling.orphaned_runs(conn, host, pid_alive):
             return []
     with db.write(engine) as conn:
         aborted = scheduling.repair_orphans(conn, host, pid_alive)
-    for run_id in aborted:
+        sources = scheduling.run_sources(conn, [run_id for run_id, _ in aborted])
+    for run_id, _ in aborted:
         log.warning("run #%s was left RUNNING by a process that is gone: marked ABORTED", run_id)
-    return aborted
+        # A killed process leaves its backend behind, waiting on a lock or still reading.
+        cancel_reads(sources[run_id], f"dq-run-{run_id}")
+    return [run_id for run_id, _ in aborted]
+
+
+def cancel_reads(source_name: str, tag: str) -> int:
+    """Cancel in the source every statement tagged `tag` (a run's reads); how many were cancelled."""
+    try:
+        known = load_sources(settings.get("DQ_RULES_DIR") / "sources.yaml")
+        if source_name not in known:
+            return 0
+        cancelled = cancel.cancel_tagged(resolve(known[source_name]), tag)
+    except EngineError as exc:
+        log.warning("%s", exc)
+        return 0
+    if cancelled:
+        log.info("cancelled %d read(s) of %s in source %r", cancelled, tag, source_name)
+    return cancelled

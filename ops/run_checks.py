@@ -25,13 +25,11 @@ import clock
 import settings
 from alerting import enqueue_for_run
 from engine import cancel
-from engine.errors import EngineError
 from engine.evaluate import evaluate_suite
 from engine.manifest import load_sources
 from engine.model import Source, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
-from engine.sources import resolve
-from ops.owners import repair_orphans
+from ops.owners import cancel_reads, repair_orphans
 from store import db, scheduling
 from store.errors import NotFound
 from store.fencing import Lease
@@ -169,21 +167,6 @@ def evaluate_bounded(suite: Suite, rule_names: Sequence[str] | None, timeout_sec
     results = tuple(RuleResult(r.name, r.check, r.severity.value, Verdict.ERROR if r.enabled else Verdict.SKIPPED,
                                message) for r in chosen)
     return SuiteReport(suite.name, suite.source, started, clock.utcnow(), results, error=message)
-
-
-def cancel_reads(source_name: str, tag: str) -> int:
-    """Cancel in the source every statement tagged `tag` (a run's reads); how many were cancelled."""
-    try:
-        known = sources()
-        if source_name not in known:
-            return 0
-        cancelled = cancel.cancel_tagged(resolve(known[source_name]), tag)
-    except EngineError as exc:
-        log.warning("%s", exc)
-        return 0
-    if cancelled:
-        log.info("cancelled %d read(s) of %s in source %r", cancelled, tag, source_name)
-    return cancelled
 
 
 def evaluate_safely(suite: Suite, rule_names: Sequence[str] | None = None) -> SuiteReport:

@@ -32,7 +32,6 @@ import settings
 from alerting.policy import current_policy
 from engine.model import Suite
 from ops import cron, gate, health, housekeeping, owners
-from ops.run_checks import cancel_reads
 from scheduler import dispatch, fairness, worker
 from scheduler.errors import HealthPortUnavailable, SchedulerError
 from scheduler.http import serve
@@ -358,7 +357,7 @@ class Scheduler:
         """A killed child leaves its backend running (waiting on a lock, say): end it in the source."""
         suite = self.running_suites.get(run_id)
         if suite is not None:
-            cancel_reads(suite.source, f"dq-run-{run_id}")
+            owners.cancel_reads(suite.source, f"dq-run-{run_id}")
 
     def _note_outcome(self, job: worker.SuiteJob, *, timed_out: bool) -> None:
         if not timed_out:

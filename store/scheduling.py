@@ -301,8 +301,16 @@ def orphaned_runs(conn: Connection, host: str, alive: Callable[[int], bool]) -> 
     return found
 
 
-def repair_orphans(conn: Connection, host: str, alive: Callable[[int], bool]) -> list[int]:
-    """Mark ABORTED the runs `orphaned_runs` finds, reopening their tick or request; returns run ids.
+def run_sources(conn: Connection, run_ids: Sequence[int]) -> dict[int, str]:
+    """The source each of these runs read."""
+    if not run_ids:
+        return {}
+    rows = conn.execute(sa.select(runs.c.id, runs.c.source).where(runs.c.id.in_(list(run_ids))))
+    return {int(run_id): source for run_id, source in rows}
+
+
+def repair_orphans(conn: Connection, host: str, alive: Callable[[int], bool]) -> list[tuple[int, str]]:
+    """Mark ABORTED the runs `orphaned_runs` finds, reopening their tick or request; (run id, why).
 
     The CLI, the gate, the scheduler and `scheduler --once` all call this, so a run left by
     SIGKILL or a power cut is repaired by whichever process comes next.
@@ -312,7 +320,7 @@ def repair_orphans(conn: Connection, host: str, alive: Callable[[int], bool]) ->
         if abandon_run(conn, run_id, reason):
             conn.execute(suite_leases.update().where(suite_leases.c.run_id == run_id)
                          .values(holder=None, run_id=None, acquired_at=None, expires_at=None))
-            aborted.append(run_id)
+            aborted.append((run_id, reason))
     return aborted
 
 

@@ -115,11 +115,12 @@ def test_a_run_left_by_sigkill_is_aborted_by_the_next_process(hung: tuple[dict[s
     assert (left["status"], left["owner_pid"]) == ("RUNNING", process.pid)
     process.kill()
     process.communicate(timeout=15)
-    lock.release_now()
-    done = _start(env, "run_dq_checks", "--suite", "gold_other")
-    out, err = done.communicate(timeout=60)
-    assert done.returncode == 1, (out, err)  # the other suite ran (one NULL id: FAILED)
+    assert lock.waiting() == 1  # SIGKILL leaves the backend waiting on the lock
+    following = _start(env, "run_dq_checks", "--suite", "gold_other", "--timeout", "2")
+    out, err = following.communicate(timeout=60)
+    assert following.returncode == 2, (out, err)  # its own read timed out on the lock, as it should
     first, second = runs()
     assert (first["id"], first["status"]) == (left["id"], "ABORTED")
     assert f"pid {process.pid}" in first["error"] and "is gone" in first["error"]
-    assert second["status"] == "FAILED"
+    assert second["status"] == "ERROR"
+    assert lock.waiting() == 0  # the orphan's backend was cancelled by whoever repaired it

@@ -105,7 +105,7 @@ def test_due_ticks_go_before_requests_and_identical_requests_coalesce(sqlite_sto
     try:
         def all_done() -> bool:
             with db.read() as conn:
-                return all(scheduling.request(conn, r).status == "done" for r in requests)
+                return all(getattr(scheduling.request(conn, r), "status", None) == "done" for r in requests)
 
         wait_for("every request", all_done, process=proc, timeout=60)
         first_request_run = min(r["started_at"] for r in runs(trigger="request"))

@@ -41,8 +41,10 @@ def test_twins_started_at_the_same_instant_on_postgresql_run_one(pg_store: str, 
     for attempt in range(5):
         twins = [start_scheduler(tmp_path, "twin", env) for _ in range(2)]
         try:
-            wait_for("one twin to give up", lambda twins=twins: any(p.popen.poll() is not None for p in twins),
-                     timeout=60)
+            def one_gone(twins: list[Process] = twins) -> bool:
+                return any(p.popen.poll() is not None for p in twins)
+
+            wait_for("one twin to give up", one_gone, timeout=60)
             time.sleep(2)  # the survivor must still be running, the loser gone
             alive = [p for p in twins if p.popen.poll() is None]
             gone = [p for p in twins if p.popen.poll() is not None]

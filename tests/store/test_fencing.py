@@ -153,7 +153,7 @@ def test_a_run_whose_process_is_gone_is_aborted_by_the_next_one(store_url: str) 
 
     with db.write() as conn:
         aborted = scheduling.repair_orphans(conn, HOST, pid_alive)
-    assert sorted(aborted) == sorted([orphan, late])
+    assert sorted(run_id for run_id, _ in aborted) == sorted([orphan, late])
     assert [_row(r)["status"] for r in (mine, orphan, elsewhere, late)] == ["RUNNING", "ABORTED", "RUNNING", "ABORTED"]
     assert "is gone (killed or crashed)" in _row(orphan)["error"]
     assert "past its deadline" in _row(late)["error"]
