@@ -57,6 +57,7 @@ class Config:
     health_port: int
     source_concurrency: int = 0  # 0: concurrency - 1, at least 1
     backoff_max_seconds: float = 3600.0
+    overdue_grace: float = 300.0
 
     @classmethod
     def from_settings(cls, scheduler_id: str | None = None) -> Config:
@@ -73,6 +74,7 @@ class Config:
             health_port=settings.get("DQ_HEALTH_PORT"),
             source_concurrency=max(0, settings.get("DQ_SOURCE_CONCURRENCY")),
             backoff_max_seconds=settings.get("DQ_TIMEOUT_BACKOFF_MAX_SECONDS"),
+            overdue_grace=settings.get("DQ_OVERDUE_GRACE_SECONDS"),
         )
 
     @property
@@ -271,11 +273,17 @@ class Scheduler:
         self._last_errors.pop("rules", None)
 
     def _fill(self) -> None:
-        """Fill free workers: due ticks oldest-due first, then run requests; fair across sources."""
+        """Fill free workers: due ticks oldest-due first, then run requests; fair across sources.
+
+        A request that has waited half the overdue grace goes before the due ticks (one per tick),
+        so a stream of due work can delay requests but never starve them.
+        """
         with db.read() as conn:
             now = scheduling.db_now(conn)
             last_due = scheduling.last_due_times(conn)
-            requested = {r.suite for r in scheduling.pending_requests(conn, limit=200, lock=False)}
+            pending = scheduling.pending_requests(conn, limit=200, lock=False)
+        requested = {r.suite for r in pending}
+        starving = bool(pending) and (now - pending[0].requested_at).total_seconds() > self.config.overdue_grace / 2
         due = []
         for suite in self.suites:
             if suite.name in self._busy() or suite.name in self._scheduled_this_pass:
@@ -291,6 +299,8 @@ class Scheduler:
         waiting = Counter(s.source for s, _ in due)
         waiting.update(by_name[n].source for n in requested if n in by_name and n not in self._busy())
         sources = fairness.Sources(self.config.per_source, self._running_sources(), waiting)
+        if starving:
+            self._claim_requests(sources, limit=1)
         for suite, work in fairness.order(due, self.backoff):
             if not self._free() or self.stopping.is_set():
                 return
@@ -302,13 +312,18 @@ class Scheduler:
                 sources.started(suite.source)
                 if self._once:  # --once runs each suite's due tick once, not every tick until it exits
                     self._scheduled_this_pass.add(suite.name)
-        while self._free() and not self.stopping.is_set():
+        self._claim_requests(sources)
+
+    def _claim_requests(self, sources: fairness.Sources, limit: int | None = None) -> None:
+        claimed = 0
+        while self._free() and not self.stopping.is_set() and (limit is None or claimed < limit):
             job = dispatch.claim_request(self.suites, self._holder(), busy=self._busy(),
                                          allowed=lambda s: sources.may_start(s.source))
             if job is None:
                 return
             self._launch(job, self._suite(job.suite))
             sources.started(self._suite(job.suite).source)
+            claimed += 1
 
     def _running_sources(self) -> Counter[str]:
         return Counter(suite.source for suite in self.running_suites.values())

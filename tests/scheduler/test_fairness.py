@@ -121,6 +121,28 @@ def test_due_ticks_go_before_requests_and_identical_requests_coalesce(sqlite_sto
     assert "identical pending request(s) coalesced" in proc.output()
 
 
+def test_a_request_behind_a_stream_of_due_ticks_still_runs(sqlite_store: str, tmp_path: Path) -> None:
+    # One worker, three every-second suites: due work always waits, so requests would starve.
+    env = {"DQ_RULES_DIR": str(tmp_path / "rules"), "DQ_SOURCE_WAREHOUSE_URL": sqlite_warehouse(tmp_path / "wh.db"),
+           "DQ_SCHEDULER_CONCURRENCY": "1", "DQ_OVERDUE_GRACE_SECONDS": "6"}
+    load_rules(tmp_path / "rules", {f"s{n}": "* * * * * *" for n in range(3)})
+    proc = start_scheduler(tmp_path, "one", env)
+    try:
+        wait_for("the stream", lambda: len(runs(trigger="schedule")) >= 3, process=proc)
+        request_id = request_run("s0", requested_by="ann", origin="console")
+        asked = time.monotonic()
+
+        def served() -> bool:
+            with db.read() as conn:
+                return getattr(scheduling.request(conn, request_id), "status", None) == "done"
+
+        wait_for("the request", served, process=proc, timeout=30)
+        waited = time.monotonic() - asked
+    finally:
+        assert proc.stop() == 0, proc.output()
+    assert 2.5 < waited < 12  # held back for half the grace (3 s) behind due ticks, then served
+
+
 def test_missed_ticks_merged_into_one_run_are_recorded(sqlite_store: str, tmp_path: Path) -> None:
     env = {"DQ_RULES_DIR": str(tmp_path / "rules"), "DQ_SOURCE_WAREHOUSE_URL": sqlite_warehouse(tmp_path / "wh.db")}
     load_rules(tmp_path / "rules", {"hourly": "0 * * * *"})
