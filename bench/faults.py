@@ -237,10 +237,13 @@ def fencing(tries: int) -> None:
         both = 0
         for _ in range(tries):
             twins = [start_scheduler(folder, "twin", env) for _ in range(2)]
-            time.sleep(6)
-            both += all(p.popen.poll() is None for p in twins)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and all(p.popen.poll() is None for p in twins):
+                time.sleep(0.2)
+            time.sleep(2)
             for p in twins:
                 p.stop()
+            both += all("scheduler 'twin' started" in p.output() for p in twins)  # both registered
         line("fencing[twins postgresql]", tries=tries, both_ran=both)
     with store("sqlite") as folder:
         env = {"DQ_RULES_DIR": str(folder / "rules"), "DQ_SOURCE_WAREHOUSE_URL": sqlite_warehouse(folder / "wh.db")}
@@ -252,11 +255,12 @@ def fencing(tries: int) -> None:
             wait_for("a run", lambda: runs(worker=f"a{attempt}"), timeout=60)  # noqa: B023 - called at once
             _pause_outside_a_write(first, os.environ["DQ_STORE_URL"])
             time.sleep(14)
-            before = (_beat_of(f"a{attempt}"), len(runs(worker=f"a{attempt}")))
             second = start_scheduler(folder, f"b{attempt}", env)
             wait_for("b runs", lambda: len(runs(worker=f"b{attempt}")) >= 3, timeout=60)  # noqa: B023
+            before = (_beat_of(f"a{attempt}"), len(runs(worker=f"a{attempt}")))
             first.popen.send_signal(signal.SIGCONT)
             codes[first.popen.wait(30)] += 1
+            time.sleep(1)
             after = (_beat_of(f"a{attempt}"), len(runs(worker=f"a{attempt}")))
             writes_after_wake += before != after
             second.stop()
