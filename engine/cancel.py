@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from engine.errors import SourceUnavailable
-from engine.sources import Location, mask
+from engine.sources import Location, libpq_url, mask
 
 _TAG = re.compile(r"^[a-z0-9-]{1,60}$")
 # What the source keeps of the budget for the run to record its result after a cancelled read.
@@ -95,7 +95,7 @@ def cancel_tagged(location: Location, tag: str) -> int:
         if location.dialect == "postgresql":
             import psycopg
 
-            with psycopg.connect(location.url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+            with psycopg.connect(libpq_url(location.url), connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
                 rows = conn.execute(
                     "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                     "WHERE query LIKE %s AND pid <> pg_backend_pid() AND state = 'active'", (needle,)

@@ -110,6 +110,13 @@ def mysql_params(url: str) -> dict[str, object]:
             "database": parts.path.lstrip("/") or None}
 
 
+def libpq_url(url: str) -> str:
+    """The URL without connectorx's own query options (cxprotocol=...), which libpq would refuse."""
+    parts = urlsplit(url)
+    kept = [pair for pair in parts.query.split("&") if pair and not pair.lower().startswith("cx")]
+    return parts._replace(query="&".join(kept)).geturl()
+
+
 # What the drivers say when the server refused the login itself (not the network, not the table).
 _AUTH_FAILURES = ("password authentication failed", "role \"", "no pg_hba.conf entry", "authentication failed",
                   "access denied for user", "(1045", "(1044", "(1698")
@@ -127,7 +134,7 @@ def check_login(location: Location, timeout_seconds: float) -> None:
         if location.dialect == "postgresql":
             import psycopg
 
-            psycopg.connect(location.url, connect_timeout=max(1, int(timeout_seconds))).close()
+            psycopg.connect(libpq_url(location.url), connect_timeout=max(1, int(timeout_seconds))).close()
         else:
             import pymysql
 

@@ -163,6 +163,11 @@ def test_a_wrong_password_on_mariadb_fails_at_once_naming_the_credentials(mariad
         admin.dispose()
 
 
+def test_connectorx_options_do_not_reach_libpq(pg_url: str) -> None:
+    url = connectorx_url(pg_url) + "?cxprotocol=cursor"
+    check_login(Location("wh", "postgresql", url), 5)  # libpq would refuse "cxprotocol"
+
+
 def test_an_unknown_database_is_not_called_a_credentials_problem(pg_url: str) -> None:
     url = connectorx_url(sa.engine.make_url(pg_url).set(database="no_such_db_here").render_as_string(hide_password=False))
     with pytest.raises(SourceUnavailable, match="cannot be connected to.*does not exist.*Hint: check that the database is up"):
