@@ -101,7 +101,9 @@ def kill9(kind: str, kills: int) -> None:
         rng = random.Random(7)
         for _ in range(kills):
             proc = start_scheduler(folder, "k", env)
-            time.sleep(rng.uniform(1.5, 4.0))  # start-up takes about 1.5 s: mid-run, just after, at random
+            # Once it runs suites: mid-run, just after a run, at random (start-up time varies with load).
+            wait_for("a started run", lambda: "started run #" in proc.output(), timeout=120)  # noqa: B023
+            time.sleep(rng.uniform(0.0, 2.5))
             proc.stop(signal.SIGKILL)
         final = start_scheduler(folder, "k", env)
         time.sleep(4)
