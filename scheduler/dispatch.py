@@ -84,7 +84,7 @@ def claim_request(suites: Sequence[Suite], holder: str | Holder, lease_seconds: 
     by_name = {s.name: s for s in suites}
     with db.write() as conn:
         who.check(conn)
-        for request in scheduling.pending_requests(conn):
+        for request in scheduling.pending_requests(conn, exclude=sorted(busy)):
             suite = by_name.get(request.suite)
             if suite is None:
                 scheduling.finish_request(conn, request.id, failed=True, error=_unknown_suite(request.suite))

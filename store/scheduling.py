@@ -448,10 +448,14 @@ def enqueue_request(conn: Connection, suite: str, *, rule_name: str | None, requ
     return int(request_id)
 
 
-def pending_requests(conn: Connection, limit: int = 20, *, lock: bool = True) -> list[RunRequest]:
-    """The oldest pending requests, locked for this transaction (skipping those another replica holds)."""
+def pending_requests(conn: Connection, limit: int = 20, *, lock: bool = True,
+                     exclude: Sequence[str] = ()) -> list[RunRequest]:
+    """The oldest pending requests, locked for this transaction (skipping those another replica holds);
+    `exclude`: suites not to look at (busy ones), so requests behind them are reached."""
     query = (sa.select(run_requests).where(run_requests.c.status == "pending")
              .order_by(run_requests.c.requested_at, run_requests.c.id).limit(limit))
+    if exclude:
+        query = query.where(run_requests.c.suite.not_in(list(exclude)))
     rows = conn.execute(query.with_for_update(skip_locked=True) if lock else query)
     return [_request(row) for row in rows]
 
