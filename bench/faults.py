@@ -211,13 +211,15 @@ def interrupt(tries: int) -> None:
                     slowest = max(slowest, time.monotonic() - sent)
                 killed_left = len(runs(status="RUNNING"))
                 waiting = lock.waiting()
+                # The next process (a run with --timeout, the table still locked) repairs what SIGKILL left.
+                subprocess.run([sys.executable, str(root / "manage.py"), "run_dq_checks", "--suite", "gold_daily",
+                                "--timeout", "2"], env=environment(env), cwd=root, capture_output=True, timeout=60)
+                waiting_after = lock.waiting()
                 lock.release()
-                # The next process (a --timeout run) repairs what SIGKILL left.
-                subprocess.run([sys.executable, str(root / "manage.py"), "run_dq_checks", "--suite", "gold_daily"],
-                               env=environment(env), cwd=root, capture_output=True, timeout=60)
                 line(f"interrupt[{command} {signal.Signals(sig).name}]", tries=tries, exit_codes=dict(codes),
                      slowest_exit_s=round(slowest, 2), running_left=killed_left,
-                     running_after_next_process=len(runs(status="RUNNING")), backends_waiting=waiting)
+                     running_after_next_process=len(runs(status="RUNNING")), backends_waiting=waiting,
+                     backends_waiting_after_next_process=waiting_after)
 
 
 # --- fencing ---------------------------------------------------------------------------------
