@@ -106,9 +106,11 @@ def kill9(kind: str, kills: int) -> None:
             time.sleep(rng.uniform(0.0, 2.5))
             proc.stop(signal.SIGKILL)
         final = start_scheduler(folder, "k", env)
-        time.sleep(4)
-        final.stop()
-        wait_for("nothing RUNNING", lambda: not runs(status="RUNNING"), timeout=30)
+        wait_for("the final scheduler running suites", lambda: "started run #" in final.output(), timeout=120)
+        time.sleep(3)
+        code = final.stop()
+        if runs(status="RUNNING") or code != 0:
+            print(f"final scheduler exited {code}; RUNNING: {runs(status='RUNNING')}\n{final.output()[-3000:]}")
         from store import db, schema
 
         with db.read() as conn:
