@@ -104,7 +104,7 @@ def _suppression(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: s
         return f"acknowledged by {v.acknowledged_by or 'someone'}; no reminders"
     rule = _rule(ctx.suite, v.rule_name)
     cooldown = ctx.policy.cooldown(getattr(rule, "alert_cooldown_minutes", None))
-    last = outbox.last_alarm_at(conn, v.rule_name)
+    last = outbox.last_alarm_at(conn, v.rule_name, _trigger_kind(v))
     if last is not None and ctx.now - last < cooldown:
         return f"cooldown {_minutes(cooldown)} min: alerted at {last.isoformat()}, next reminder after {(last + cooldown).isoformat()}"
     return None
@@ -122,16 +122,22 @@ def _suppressed(v: ViolationFacts, kind: str, payload: dict[str, Any], reason: s
     return outbox_row(v, kind, STORE, payload, send_at=None, suppressed=reason)
 
 
+def _trigger_kind(v: ViolationFacts) -> str:
+    """A rule that could not run raises an alert of its own kind, with its own cooldown."""
+    return "could_not_check" if v.verdict == "ERROR" else "trigger"
+
+
 def _trigger(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: str) -> list[NewAlert]:
     payload = messages.payload(v, event, table=_table(ctx.suite), console_url=ctx.console_url, run_id=ctx.run_id)
+    kind = _trigger_kind(v)
     reason = _suppression(conn, ctx, v, event)
     if reason:
-        return [_suppressed(v, "trigger", payload, reason)]
+        return [_suppressed(v, kind, payload, reason)]
     rule = _rule(ctx.suite, v.rule_name)
     owners = (getattr(rule, "owner", None), getattr(ctx.suite, "owner", None))
     team = ctx.policy.team_for(ctx.suite.name, owners)
     payload["team"] = team.name
-    return [_row(ctx, v, "trigger", t, payload) for t in ctx.targets_for(team, ctx.policy.channels_for(v.severity))]
+    return [_row(ctx, v, kind, t, payload) for t in ctx.targets_for(team, ctx.policy.channels_for(v.severity))]
 
 
 def _resolve(conn: Connection, ctx: _RunContext, v: ViolationFacts) -> list[NewAlert]:

@@ -24,15 +24,17 @@ from store.schema import alerts, bypass_requests, violations
 
 PENDING, SENDING, SENT, FAILED, SUPPRESSED = "pending", "sending", "sent", "failed", "suppressed"
 STATUSES = (PENDING, SENDING, SENT, FAILED, SUPPRESSED)
+# The first alarm of an episode: `trigger` for a data failure, `could_not_check` for a rule that could not run.
+TRIGGER_KINDS = ("trigger", "could_not_check")
 # Kinds that reach a person: their first time is the start of the runbook's response time.
-ALARM_KINDS = ("trigger", "escalation")
+ALARM_KINDS = (*TRIGGER_KINDS, "escalation")
 
 
 @dataclass(frozen=True)
 class NewAlert:
     """One outbox row to write: one violation (or none), one channel, one destination."""
 
-    kind: str  # trigger resolve escalation
+    kind: str  # trigger could_not_check resolve escalation
     channel: str  # slack email pagerduty webhook store
     destination: str  # never a secret: a setting name, a Slack channel, e-mail addresses
     payload: Mapping[str, Any]
@@ -84,6 +86,7 @@ class ViolationFacts:
     last_seen_at: datetime
     occurrences: int
     acknowledged: bool
+    verdict: str = "FAILED"  # ERROR: a could-not-check episode (the rule could not run)
     last_run_id: int | None = None
     observed_value: float | None = None
     threshold: str | None = None
@@ -331,10 +334,10 @@ def active_bypass(conn: Connection, suite: str, now: datetime) -> ActiveBypass |
     return ActiveBypass(request.id, request.suite, request.expires_at)
 
 
-def last_alarm_at(conn: Connection, rule_name: str) -> datetime | None:
-    """When the rule last raised a trigger that was not suppressed (the cooldown's start)."""
+def last_alarm_at(conn: Connection, rule_name: str, kind: str = "trigger") -> datetime | None:
+    """When the rule last raised an alarm of `kind` that was not suppressed (the cooldown's start)."""
     query = sa.select(sa.func.max(alerts.c.created_at)).where(
-        alerts.c.rule_name == rule_name, alerts.c.kind == "trigger", alerts.c.status != SUPPRESSED
+        alerts.c.rule_name == rule_name, alerts.c.kind == kind, alerts.c.status != SUPPRESSED
     )
     return conn.execute(query).scalar()  # max() keeps UTCDateTime: aware UTC on every backend
 
@@ -362,7 +365,7 @@ def first_alarms(conn: Connection, violation_ids: Sequence[int]) -> dict[int, da
         sa.select(alerts.c.violation_id, alerts.c.created_at)
         .where(
             alerts.c.violation_id.in_(list(violation_ids)),
-            alerts.c.kind == "trigger",
+            alerts.c.kind.in_(TRIGGER_KINDS),
             alerts.c.status != SUPPRESSED,
         )
         .order_by(alerts.c.created_at)
@@ -451,7 +454,7 @@ def response_times(conn: Connection, since: datetime) -> list[ResponseTime]:
         .join(alerts, alerts.c.violation_id == violations.c.id)
         .where(
             violations.c.detected_at >= since,
-            alerts.c.kind == "trigger",
+            alerts.c.kind.in_(TRIGGER_KINDS),
             alerts.c.status == SENT,
         )
         .group_by(

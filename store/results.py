@@ -3,7 +3,11 @@
 A violation is one failing episode of one rule: opened by the first FAILED result, extended
 (last seen, occurrences, worst value, newest failing-row sample) while the rule keeps failing,
 and resolved automatically by the next PASSED or WARNED result. ERROR results (the check could
-not run) leave an open violation as it is: nobody knows whether the data got better.
+not run) leave an open FAILED violation as it is: nobody knows whether the data got better.
+
+An ERROR result opens an episode of its own, a violation with verdict ERROR ("could not check"),
+so it is alerted, acknowledged and escalated like any other; it is extended while the rule keeps
+erroring and resolved automatically as soon as the rule runs again (PASSED, WARNED or FAILED).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from store.errors import InvalidTransition, NotFound
 from store.schema import results, runs, violation_samples, violations
 
 OPEN_STATES = ("open", "acknowledged")
+ERROR_EPISODE = "ERROR"  # violations.verdict of a "could not check" episode; data failures are FAILED
+RAN = (Verdict.PASSED, Verdict.WARNED, Verdict.FAILED)  # the rule ran: a could-not-check episode ends
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,11 @@ def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite)
     recorded = RecordedRun(run_id)
     rules = {r.name: r for r in suite.rules}
     for result in report.results:
+        if result.status is Verdict.ERROR:
+            _record_error(conn, run_id, report, suite, result, recorded)
+            continue
+        if result.status in RAN:
+            _resolve_if_open(conn, run_id, report, result, recorded, verdict=ERROR_EPISODE)
         if result.status is Verdict.FAILED:
             _record_failure(conn, run_id, report, suite, rules.get(result.rule_name), result, recorded)
         elif result.status in (Verdict.PASSED, Verdict.WARNED):
@@ -117,11 +128,36 @@ def _badness(value: float | None, rule: Rule | None) -> float:
     return value
 
 
-def _open_violation(conn: Connection, rule_name: str) -> Any:
+def _open_violation(conn: Connection, rule_name: str, verdict: str = "FAILED") -> Any:
+    """The rule's open episode of one kind: a data failure (FAILED) or could-not-check (ERROR)."""
+    kind = violations.c.verdict == ERROR_EPISODE if verdict == ERROR_EPISODE else violations.c.verdict != ERROR_EPISODE
     return conn.execute(
-        sa.select(violations).where(violations.c.rule_name == rule_name, violations.c.status.in_(OPEN_STATES))
+        sa.select(violations).where(violations.c.rule_name == rule_name, violations.c.status.in_(OPEN_STATES), kind)
         .order_by(violations.c.id.desc()).limit(1)
     ).mappings().first()
+
+
+def _record_error(conn: Connection, run_id: int, report: SuiteReport, suite: Suite, result: RuleResult,
+                  recorded: RecordedRun) -> None:
+    """Open or extend the rule's could-not-check episode (the error text is its message)."""
+    now = report.finished_at
+    current = _open_violation(conn, result.rule_name, ERROR_EPISODE)
+    if current is None:
+        violation_id = int(conn.execute(violations.insert().values(
+            rule_name=result.rule_name, suite=suite.name, source=suite.source, check_type=result.check_type,
+            severity=result.severity, status="open", verdict=ERROR_EPISODE, detected_at=now,
+            last_seen_at=now, occurrences=1, first_run_id=run_id, last_run_id=run_id,
+            message=result.message, acknowledged=False,
+        ).returning(violations.c.id)).scalar_one())
+        recorded.opened.append(violation_id)
+        audit.record(conn, "system", "violation.opened", "violation", violation_id,
+                     rule=result.rule_name, run_id=run_id, verdict=ERROR_EPISODE, message=result.message)
+        return
+    conn.execute(violations.update().where(violations.c.id == current["id"]).values(
+        last_seen_at=now, occurrences=current["occurrences"] + 1, last_run_id=run_id,
+        message=result.message, severity=result.severity,
+    ))
+    recorded.continued.append(int(current["id"]))
 
 
 def _record_failure(conn: Connection, run_id: int, report: SuiteReport, suite: Suite, rule: Rule | None,
@@ -160,11 +196,14 @@ def _record_failure(conn: Connection, run_id: int, report: SuiteReport, suite: S
 
 
 def _resolve_if_open(conn: Connection, run_id: int, report: SuiteReport, result: RuleResult,
-                     recorded: RecordedRun) -> None:
-    current = _open_violation(conn, result.rule_name)
+                     recorded: RecordedRun, verdict: str = "FAILED") -> None:
+    current = _open_violation(conn, result.rule_name, verdict)
     if current is None:
         return
-    note = f"rule {result.status.value} again in run {run_id}: {result.message}"
+    if verdict == ERROR_EPISODE:
+        note = f"rule ran again in run {run_id} ({result.status.value}): {result.message}"
+    else:
+        note = f"rule {result.status.value} again in run {run_id}: {result.message}"
     conn.execute(violations.update().where(violations.c.id == current["id"]).values(
         status="resolved", resolved_at=report.finished_at, resolved_by="auto", resolution="auto",
         resolution_note=note,
