@@ -24,7 +24,7 @@ from engine.model import Rule, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
 from store import audit
 from store.errors import InvalidTransition, NotFound
-from store.schema import results, runs, violation_samples, violations
+from store.schema import UTCDateTime, results, rules, runs, suites, violation_samples, violations
 
 OPEN_STATES = ("open", "acknowledged")
 ERROR_EPISODE = "ERROR"  # violations.verdict of a "could not check" episode; data failures are FAILED
@@ -210,3 +210,80 @@ def _resolve_if_open(conn: Connection, run_id: int, report: SuiteReport, result:
     ))
     recorded.resolved.append(int(current["id"]))
     audit.record(conn, "system", "violation.resolved", "violation", current["id"], resolution="auto", run_id=run_id)
+
+
+# --- what the health check reads ---------------------------------------------------------------
+
+# A run that evaluated something: finished, and not every rule ERROR (a source that is down evaluates nothing).
+_COMPLETE = sa.or_(
+    runs.c.status.in_(("PASSED", "WARNED", "FAILED")),
+    sa.and_(runs.c.status == "ERROR", runs.c.rules_error < runs.c.rules_total),
+)
+
+
+@dataclass(frozen=True)
+class ErroredRule:
+    """An enabled rule whose newest result is ERROR: it could not be checked."""
+
+    rule: str
+    suite: str
+    severity: str  # the rule's current severity
+    reason: str
+    run_id: int
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class SuiteEvaluation:
+    """When an enabled suite was loaded and last completely evaluated (None: never)."""
+
+    suite: str
+    loaded_at: datetime | None
+    last_complete_at: datetime | None
+
+
+def errored_rules(conn: Connection, severities: tuple[str, ...]) -> list[ErroredRule]:
+    """Enabled rules of enabled suites, of these severities, whose newest result is ERROR.
+
+    One indexed look-up per rule (ix_results_rule_finished), not a scan of the results.
+    """
+    newest = (
+        sa.select(results.c.id).where(results.c.rule_name == rules.c.name)
+        .order_by(results.c.finished_at.desc(), results.c.id.desc()).limit(1)
+        .correlate(rules).scalar_subquery()
+    )
+    query = (
+        sa.select(rules.c.name, rules.c.suite, rules.c.severity, results.c.message, results.c.run_id,
+                  results.c.finished_at)
+        .select_from(rules.join(suites, suites.c.name == rules.c.suite).join(results, results.c.id == newest))
+        .where(rules.c.enabled.is_(True), rules.c.status == "active", suites.c.enabled.is_(True),
+               rules.c.severity.in_(severities), results.c.status == "ERROR")
+        .order_by(rules.c.suite, rules.c.name)
+    )
+    return [ErroredRule(r.name, r.suite, r.severity, r.message or "no message recorded", r.run_id, r.finished_at)
+            for r in conn.execute(query)]
+
+
+def suite_evaluations(conn: Connection) -> dict[str, SuiteEvaluation]:
+    """For every enabled suite: when its live rules were first loaded, and its newest complete run."""
+    last = (
+        sa.select(runs.c.finished_at).where(runs.c.suite == suites.c.name, _COMPLETE, runs.c.finished_at.is_not(None))
+        .order_by(runs.c.started_at.desc()).limit(1)
+        .correlate(suites).scalar_subquery()
+    )
+    loaded = (
+        sa.select(sa.func.min(rules.c.created_at)).where(rules.c.suite == suites.c.name, rules.c.status == "active")
+        .correlate(suites).scalar_subquery()
+    )
+    query = sa.select(suites.c.name, loaded.label("loaded_at"), last.label("last_complete_at")).where(
+        suites.c.enabled.is_(True)
+    )
+    return {
+        row.name: SuiteEvaluation(row.name, _aware(row.loaded_at), _aware(row.last_complete_at))
+        for row in conn.execute(query)
+    }
+
+
+def _aware(value: Any) -> datetime | None:
+    """Scalar subqueries lose the UTCDateTime type: read them back as aware UTC."""
+    return UTCDateTime().process_result_value(value, None)
