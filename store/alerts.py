@@ -5,12 +5,15 @@ the delivery job. A row moves `pending -> sending -> sent`, or back to `pending`
 `next_attempt_at` after a failed attempt, or to `failed` when it must not be retried. A claim
 (`sending`) expires after a timeout so an interrupted scheduler's rows are retried; `attempts`
 is the claim token, so a late finisher can never overwrite a newer claim or re-mark a sent row.
+A row's batch (`batch_key`: the rows sent in one message, and the webhook's Idempotency-Key) is
+fixed at its first claim: a retry after a crash or a failed attempt sends exactly that batch again,
+under the same key, and rows enqueued meanwhile form a batch of their own.
 `suppressed` rows were never meant to be sent: they say why (cooldown, snooze, bypass) for the console.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,6 +72,7 @@ class Alert:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     sent_at: datetime | None = None
+    batch_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,12 +162,15 @@ def add(conn: Connection, new: Sequence[NewAlert], now: datetime) -> list[int]:
     return [int(i) for i in conn.execute(query, values).scalars()]
 
 
-def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 500) -> list[Alert]:
+def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 500,
+              batch_size: Callable[[str], int] | None = None) -> list[Alert]:
     """Claim every row of each channel+destination that has a due row; one short transaction.
 
     A due row is pending with next_attempt_at <= now, or a claim older than its timeout (an
-    interrupted sender). The other pending rows of the same destination ride along, which
-    is what batches alerts enqueued within the batching window into one message.
+    interrupted sender). The other pending rows of the same destination that were never claimed
+    ride along, which is what batches alerts enqueued within the batching window into one
+    message. Rows claimed before keep their batch (and bring the rest of it); the others are cut
+    into new batches of at most `batch_size(channel)` rows (default: one batch per destination).
     """
     c = alerts.c
     is_due = sa.or_(
@@ -180,10 +187,10 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
                 sa.and_(c.channel == channel, c.destination.is_(None) if dest is None else c.destination == dest)
                 for channel, dest in groups
             ))
-            query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, same_group)
+            query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, c.batch_key.is_(None), same_group)
             riders = [_alert(row) for row in conn.execute(_locked(query, limit))]
+        rows = _with_batches(conn, {row.id: row for row in due + riders}, batch_size)
         expires = now + timedelta(seconds=claim_seconds)
-        rows = sorted(due + riders, key=lambda r: r.id)
         for attempts, ids in _by_attempts(rows).items():
             conn.execute(
                 alerts.update()
@@ -191,6 +198,33 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
                 .values(status=SENDING, attempts=attempts + 1, next_attempt_at=expires)
             )
         return [_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires) for row in rows]
+
+
+def _with_batches(conn: Connection, found: dict[int, Alert], batch_size: Callable[[str], int] | None) -> list[Alert]:
+    """The claimed rows with their batch keys: earlier batches completed, new ones cut and recorded."""
+    keys = {row.batch_key for row in found.values() if row.batch_key}
+    if keys:
+        rest = sa.select(alerts).where(alerts.c.batch_key.in_(sorted(keys)), alerts.c.status.in_((PENDING, SENDING)),
+                                       alerts.c.id.not_in(list(found)))
+        found.update({row.id: row for row in map(_alert, conn.execute(_locked(rest, 500)))})
+    fresh: dict[tuple[str, str | None], list[Alert]] = {}
+    for row in sorted(found.values(), key=lambda r: r.id):
+        if row.batch_key is None:
+            fresh.setdefault((row.channel, row.destination), []).append(row)
+    for (channel, _), group in fresh.items():
+        size = max(1, batch_size(channel)) if batch_size else len(group)
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            key = batch_key([row.id for row in chunk])
+            conn.execute(alerts.update().where(alerts.c.id.in_([row.id for row in chunk])).values(batch_key=key))
+            found.update({row.id: _replace(row, batch_key=key) for row in chunk})
+    return sorted(found.values(), key=lambda r: r.id)
+
+
+def batch_key(ids: Sequence[int]) -> str:
+    """The key of a batch, from its rows at the first claim: unique, since a row is in one batch only."""
+    ordered = sorted(ids)
+    return f"dq-alerts-{ordered[0]}" if len(ordered) == 1 else f"dq-alerts-{ordered[0]}-{ordered[-1]}-{len(ordered)}"
 
 
 def _by_attempts(rows: Iterable[Alert]) -> dict[int, list[int]]:
@@ -259,12 +293,15 @@ def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]
 
 
 def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None = None) -> int:
-    """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry"."""
+    """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry".
+
+    The receiver refused their batch for good, so they are batched afresh, under a new key.
+    """
     query = alerts.update().where(alerts.c.status == FAILED)
     if alert_ids is not None:
         query = query.where(alerts.c.id.in_(list(alert_ids)))
     with db.write(engine) as conn:
-        return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0)).rowcount
+        return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0, batch_key=None)).rowcount
 
 
 def unrouted(conn: Connection, limit: int = 200) -> list[Alert]:

@@ -53,10 +53,19 @@ def _console_ack_index(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_violations_acknowledged_at ON violations (acknowledged_at)")
 
 
+def _alerts_batch_key(conn: Connection) -> None:
+    """An alert batch's membership and Idempotency-Key, fixed when it is first claimed."""
+    # 0001 creates today's tables, column included, on a fresh store; older stores get it added.
+    if "batch_key" not in {c["name"] for c in sa.inspect(conn).get_columns("alerts")}:
+        conn.exec_driver_sql("ALTER TABLE alerts ADD COLUMN batch_key VARCHAR(100)")
+    conn.exec_driver_sql("CREATE INDEX ix_alerts_batch_key ON alerts (batch_key)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
+    ("0040_alerts_batch_key", _alerts_batch_key),
 ]
 
 

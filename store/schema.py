@@ -292,6 +292,8 @@ alerts = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    # Fixed at the first claim: the rows sent together, and the webhook's Idempotency-Key (0040).
+    sa.Column("batch_key", sa.String(100)),
     sa.Index("ix_alerts_status", "status", "next_attempt_at"),
     sa.Index("ix_alerts_created", "created_at"),
 )

@@ -29,3 +29,17 @@ def test_unmigrated_store_is_reported_with_the_fix(tmp_path) -> None:
     engine = db.get_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(SchemaOutOfDate, match="python manage.py migrate"):
         migrations.require_current(engine)
+
+
+def test_0040_adds_the_alert_batch_key_to_a_store_made_before_it(tmp_path) -> None:
+    engine = db.get_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrations.migrate(engine)
+    with db.write(engine) as conn:  # the store as 0001-0003 left it before batch keys existed
+        conn.exec_driver_sql("DROP INDEX ix_alerts_batch_key")
+        conn.exec_driver_sql("ALTER TABLE alerts DROP COLUMN batch_key")
+        conn.execute(schema.schema_migrations.delete().where(schema.schema_migrations.c.name == "0040_alerts_batch_key"))
+    assert migrations.migrate(engine) == ["0040_alerts_batch_key"]
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        assert "batch_key" in {c["name"] for c in inspector.get_columns("alerts")}
+        assert "ix_alerts_batch_key" in {i["name"] for i in inspector.get_indexes("alerts")}
