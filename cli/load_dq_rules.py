@@ -52,6 +52,7 @@ def _print(plan: SyncPlan, suites: int, rules: int, args: argparse.Namespace) ->
         }, indent=2, default=str))
         return
     words = {"added": ("add", "added"), "changed": ("change", "changed"), "restored": ("restore", "restored"),
+             "renamed": ("rename (history kept)", "renamed (history kept)"),
              "removed": ("disable (removed from manifests)", "disabled (removed from manifests)")}
     print(f"{suites} suites, {rules} rules valid.")
     for change in plan.changes:
@@ -64,5 +65,6 @@ def _print(plan: SyncPlan, suites: int, rules: int, args: argparse.Namespace) ->
     for name in plan.suites_disabled:
         print(f"  {'would disable' if args.dry_run else 'disabled'} suite: {name}")
     summary = (f"added {plan.count('added')}, changed {plan.count('changed')}, "
-               f"disabled {plan.count('removed')}, restored {plan.count('restored')}, unchanged {plan.unchanged}")
+               f"disabled {plan.count('removed')}, restored {plan.count('restored')}, renamed {plan.count('renamed')}, "
+               f"unchanged {plan.unchanged}")
     print(f"{'Dry run, nothing written' if args.dry_run else 'Loaded in one transaction'}: {summary}.")

@@ -61,11 +61,25 @@ def _alerts_batch_key(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_alerts_batch_key ON alerts (batch_key)")
 
 
+def _rule_ids(conn: Connection) -> None:
+    """Results and violations carry the rule's id, so a renamed or re-severitied rule stays one rule."""
+    for table in ("results", "violations"):
+        if "rule_id" not in {c["name"] for c in sa.inspect(conn).get_columns(table)}:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN rule_id INTEGER")
+        conn.exec_driver_sql(
+            f"UPDATE {table} SET rule_id = (SELECT rules.id FROM rules WHERE rules.name = {table}.rule_name) "
+            "WHERE rule_id IS NULL"
+        )
+    conn.exec_driver_sql("CREATE INDEX ix_results_rule_id_finished ON results (rule_id, finished_at)")
+    conn.exec_driver_sql("CREATE INDEX ix_violations_rule_id ON violations (rule_id)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
     ("0040_alerts_batch_key", _alerts_batch_key),
+    ("0041_rule_ids", _rule_ids),
 ]
 
 

@@ -75,8 +75,9 @@ def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite)
             f"run {run_id} of suite {report.suite!r} is no longer RUNNING (aborted or unknown); its late "
             "results are discarded. Hint: the suite runs again under a new run; see the Runs page."
         )
+    ids = _rule_ids(conn, [r.rule_name for r in report.results])
     if report.results:
-        conn.execute(results.insert(), [_result_row(run_id, report, r) for r in report.results])
+        conn.execute(results.insert(), [_result_row(run_id, report, r, ids.get(r.rule_name)) for r in report.results])
     recorded = RecordedRun(run_id)
     rules = {r.name: r for r in suite.rules}
     for result in report.results:
@@ -92,9 +93,20 @@ def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite)
     return recorded
 
 
-def _result_row(run_id: int, report: SuiteReport, r: RuleResult) -> dict[str, Any]:
+def _rule_ids(conn: Connection, names: list[str]) -> dict[str, int]:
+    """rules.id by name, written with every result and violation (a rename keeps the id)."""
+    if not names:
+        return {}
+    return {row.name: row.id for row in conn.execute(sa.select(rules.c.name, rules.c.id).where(rules.c.name.in_(names)))}
+
+
+def _rule_id(conn: Connection, name: str) -> int | None:
+    return _rule_ids(conn, [name]).get(name)
+
+
+def _result_row(run_id: int, report: SuiteReport, r: RuleResult, rule_id: int | None) -> dict[str, Any]:
     return {
-        "run_id": run_id, "rule_name": r.rule_name, "suite": report.suite, "check_type": r.check_type,
+        "run_id": run_id, "rule_name": r.rule_name, "rule_id": rule_id, "suite": report.suite, "check_type": r.check_type,
         "severity": r.severity, "status": r.status.value, "observed_value": _finite(r.observed_value),
         "observed_text": r.observed_text, "warn_level": r.warn_level, "fail_level": r.fail_level,
         "failing_rows": r.failing_rows, "rows_tested": r.rows_tested, "metrics": dict(r.metrics),
@@ -144,8 +156,9 @@ def _record_error(conn: Connection, run_id: int, report: SuiteReport, suite: Sui
     current = _open_violation(conn, result.rule_name, ERROR_EPISODE)
     if current is None:
         violation_id = int(conn.execute(violations.insert().values(
-            rule_name=result.rule_name, suite=suite.name, source=suite.source, check_type=result.check_type,
-            severity=result.severity, status="open", verdict=ERROR_EPISODE, detected_at=now,
+            rule_name=result.rule_name, rule_id=_rule_id(conn, result.rule_name), suite=suite.name,
+            source=suite.source, check_type=result.check_type, severity=result.severity, status="open",
+            verdict=ERROR_EPISODE, detected_at=now,
             last_seen_at=now, occurrences=1, first_run_id=run_id, last_run_id=run_id,
             message=result.message, acknowledged=False,
         ).returning(violations.c.id)).scalar_one())
@@ -168,7 +181,8 @@ def _record_failure(conn: Connection, run_id: int, report: SuiteReport, suite: S
     threshold = result.fail_level
     if current is None:
         violation_id = int(conn.execute(violations.insert().values(
-            rule_name=result.rule_name, suite=suite.name, source=suite.source, check_type=result.check_type,
+            rule_name=result.rule_name, rule_id=_rule_id(conn, result.rule_name), suite=suite.name,
+            source=suite.source, check_type=result.check_type,
             severity=result.severity, status="open", verdict=result.status.value, detected_at=now,
             last_seen_at=now, occurrences=1, first_run_id=run_id, last_run_id=run_id,
             observed_value=observed, worst_value=observed, threshold=threshold,

@@ -145,7 +145,8 @@ results = sa.Table(
     metadata,
     _id(),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_name", sa.String(200), nullable=False),  # the name when it ran
+    sa.Column("rule_id", sa.Integer),  # rules.id: one rule across renames and severity changes (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
     sa.Column("severity", sa.String(10), nullable=False),
@@ -172,6 +173,7 @@ violations = sa.Table(
     metadata,
     _id(),
     sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_id", sa.Integer),  # rules.id (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
