@@ -326,6 +326,24 @@ def mark_routed(conn: Connection, alert_id: int, now: datetime) -> None:
     )
 
 
+def add_once(conn: Connection, batches: Mapping[str, Sequence[NewAlert]], now: datetime) -> dict[str, list[int]]:
+    """Write each batch of rows unless rows with its dedup key exist already (notices sent once);
+    returns the new row ids of each batch written.
+
+    Two schedulers running the same job at once write a batch once: SQLite serialises writers
+    (BEGIN IMMEDIATE), PostgreSQL takes a transaction-scoped advisory lock first.
+    """
+    if not batches:
+        return {}
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(NOTICE_LOCK)))
+    seen = set(conn.execute(sa.select(alerts.c.dedup_key).where(alerts.c.dedup_key.in_(list(batches)))).scalars())
+    return {key: add(conn, rows, now) for key, rows in batches.items() if key not in seen}
+
+
+NOTICE_LOCK = 0x44510A1F  # PostgreSQL advisory lock id of add_once
+
+
 # --- what alerting reads --------------------------------------------------------------------
 
 
