@@ -27,6 +27,8 @@ from store.schema import alerts, bypass_requests, violations
 
 PENDING, SENDING, SENT, FAILED, SUPPRESSED = "pending", "sending", "sent", "failed", "suppressed"
 STATUSES = (PENDING, SENDING, SENT, FAILED, SUPPRESSED)
+# Every kind of outbox row, for filters in the console.
+KINDS = ("trigger", "could_not_check", "resolve", "escalation", "bypass", "bypass_approval")
 # The first alarm of an episode: `trigger` for a data failure, `could_not_check` for a rule that could not run.
 TRIGGER_KINDS = ("trigger", "could_not_check")
 # Kinds that reach a person: their first time is the start of the runbook's response time.
@@ -189,7 +191,7 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
             ))
             query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, c.batch_key.is_(None), same_group)
             riders = [_alert(row) for row in conn.execute(_locked(query, limit))]
-        rows = _with_batches(conn, {row.id: row for row in due + riders}, batch_size)
+        rows = _with_batches(conn, {row.id: row for row in due + riders}, now, batch_size)
         expires = now + timedelta(seconds=claim_seconds)
         for attempts, ids in _by_attempts(rows).items():
             conn.execute(
@@ -200,12 +202,13 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
         return [_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires) for row in rows]
 
 
-def _with_batches(conn: Connection, found: dict[int, Alert], batch_size: Callable[[str], int] | None) -> list[Alert]:
+def _with_batches(conn: Connection, found: dict[int, Alert], now: datetime,
+                  batch_size: Callable[[str], int] | None) -> list[Alert]:
     """The claimed rows with their batch keys: earlier batches completed, new ones cut and recorded."""
     keys = {row.batch_key for row in found.values() if row.batch_key}
     if keys:
-        rest = sa.select(alerts).where(alerts.c.batch_key.in_(sorted(keys)), alerts.c.status.in_((PENDING, SENDING)),
-                                       alerts.c.id.not_in(list(found)))
+        claimable = sa.or_(alerts.c.status == PENDING, sa.and_(alerts.c.status == SENDING, alerts.c.next_attempt_at <= now))
+        rest = sa.select(alerts).where(alerts.c.batch_key.in_(sorted(keys)), claimable, alerts.c.id.not_in(list(found)))
         found.update({row.id: row for row in map(_alert, conn.execute(_locked(rest, 500)))})
     fresh: dict[tuple[str, str | None], list[Alert]] = {}
     for row in sorted(found.values(), key=lambda r: r.id):
@@ -295,7 +298,7 @@ def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]
 def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None = None) -> int:
     """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry".
 
-    The receiver refused their batch for good, so they are batched afresh, under a new key.
+    They are batched afresh: the same rows as before get the same key again, a part of them a new one.
     """
     query = alerts.update().where(alerts.c.status == FAILED)
     if alert_ids is not None:

@@ -27,7 +27,7 @@ def store(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     snoozed = add_violation("orders_note_length", "LOW", snoozed_until=T0 + timedelta(days=1))
     enqueue(Recorded(1, opened=[answered, ignored, snoozed]), policy)
     update_violation(answered, acknowledged=True, acknowledged_at=T0 + timedelta(minutes=6), status="acknowledged")
-    escalate_due(now=T0 + timedelta(minutes=20), policy=policy)
+    escalate_due(now=T0 + timedelta(minutes=30), policy=policy)  # HIGH escalates after the runbook's 30 min
     with db.write() as conn:
         conn.execute(alerts.insert().values(
             kind="trigger", channel="slack", destination="DQ_SLACK_WEBHOOK_URL", payload={}, status="failed",
