@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 import clock
 from alerting.channels import BATCHED, SENDERS
 from alerting.channels.slack import MAX_SECTIONS
+from alerting.enqueue import enqueue_missed
 from alerting.errors import DeliveryFailed
 from alerting.notices import route_notices
 from alerting.policy import Policy, current_policy
@@ -47,6 +48,7 @@ def deliver_due(
     now = now or clock.utcnow()
     engine = engine or db.get_engine()
     policy = policy or current_policy()
+    enqueue_missed(now, policy, engine)
     route_notices(now, policy, engine)
     counts = {"messages": 0, "sent": 0, "retrying": 0, "failed": 0}
     errors: list[str] = []

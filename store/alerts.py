@@ -358,6 +358,26 @@ def violation_facts(conn: Connection, ids: Iterable[int]) -> list[ViolationFacts
     return [_facts(row) for row in rows]
 
 
+def unalerted(conn: Connection, since: datetime, limit: int = 500) -> list[ViolationFacts]:
+    """Open, unacknowledged episodes detected since `since` without a single outbox row: recorded by
+    a writer that enqueued nothing (the scheduler closing a timed-out or crashed run)."""
+    has_alert = sa.exists().where(alerts.c.violation_id == violations.c.id)
+    query = (
+        sa.select(violations)
+        .where(violations.c.status == "open", violations.c.acknowledged.is_(False),
+               violations.c.detected_at >= since, ~has_alert)
+        .order_by(violations.c.id)
+        .limit(limit)
+    )
+    return [_facts(row) for row in conn.execute(query)]
+
+
+def one_enqueuer_at_a_time(conn: Connection) -> None:
+    """Two deliverers catching up on the same episodes write their alerts once (PostgreSQL; SQLite serialises)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(NOTICE_LOCK)))
+
+
 def unacknowledged(conn: Connection, severities: Sequence[str]) -> list[ViolationFacts]:
     """Open, unacknowledged violations of the given severities (escalation candidates)."""
     query = (

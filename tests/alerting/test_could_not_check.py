@@ -174,3 +174,24 @@ def test_recovery_of_a_could_not_check_resolves_the_pagerduty_incident(warehouse
     events = [(e["event_action"], e["dedup_key"]) for e in channels_env.bodies("/v2/enqueue")]
     assert events == [("trigger", "dq-rule-error:orders_id_not_null"), ("resolve", "dq-rule-error:orders_id_not_null")]
     assert channels_env.bodies(SLACK)[-1]["text"] == "DQ: 2 checked again in silver.orders"
+
+
+def test_a_timed_out_scheduled_run_pages_too(warehouse, channels_env, smtp_receiver, monkeypatch) -> None:
+    """The scheduler closes a run it stopped after its timeout with ERROR results but enqueues nothing:
+    the delivery job alerts every open episode that was recorded without an alert."""
+    from ops.cron import DueWork
+    from scheduler import dispatch
+    from store.rules import live_suite
+
+    suite = live_suite("silver.orders")
+    job = dispatch.claim_due(DueWork("silver.orders", T0, None), suite, "sched-a", 60)
+    assert job is not None
+    dispatch.finish(job, suite, "sched-a", dispatch.timed_out_message(30))  # the child was killed at 30 s
+    report = deliver_due(now=_at(monkeypatch, 1))
+    assert report.errors == ()
+    [slack] = channels_env.bodies(SLACK)
+    assert slack["text"] == "DQ: 2 could not check in silver.orders"
+    assert "the suite ran longer than 30s and was stopped" in slack["blocks"][1]["text"]["text"]
+    [page] = channels_env.bodies("/v2/enqueue")
+    assert page["dedup_key"] == "dq-rule-error:orders_id_not_null"
+    assert deliver_due(now=_at(monkeypatch, 2)).messages == 0  # once
