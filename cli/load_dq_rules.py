@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import settings
+from engine.errors import Problem
 from engine.manifest import load_catalog
 from store import db, migrations
 from store.rules import SyncPlan, sync_catalog
@@ -43,22 +45,25 @@ def handle(args: argparse.Namespace) -> int:
         plan = sync_catalog(conn, catalog, args.user, prune=prune, dry_run=args.dry_run, allow_move=args.move)
         if args.dry_run:
             conn.rollback()
-    _print(plan, len(catalog.suites), len(catalog.rules), args)
+    _print(plan, len(catalog.suites), len(catalog.rules), args, catalog.warnings)
     return 0
 
 
-def _print(plan: SyncPlan, suites: int, rules: int, args: argparse.Namespace) -> None:
+def _print(plan: SyncPlan, suites: int, rules: int, args: argparse.Namespace, warnings: Sequence[Problem]) -> None:
     if args.format == "json":
         print(json.dumps({
             "dry_run": args.dry_run, "suites": suites, "rules": rules, "unchanged": plan.unchanged,
             "changes": [{"rule": c.rule, "suite": c.suite, "change": c.change, "diff": c.diff} for c in plan.changes],
             "suites_added": list(plan.suites_added), "suites_disabled": list(plan.suites_disabled),
+            "warnings": [str(w) for w in warnings],
         }, indent=2, default=str))
         return
     words = {"added": ("add", "added"), "changed": ("change", "changed"), "restored": ("restore", "restored"),
              "moved": ("move", "moved"),
              "removed": ("disable (removed from manifests)", "disabled (removed from manifests)")}
     print(f"{suites} suites, {rules} rules valid.")
+    for warning in warnings:
+        print(f"  warning: {warning}")
     for change in plan.changes:
         present, past = words[change.change]
         print(f"  {'would ' + present if args.dry_run else past}: {change.rule} [{change.suite}]")

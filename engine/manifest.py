@@ -35,8 +35,14 @@ SUITE_KEYS = (
 RULE_KEYS = (
     "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
     "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes", "where",
-    "warn", "fail", "threshold",
+    "warn", "fail", "threshold", "parameters", "parallel_degree", "use_index", "query_hint",
 )
+# The runbooks nest tuning keys and check parameters under `parameters:`; they mean the same there.
+PARAMETERS_KEYS = (
+    "use_sampling", "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes",
+    "parallel_degree", "use_index", "query_hint", "where", "warn", "fail", "threshold",
+)
+MAX_PARALLEL_DEGREE = 64
 SOURCE_KEYS = ("kind", "description", "url_env", "demo")
 SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string", "host")
 SCHEMA_TYPES = ("int", "float", "decimal", "string", "bool", "date", "datetime", "time", "any")
@@ -49,6 +55,8 @@ MAX_MESSAGE_CHARS = 300  # a problem quoting a huge value quotes its start only
 MAX_CHARS = {"suite": 200, "name": 200, "source": 200, "table": 400, "schema": 200, "owner": 200,
              "check": 50, "description": 10_000, "where": 10_000, "partition_column": 200}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_HINT_CALL = r"[A-Za-z_][A-Za-z0-9_]*\s*\(\s*[A-Za-z0-9_.,\s]*\)"
+_HINT = re.compile(rf"^\s*(/\*\+\s*)?{_HINT_CALL}(\s+{_HINT_CALL})*\s*(\*/)?\s*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -386,10 +394,55 @@ def _levels(ctx: _Context, rule_map: Mapping[str, Any], check: CheckType, name: 
     return levels["warn"], levels["fail"]
 
 
+def _flatten_parameters(ctx: _Context, rule_map: LineMap, check: CheckType | None, label: str) -> LineMap:
+    """The rule with its `parameters:` block (the runbooks' form) lifted to the top level."""
+    block = rule_map.get("parameters")
+    if block is None:
+        return rule_map
+    if not isinstance(block, dict):
+        ctx.add(rule_map, "parameters", f"must be a mapping, got {block!r}",
+                "write `parameters: {alert_cooldown_minutes: 60}` or put the keys on the rule itself", label)
+        return rule_map
+    allowed = PARAMETERS_KEYS + (check.param_names() if check else ())
+    flat = LineMap({k: v for k, v in rule_map.items() if k != "parameters"})
+    flat.line, flat.key_lines = rule_map.line, dict(rule_map.key_lines)
+    for key, value in block.items():
+        if key not in allowed:
+            what = f"rule {label!r}" + (f" ({check.name})" if check else "")
+            ctx.add(block, key, f"unknown key in `parameters:` of {what}", f"allowed keys are {', '.join(allowed)}", label)
+        elif key in rule_map:
+            ctx.add(block, key, f"`{key}` is set both on the rule and under `parameters:`", "keep one of them", label)
+        else:
+            flat[key] = value
+            flat.key_lines[str(key)] = _line(block, key) or flat.line
+    return flat
+
+
+def _tuning(ctx: _Context, rule_map: Mapping[str, Any], label: str) -> tuple[int | None, bool | None, str | None]:
+    """parallel_degree, use_index and query_hint: the runbook's performance-tuning keys."""
+    degree = rule_map.get("parallel_degree")
+    if degree is not None and not (_is_int(degree) and 1 <= degree <= MAX_PARALLEL_DEGREE):
+        ctx.add(rule_map, "parallel_degree", f"must be a whole number from 1 to {MAX_PARALLEL_DEGREE}, got {degree!r}",
+                "e.g. `parallel_degree: 4` (connections the read may use)", label)
+        degree = None
+    use_index = rule_map.get("use_index")
+    if use_index is not None and not isinstance(use_index, bool):
+        ctx.add(rule_map, "use_index", f"must be true or false, got {use_index!r}", "write `use_index: true`", label)
+        use_index = None
+    hint = _string(ctx, rule_map, "query_hint", rule=label)
+    if hint is not None and not _HINT.match(hint):
+        ctx.add(rule_map, "query_hint", f"{hint!r} is not an optimizer hint this engine can pass on",
+                'write hints as NAME(arguments), e.g. "/*+ USE_INDEX(orders, idx_created_at) */" or '
+                '"INDEX(orders, idx_created_at)": letters, digits, _ . , and spaces only', label)
+        hint = None
+    return degree, use_index, hint
+
+
 def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suite_name: str) -> Rule | None:
     if not isinstance(rule_map, dict):
         ctx.add(suite_map, "rules", f"each rule must be a mapping, got {rule_map!r}", "start each rule with `- name: ...`")
         return None
+    written = rule_map
     before = len(ctx.problems)
     name = _string(ctx, rule_map, "name", required=True)
     if name is not None and not _NAME.match(name):
@@ -403,6 +456,8 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     allowed = RULE_KEYS + (check.param_names() if check else ())
     if check is not None:
         _check_keys(ctx, rule_map, allowed, f"rule {label!r} ({check.name})", label)
+    if isinstance(rule_map, LineMap):
+        rule_map = _flatten_parameters(ctx, rule_map, check, label)
     severity_text = rule_map.get("severity")
     severity = None
     if severity_text is None:
@@ -451,6 +506,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     schedule = _cron(ctx, rule_map, label)
     owner = _string(ctx, rule_map, "owner", rule=label)
     description = _string(ctx, rule_map, "description", rule=label)
+    parallel_degree, use_index, query_hint = _tuning(ctx, rule_map, label)
     if len(ctx.problems) != before or name is None or check is None or severity is None:
         return None
     return Rule(
@@ -459,8 +515,9 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
         use_sampling=use_sampling,
         sample_size=sample_size if sample_size is not None else (DEFAULT_SAMPLE_SIZE if use_sampling else None),
         partition_column=partition_column, partition_lookback=lookback,
-        alert_cooldown_minutes=cooldown, where=where, warn=warn, fail=fail, file=ctx.file,
-        line=_line(rule_map), definition=MappingProxyType(_plain(rule_map)),
+        alert_cooldown_minutes=cooldown, parallel_degree=parallel_degree, use_index=use_index,
+        query_hint=query_hint, where=where, warn=warn, fail=fail, file=ctx.file,
+        line=_line(rule_map), definition=MappingProxyType(_plain(written)),
     )
 
 
@@ -597,7 +654,19 @@ def load_catalog(paths: Sequence[str | Path], default_sources: Path | None = Non
         suites.append(suite)
     if problems:
         raise ManifestError(problems)
-    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites))
+    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites), warnings=tuple(_hint_warnings(suites)))
+
+
+def _hint_warnings(suites: Sequence[Suite]) -> list[Problem]:
+    """Index hints are for an executor that runs SQL in the source; say where they do nothing."""
+    return [
+        Problem(rule.file or suite.file or "<store>", rule.line,
+                "use_index/query_hint are optimizer hints for SQL pushed down into the source; "
+                "this rule runs in the local executor (Polars), which reads without them, so they are ignored",
+                "keep them for when the suite runs pushed down, or remove them", rule.name,
+                "query_hint" if rule.query_hint else "use_index")
+        for suite in suites for rule in suite.rules if rule.use_index is not None or rule.query_hint is not None
+    ]
 
 
 def suite_from_definitions(suite_definition: Mapping[str, Any], rule_definitions: Sequence[Mapping[str, Any]],
