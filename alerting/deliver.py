@@ -88,7 +88,10 @@ def batch_size(channel: str) -> int:
 
 
 def _batches(rows: Sequence[Alert]) -> Iterator[tuple[str, str, list[Alert]]]:
-    """The batches the claim fixed (oldest first), each one message to its channel+destination."""
+    """The batches the claim fixed (oldest first), each one message to its channel+destination.
+
+    A scheduled report was claimed as a batch of its own: a document, never a line among violations.
+    """
     groups: dict[tuple[str, str, str], list[Alert]] = {}
     for row in sorted(rows, key=lambda r: r.id):
         groups.setdefault((row.channel, row.destination or "", row.batch_key or f"row-{row.id}"), []).append(row)

@@ -20,6 +20,7 @@ JOB_MODULES: list[str] = [
     "ops.bypass",
     "ops.approver_notices",
     "ops.retention",
+    "ops.scheduled_reports",
 ]
 
 

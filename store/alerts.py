@@ -28,7 +28,9 @@ from store.schema import alerts, bypass_requests, violations
 PENDING, SENDING, SENT, FAILED, SUPPRESSED = "pending", "sending", "sent", "failed", "suppressed"
 STATUSES = (PENDING, SENDING, SENT, FAILED, SUPPRESSED)
 # Every kind of outbox row, for filters in the console.
-KINDS = ("trigger", "could_not_check", "resolve", "escalation", "bypass", "bypass_approval")
+KINDS = ("trigger", "could_not_check", "resolve", "escalation", "bypass", "bypass_approval", "report")
+# Kinds whose every row is a message of its own (a scheduled report is a document, not a line).
+ALONE_KINDS = ("report",)
 # The first alarm of an episode: `trigger` for a data failure, `could_not_check` for a rule that could not run.
 TRIGGER_KINDS = ("trigger", "could_not_check")
 # Kinds that reach a person: their first time is the start of the runbook's response time.
@@ -210,11 +212,12 @@ def _with_batches(conn: Connection, found: dict[int, Alert], now: datetime,
         claimable = sa.or_(alerts.c.status == PENDING, sa.and_(alerts.c.status == SENDING, alerts.c.next_attempt_at <= now))
         rest = sa.select(alerts).where(alerts.c.batch_key.in_(sorted(keys)), claimable, alerts.c.id.not_in(list(found)))
         found.update({row.id: row for row in map(_alert, conn.execute(_locked(rest, 500)))})
-    fresh: dict[tuple[str, str | None], list[Alert]] = {}
+    fresh: dict[tuple[str, str | None, int], list[Alert]] = {}
     for row in sorted(found.values(), key=lambda r: r.id):
         if row.batch_key is None:
-            fresh.setdefault((row.channel, row.destination), []).append(row)
-    for (channel, _), group in fresh.items():
+            alone = row.id if row.kind in ALONE_KINDS else 0
+            fresh.setdefault((row.channel, row.destination, alone), []).append(row)
+    for (channel, _, _), group in fresh.items():
         size = max(1, batch_size(channel)) if batch_size else len(group)
         for start in range(0, len(group), size):
             chunk = group[start : start + size]

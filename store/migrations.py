@@ -74,12 +74,20 @@ def _rule_ids(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_violations_rule_id ON violations (rule_id)")
 
 
+def _reports_schedule(conn: Connection) -> None:
+    """Scheduled report ticks (one per tick across replicas) and SLA breach state."""
+    # checkfirst: a fresh store's 0001 already created them from today's schema module.
+    schema.report_runs.create(conn, checkfirst=True)
+    schema.sla_states.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
     ("0040_alerts_batch_key", _alerts_batch_key),
     ("0041_rule_ids", _rule_ids),
+    ("0050_reports_schedule", _reports_schedule),
 ]
 
 
