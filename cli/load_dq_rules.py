@@ -74,6 +74,6 @@ def _print(plan: SyncPlan, suites: int, rules: int, args: argparse.Namespace, wa
     for name in plan.suites_disabled:
         print(f"  {'would disable' if args.dry_run else 'disabled'} suite: {name}")
     summary = (f"added {plan.count('added')}, changed {plan.count('changed')}, moved {plan.count('moved')}, "
-               f"renamed {plan.count('renamed')}, disabled {plan.count('removed')}, restored {plan.count('restored')}, "
+               f"disabled {plan.count('removed')}, restored {plan.count('restored')}, renamed {plan.count('renamed')}, "
                f"unchanged {plan.unchanged}")
     print(f"{'Dry run, nothing written' if args.dry_run else 'Loaded in one transaction'}: {summary}.")
