@@ -3,6 +3,9 @@
 import streamlit as st
 
 from console import data, nav
+from telemetry import logs
+
+logs.configure("console")  # stderr and DQ_LOG_DIR/console.log; a rerun changes nothing
 
 # Hidden: every page draws the same links itself (console.nav explains the legacy pages/ trap).
 page = st.navigation(nav.st_pages(), position="hidden")
