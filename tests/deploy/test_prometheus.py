@@ -36,7 +36,7 @@ def test_promtool_accepts_the_rules_their_unit_tests_and_the_config(args: tuple[
 
 
 def test_promtool_would_catch_a_broken_rule(tmp_path: Path) -> None:
-    broken = (DEPLOY / "prometheus" / "alerts.yml").read_text().replace("> 10", "> > 10", 1)
+    broken = (DEPLOY / "prometheus" / "alerts.yml").read_text().replace("})) > 10", "})) > > 10", 1)
     (tmp_path / "alerts.yml").write_text(broken)
     binary = shutil.which("promtool")
     assert binary
