@@ -33,10 +33,24 @@ def enabled() -> bool:
     return bool(settings.get("DQ_OPENLINEAGE_URL").strip())
 
 
+_clients: dict[tuple[object, ...], OpenLineageClient] = {}
+
+
 def _client() -> OpenLineageClient:
+    """One client per configuration and process (its HTTP session is reused between runs)."""
+    key = (settings.get("DQ_OPENLINEAGE_URL").strip(), settings.get("DQ_OPENLINEAGE_ENDPOINT"),
+           settings.get("DQ_OPENLINEAGE_TIMEOUT_SECONDS"), settings.get("DQ_OPENLINEAGE_API_KEY"))
+    if key not in _clients:
+        _clients.clear()
+        _clients[key] = _new_client()
+    return _clients[key]
+
+
+def _new_client() -> OpenLineageClient:
     from openlineage.client import OpenLineageClient
     from openlineage.client.transport import http as ol_http
 
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # our own line says what failed
     key = settings.get("DQ_OPENLINEAGE_API_KEY")
     auth = ol_http.ApiKeyTokenProvider({"apiKey": key}) if key else ol_http.TokenProvider({})
     config = ol_http.HttpConfig(url=settings.get("DQ_OPENLINEAGE_URL").strip(), endpoint=settings.get("DQ_OPENLINEAGE_ENDPOINT"),
