@@ -14,6 +14,10 @@ fi
 rm -rf "$VENV"
 mkdir -p "$(dirname "$VENV")"
 python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check "$AIRFLOW_SPEC" >&2
+started=$(date +%s)
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "$AIRFLOW_SPEC" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+"$VENV/bin/python" -c "import airflow.sdk, airflow.providers.standard" \
+  || { echo "error: Airflow did not install into $VENV" >&2; exit 1; }
+echo "installed $AIRFLOW_SPEC into $VENV in $(( $(date +%s) - started ))s" >&2
 echo "$AIRFLOW_SPEC" >"$STAMP"
 echo "$VENV"
