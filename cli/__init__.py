@@ -68,7 +68,11 @@ def main(argv: Sequence[str]) -> int:
 
     argv = list(argv)
     only = argv[0] if argv and argv[0] in command_names() else None
-    args = build_parser(only).parse_args(argv)
+    parser = build_parser(only)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_through", False):  # only `console` hands options on (to Streamlit)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     if args.command != "scheduler":  # the scheduler logs to stderr and scheduler.log itself
         _log_to_file()
     try:
