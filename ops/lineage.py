@@ -8,7 +8,9 @@ the failure is logged ("OpenLineage event failed") and counted (dq_openlineage_e
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -120,6 +122,35 @@ def emit(report: SuiteReport, suite: Suite, run_id: int) -> bool:
         return False
     counters.LINEAGE.labels("sent").inc()
     return True
+
+
+_executor: ThreadPoolExecutor | None = None
+_pending = threading.BoundedSemaphore(100)  # events waiting for a slow receiver, at most
+
+
+def emit_later(report: SuiteReport, suite: Suite, run_id: int) -> None:
+    """`emit` on a background thread (the scheduler loop must not wait on a slow receiver).
+
+    At most 100 events wait; past that an event is dropped, logged and counted as failed.
+    """
+    global _executor
+    if not enabled():
+        return
+    if not _pending.acquire(blocking=False):
+        counters.LINEAGE.labels("failed").inc()
+        event(_log, logging.WARNING, LINEAGE_FAILED, run_id=run_id, suite=suite.name,
+              receiver=settings.get("DQ_OPENLINEAGE_URL"), error="100 events are already waiting for the receiver; dropped")
+        return
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dq-lineage")
+
+    def post() -> None:
+        try:
+            emit(report, suite, run_id)
+        finally:
+            _pending.release()
+
+    _executor.submit(post)
 
 
 def _first_line(exc: Exception) -> str:

@@ -54,13 +54,16 @@ def count_run(report: SuiteReport, trigger: str) -> None:
             counters.RULE_DURATION.labels(report.suite, result.severity).observe(max(0.0, result.duration_ms / 1000))
 
 
-def announce(report: SuiteReport, suite: Suite, run_id: int | None, trigger: str) -> None:
-    """Log, count and (if configured) emit lineage for one recorded run; never raises."""
+def announce(report: SuiteReport, suite: Suite, run_id: int | None, trigger: str, *, background: bool = False) -> None:
+    """Log, count and (if configured) emit lineage for one recorded run; never raises.
+
+    `background`: post the lineage event on a thread (the scheduler loop); a CLI run waits for it.
+    """
     try:
         log_run(report, suite, run_id, trigger)
         count_run(report, trigger)
         if run_id is not None:
-            lineage.emit(report, suite, run_id)
+            (lineage.emit_later if background else lineage.emit)(report, suite, run_id)
     except Exception:  # noqa: BLE001 - telling the world about a run never undoes the run
         _log.exception("announcing run #%s of suite %r failed", run_id, suite.name)
 
@@ -74,4 +77,4 @@ def announce_stored(run_id: int, suite: Suite) -> None:
         _log.exception("run #%s could not be read back for its log lines", run_id)
         return
     if stored is not None and stored.status != "ABORTED":
-        announce(stored.report, suite, run_id, stored.trigger)
+        announce(stored.report, suite, run_id, stored.trigger, background=True)

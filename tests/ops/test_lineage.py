@@ -88,3 +88,23 @@ def test_database_sources_are_named_as_openlineage_names_them(monkeypatch: pytes
     assert lineage.dataset(live_suite(suite)) == ("postgres://db.internal:5432", "sales.public.orders")
     monkeypatch.setenv("DQ_SOURCE_WAREHOUSE_URL", "mysql://dq:pw@mart:3307/shop")
     assert lineage.dataset(live_suite(suite)) == ("mysql://mart:3307", "shop.orders")
+
+
+def test_the_scheduler_path_posts_in_the_background(suite: str, receiver: HttpReceiver,  # noqa: F811
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.rules import live_suite
+
+    summary = run_suite(suite)  # recorded without lineage
+    assert summary.run_id is not None
+    monkeypatch.setenv("DQ_OPENLINEAGE_URL", receiver.url)
+    receiver.delay_seconds = 2
+    sent = _count("sent")
+    started = time.monotonic()
+    lineage.emit_later(summary.report, live_suite(suite), summary.run_id)
+    assert time.monotonic() - started < 0.5  # the loop goes on while the receiver takes its time
+    assert receiver.received.wait(10)
+    deadline = time.monotonic() + 10
+    while _count("sent") == sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _count("sent") == sent + 1
+    assert receiver.requests[0].body["run"]["runId"] == lineage.run_uuid(summary.run_id)

@@ -130,7 +130,7 @@ def test_the_scrape_is_real_prometheus_and_feeds_the_alerts_and_the_dashboard(
         sqlite_store: str, tmp_path: Path, receiver: HttpReceiver, prometheus: tuple[Path, int]) -> None:  # noqa: F811
     _load(tmp_path / "rules")
     env = {"DQ_RULES_DIR": str(tmp_path / "rules"), "DQ_SOURCE_WAREHOUSE_URL": _warehouse(tmp_path / "wh.db"),
-           "DQ_WEBHOOK_URL": receiver.url + "/hook"}
+           "DQ_WEBHOOK_URL": receiver.url + "/hook", "DQ_OPENLINEAGE_URL": receiver.url}
     proc = start_scheduler(tmp_path, "one", env)
     binary, prom_port = prometheus
     server = None
@@ -186,6 +186,10 @@ def test_the_scrape_is_real_prometheus_and_feeds_the_alerts_and_the_dashboard(
                     scheduler_id="one") < 5
         assert sum(s.value for s in families["dq_alerts"].samples if s.labels["channel"] == "webhook"
                    and s.labels["outcome"] == "sent") >= 1
+
+        # The scheduler posts each of its check processes' runs to OpenLineage, and counts it.
+        assert receiver.bodies("/api/v1/lineage")
+        assert _one(families["dq_openlineage_events"].samples, "dq_openlineage_events_total", outcome="sent") >= 1
 
         # No sentinel anywhere.
         negative = [(s.name, s.labels, s.value) for f in families.values() for s in f.samples if s.value < 0]
