@@ -34,6 +34,7 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 _SECRET_WORDS = ("PASSWORD", "KEY", "TOKEN", "SECRET", "WEBHOOK")
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s/]+)@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|key|secret|access_token|api_key|apikey)=)[^&\s\"']+")
+_NOT_SECRETS = {"true", "false", "none", "null", "yes"}
 _BARE = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
@@ -65,7 +66,9 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
         match = _USERINFO.search(value)
         if match:
             found.add(match.group("password"))
-        if any(word in name for word in _SECRET_WORDS) or (name.startswith("DQ_SOURCE_") and name.endswith("_URL")):
+        # Whole values of secret settings (a Slack webhook URL is its own token); source URLs are
+        # masked by their password only: a Parquet path or host name is no secret.
+        if any(word in name for word in _SECRET_WORDS):
             found.add(value)
     try:
         secrets = settings.read_secrets()
@@ -82,7 +85,7 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     auth = secrets.get("auth")
     if isinstance(auth, dict):
         found.update(str(v) for k, v in _items(auth) if k in ("client_secret", "cookie_secret"))
-    return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
+    return sorted((v for v in found if len(v) >= 4 and v.lower() not in _NOT_SECRETS), key=len, reverse=True)
 
 
 def _items(table: dict[str, object]) -> Iterable[tuple[str, object]]:

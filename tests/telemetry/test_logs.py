@@ -175,3 +175,13 @@ def test_a_bad_log_level_names_the_setting(isolated_env: Path, monkeypatch: pyte
     monkeypatch.setenv("DQ_LOG_LEVEL", "LOUD")
     with pytest.raises(Exception, match=r"log level 'LOUD' is unknown. Hint: set DQ_LOG_LEVEL"):
         logs.configure("cli-test", to_file=False)
+
+
+def test_only_secrets_are_masked_not_paths_or_hosts(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DQ_SOURCE_LAKE_URL", "/data/lake/orders")
+    monkeypatch.setenv("DQ_SOURCE_WH_URL", "postgresql://dq:Wh-pw-123@db.internal/wh")
+    monkeypatch.setenv("DQ_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/XyZ")
+    secrets = logs.secret_values()
+    line = logs.scrub("read /data/lake/orders and db.internal with Wh-pw-123; posted to https://hooks.slack.com/services/T0/B0/XyZ",
+                      secrets)
+    assert line == "read /data/lake/orders and db.internal with ***; posted to ***"
