@@ -131,6 +131,27 @@ def log_dir() -> Path:
     return configured if configured is not None else settings.get("DQ_DATA_DIR") / "logs"
 
 
+class _LazyFile(logging.handlers.RotatingFileHandler):
+    """A rotating file created with its folder at the first line: a command that logs nothing leaves
+    no trace; a folder that cannot be written is said once on stderr, then lines go to stderr only."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            return
+        if self.stream is None:  # type: ignore[has-type]
+            try:
+                Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+                self.stream = self._open()
+            except OSError as exc:
+                self.failed = True
+                sys.stderr.write(f"logging to stderr only: {self.baseFilename} cannot be written ({exc}). "
+                                 "Hint: set DQ_LOG_DIR to a writable folder.\n")
+                return
+        super().emit(record)
+
+
 def _level(value: str | int) -> int:
     if isinstance(value, int):
         return value
@@ -168,22 +189,13 @@ def configure(program: str, level: str | int | None = None, *, stderr_level: str
     root.addHandler(stderr)
     path: Path | None = None
     if folder is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{program}.log"
-            handler = logging.handlers.RotatingFileHandler(
-                path, maxBytes=int(settings.get("DQ_LOG_MAX_MB") * 1024 * 1024),
-                backupCount=settings.get("DQ_LOG_BACKUPS"), encoding="utf-8",
-            )
-        except OSError as exc:
-            path = None
-            logging.getLogger(LOGGER).warning("logging to stderr only: %s cannot be written (%s). "
-                                              "Hint: set DQ_LOG_DIR to a writable folder.", folder, exc)
-        else:
-            handler.setFormatter(formatter)
-            handler.setLevel(file_level)
-            handler._dq = True  # type: ignore[attr-defined]
-            root.addHandler(handler)
+        path = folder / f"{program}.log"
+        handler = _LazyFile(path, maxBytes=int(settings.get("DQ_LOG_MAX_MB") * 1024 * 1024),
+                            backupCount=settings.get("DQ_LOG_BACKUPS"), encoding="utf-8", delay=True)
+        handler.setFormatter(formatter)
+        handler.setLevel(file_level)
+        handler._dq = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
     root._dq_key = key  # type: ignore[attr-defined]
     root._dq_file = path  # type: ignore[attr-defined]
     return path

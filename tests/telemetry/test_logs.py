@@ -185,3 +185,22 @@ def test_only_secrets_are_masked_not_paths_or_hosts(isolated_env: Path, monkeypa
     line = logs.scrub("read /data/lake/orders and db.internal with Wh-pw-123; posted to https://hooks.slack.com/services/T0/B0/XyZ",
                       secrets)
     assert line == "read /data/lake/orders and db.internal with ***; posted to ***"
+
+
+def test_no_log_folder_until_a_line_is_written_and_an_unwritable_one_is_said_once(
+        isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DQ_LOG_DIR", str(tmp_path / "quiet"))
+    logs.configure("cli-test")
+    assert not (tmp_path / "quiet").exists()  # a command that logs nothing leaves nothing behind
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("DQ_LOG_DIR", str(blocker / "logs"))
+    logs.configure("cli-test")
+    try:
+        logging.getLogger("dq.test").warning("first")
+        logging.getLogger("dq.test").warning("second")
+    finally:
+        logs.configure("reset", to_file=False)
+    err = capsys.readouterr().err
+    assert err.count("cannot be written") == 1 and "Hint: set DQ_LOG_DIR" in err
+    assert "first" in err and "second" in err  # stderr still has every line
