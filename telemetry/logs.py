@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import unquote
 
 import settings
 
@@ -65,7 +66,7 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
         value = env.get(name, "")
         match = _USERINFO.search(value)
         if match:
-            found.add(match.group("password"))
+            found.update(_password_forms(match.group("password")))
         # Whole values of secret settings (a Slack webhook URL is its own token); source URLs are
         # masked by their password only: a Parquet path or host name is no secret.
         if any(word in name for word in _SECRET_WORDS):
@@ -77,7 +78,7 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     for value in _flatten(secrets):
         match = _USERINFO.search(value)
         if match:
-            found.add(match.group("password"))
+            found.update(_password_forms(match.group("password")))
     for table in (secrets, secrets.get("dq", {}) if isinstance(secrets.get("dq"), dict) else {}):
         for key, value in table.items():
             if isinstance(value, str) and any(word in key.upper() for word in _SECRET_WORDS):
@@ -86,6 +87,11 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     if isinstance(auth, dict):
         found.update(str(v) for k, v in _items(auth) if k in ("client_secret", "cookie_secret"))
     return sorted((v for v in found if len(v) >= 4 and v.lower() not in _NOT_SECRETS), key=len, reverse=True)
+
+
+def _password_forms(password: str) -> set[str]:
+    """A URL password as written and URL-decoded (an error message may show either)."""
+    return {password, unquote(password)}
 
 
 def _items(table: dict[str, object]) -> Iterable[tuple[str, object]]:

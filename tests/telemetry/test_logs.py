@@ -156,8 +156,8 @@ def test_a_line_carrying_a_credential_is_scrubbed_before_any_handler(tmp_path: P
     path = logs.configure("cli-test")
     try:
         log = logging.getLogger("dq.test")
-        log.error("connect mysql://etl:Mart%%2Fpw-99@db:3306/mart failed; key %s; url %s",
-                  "R0uting-key-xyz", "https://hooks.example/x?token=abc123&channel=ops")
+        log.error("connect mysql://etl:Mart%%2Fpw-99@db:3306/mart failed; key %s; url %s; decoded %s",
+                  "R0uting-key-xyz", "https://hooks.example/x?token=abc123&channel=ops", "Mart/pw-99")
         try:
             raise RuntimeError("postgresql://u:inner-secret@h/db refused")
         except RuntimeError:
@@ -166,7 +166,7 @@ def test_a_line_carrying_a_credential_is_scrubbed_before_any_handler(tmp_path: P
         logs.configure("reset", to_file=False)
     assert path is not None
     text = path.read_text()
-    for secret in ("Mart%2Fpw-99", "R0uting-key-xyz", "abc123", "inner-secret"):
+    for secret in ("Mart%2Fpw-99", "Mart/pw-99", "R0uting-key-xyz", "abc123", "inner-secret"):
         assert secret not in text
     assert "mysql://etl:***@db:3306/mart" in text and "token=***" in text and "postgresql://u:***@h/db" in text
 
