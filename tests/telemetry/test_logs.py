@@ -205,3 +205,20 @@ def test_no_log_folder_until_a_line_is_written_and_an_unwritable_one_is_said_onc
     err = capsys.readouterr().err
     assert err.count("cannot be written") == 1 and "Hint: set DQ_LOG_DIR" in err
     assert "first" in err and "second" in err  # stderr still has every line
+
+
+def test_the_file_rotates_at_its_size_and_keeps_the_configured_backups(isolated_env: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DQ_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("DQ_LOG_MAX_MB", "0.002")  # about 2 KB
+    monkeypatch.setenv("DQ_LOG_BACKUPS", "2")
+    path = logs.configure("cli-test", stderr_level=logging.CRITICAL)
+    try:
+        for i in range(100):
+            logs.event(logging.getLogger("dq.test"), logging.INFO, logs.RUN_FINISHED, run_id=i, suite="silver.orders")
+    finally:
+        logs.configure("reset", to_file=False)
+    assert path is not None
+    assert sorted(p.name for p in path.parent.iterdir()) == ["cli-test.log", "cli-test.log.1", "cli-test.log.2"]
+    assert all(p.stat().st_size <= 2100 for p in path.parent.iterdir())
+    assert path.read_text().rstrip().endswith("DQ run finished: run_id=99 suite=silver.orders")
