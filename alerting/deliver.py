@@ -85,7 +85,7 @@ def _send(
 def _log_sent(batch: Sequence[Alert], channel: str, destination: str) -> None:
     for row in batch:
         counters.ALERTS.labels(channel, row.severity or "", "sent").inc()
-        event(_log, logging.INFO, ALERT_SENT, row.rule_name or "(none)", channel=channel, destination=destination,
+        event(_log, logging.INFO, ALERT_SENT, row.rule_name or f"({row.kind})", channel=channel, destination=destination,
               kind=row.kind, severity=row.severity, suite=row.suite, violation_id=row.violation_id,
               alert_id=row.id, attempt=row.attempts, batch=len(batch))
 
@@ -95,7 +95,7 @@ def _log_failed(outcomes: Sequence[tuple[Alert, datetime | None]], channel: str,
     for row, retry_at in outcomes:
         outcome = "failed" if retry_at is None else "retrying"
         counters.ALERTS.labels(channel, row.severity or "", outcome).inc()
-        event(_log, logging.ERROR if retry_at is None else logging.WARNING, ALERT_FAILED, row.rule_name or "(none)",
+        event(_log, logging.ERROR if retry_at is None else logging.WARNING, ALERT_FAILED, row.rule_name or f"({row.kind})",
               channel=channel, destination=destination, kind=row.kind, severity=row.severity, suite=row.suite,
               violation_id=row.violation_id, alert_id=row.id, attempt=row.attempts, outcome=outcome,
               retry_at=retry_at.isoformat() if retry_at else None, error=str(exc))
