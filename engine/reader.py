@@ -13,7 +13,7 @@ import socket
 import sqlite3
 from collections.abc import Callable, Mapping
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +24,7 @@ import polars as pl
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 import settings
+from engine.coltypes import ColumnType, from_catalog, from_polars, from_sqlite
 from engine.errors import SchemaMismatch, SourceUnavailable
 from engine.sources import Location, host_port, mask
 
@@ -34,6 +35,7 @@ _PREPARERS = {
 }
 _RANDOM = {"sqlite": "RANDOM()", "postgresql": "RANDOM()", "mysql": "RAND()"}
 CONNECT_TIMEOUT_SECONDS = 5.0
+ROW_MARKER = "__dq_row"  # the one column of a read that needs no column of the table (row counts)
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,35 @@ class ReadSpec:
     distinct: bool = False
 
 
+@dataclass(frozen=True)
+class TableSchema:
+    """A table as the engine sees it before reading rows.
+
+    `schema` has every column (an unreadable one as pl.Null), `declared` the catalog's declaration
+    of each column, `unreadable` why a column cannot be read at all (a type the driver lacks).
+    """
+
+    schema: pl.Schema
+    declared: Mapping[str, ColumnType] = field(default_factory=dict)
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """The rows of one ReadSpec; `unreadable` columns (column -> reason) are absent from `frame`."""
+
+    frame: pl.LazyFrame
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+
+
 class Reader(Protocol):
     location: Location
 
     def probe(self, table: TableRef) -> pl.Schema: ...
 
-    def scan(self, spec: ReadSpec) -> pl.LazyFrame: ...
+    def describe(self, table: TableRef) -> TableSchema: ...
+
+    def read(self, spec: ReadSpec) -> TableRead: ...
 
 
 def quote(dialect: str, name: str) -> str:
@@ -110,6 +135,10 @@ def sql_literal(value: Any, dialect: str) -> str:
     if dialect == "mysql":
         escaped = escaped.replace("\\", "\\\\")
     return f"'{escaped}'"
+
+
+_CAST_HINT = ("Hint: read it through a view that casts it to a type the engine reads "
+              "(e.g. CAST(x AS double precision) or CAST(x AS text)), or fix the offending values")
 
 
 class _DriverError(Exception):
@@ -169,13 +198,49 @@ class ConnectorxReader:
                 "Hint: check the source URL, the role's grants and that the table exists.") from exc
 
     def probe(self, table: TableRef) -> pl.Schema:
+        """The table's columns and Polars types (an unreadable column as pl.Null)."""
+        return self.describe(table).schema
+
+    def describe(self, table: TableRef) -> TableSchema:
+        declared = self._declared(table)
         try:
-            return self._read(f"SELECT * FROM {self._table_sql(table)} LIMIT 0").schema
+            schema = self._read(f"SELECT * FROM {self._table_sql(table)} LIMIT 0").schema
+            return TableSchema(schema, declared)
         except _DriverError as exc:
-            raise SchemaMismatch(
+            problem = SchemaMismatch(
                 f"table {table} cannot be read from source {self.location.source!r}: {exc}. "
                 "Hint: check the table and schema names in the suite (they are case-sensitive) "
-                "and that the engine's role may SELECT from it.") from exc
+                "and that the engine's role may SELECT from it.")
+            if not declared:
+                raise problem from exc
+        # The table exists but one column's type defeats the driver: find it, keep the others.
+        fields: dict[str, pl.DataType] = {}
+        unreadable: dict[str, str] = {}
+        for name, kind in declared.items():
+            try:
+                fields[name] = self._read(f"SELECT {quote(self.dialect, name)} FROM {self._table_sql(table)} LIMIT 0").schema[name]
+            except _DriverError as exc:
+                fields[name] = pl.Null()
+                unreadable[name] = f"the driver cannot read its type {kind} ({exc}). {_CAST_HINT}"
+        if not unreadable:
+            raise problem
+        return TableSchema(pl.Schema(fields), declared, unreadable)
+
+    def _declared(self, table: TableRef) -> dict[str, ColumnType]:
+        """Each column's declaration from information_schema (precision, scale, length, zone), in table order."""
+        text, number = ("TEXT", "INTEGER") if self.dialect == "postgresql" else ("CHAR", "SIGNED")
+        column_type = "CAST(column_type AS CHAR)" if self.dialect == "mysql" else "CAST(NULL AS TEXT)"
+        sql = (f"SELECT CAST(column_name AS {text}) AS name, CAST(data_type AS {text}) AS data_type, "
+               f"{column_type} AS column_type, CAST(character_maximum_length AS {number}) AS length, "
+               f"CAST(numeric_precision AS {number}) AS num_precision, CAST(numeric_scale AS {number}) AS num_scale "
+               f"FROM information_schema.columns WHERE table_name = {sql_literal(table.name, self.dialect)} "
+               f"AND {_schema_filter(self, table, 'table_schema')} ORDER BY ordinal_position")
+        try:
+            rows = self._read(sql).iter_rows()
+        except _DriverError:
+            return {}  # the catalog is not readable: the schema check falls back to the Polars types
+        return {str(name): from_catalog(self.dialect, data_type or "", column_type, length, precision, scale)
+                for name, data_type, column_type, length, precision, scale in rows}
 
     def _window_sql(self, spec: ReadSpec) -> str:
         if spec.window is None:
@@ -188,7 +253,7 @@ class ConnectorxReader:
         return f" WHERE {column} >= {bound}"
 
     def select_sql(self, spec: ReadSpec) -> str:
-        columns = ", ".join(quote(self.dialect, c) for c in spec.columns)
+        columns = ", ".join(quote(self.dialect, c) for c in spec.columns) or f"1 AS {quote(self.dialect, ROW_MARKER)}"
         sql = f"SELECT {'DISTINCT ' if spec.distinct else ''}{columns} FROM {self._table_sql(spec.table)}"
         sql += self._window_sql(spec)
         if spec.sample_size is not None:
@@ -196,15 +261,57 @@ class ConnectorxReader:
         return sql
 
     def scan(self, spec: ReadSpec) -> pl.LazyFrame:
+        """The rows of `spec`; any unreadable column raises (read() isolates it instead)."""
+        result = self.read(spec)
+        if result.unreadable:
+            column, reason = next(iter(result.unreadable.items()))
+            raise SchemaMismatch(f"column {column!r} of {spec.table} cannot be read: {reason}")
+        return result.frame
+
+    def read(self, spec: ReadSpec) -> TableRead:
+        """One read of the spec's columns; a column the driver cannot read is left out and named."""
+        try:
+            frame, unreadable = self._fetch(spec)
+        except _DriverError as exc:
+            frame, unreadable = self._isolate(spec, exc)
+        return TableRead(frame.lazy(), unreadable)
+
+    def _fetch(self, spec: ReadSpec) -> tuple[pl.DataFrame, dict[str, str]]:
         sql = self.select_sql(spec)
         options: dict[str, Any] = {}
         key = self._partition_key(spec)
         if key is not None:
             options = {"partition_on": key, "partition_num": self.partitions}
-        frame = self.query(sql, **options)
+        frame = self._read(sql, **options)
         if key is not None and key not in spec.columns:
             frame = frame.drop(key)
-        return frame.lazy()
+        return frame, {}
+
+    def _isolate(self, spec: ReadSpec, error: _DriverError) -> tuple[pl.DataFrame, dict[str, str]]:
+        """The read failed: read each column alone to find the culprits, then the others together.
+
+        The diagnosis reads every row of the window (no sample: a sample could miss the bad row).
+        """
+        unreadable: dict[str, str] = {}
+        if len(spec.columns) > 1:
+            for column in spec.columns:
+                try:
+                    self._fetch(replace(spec, columns=(column,), sample_size=None))
+                except _DriverError as exc:
+                    unreadable[column] = f"the driver cannot read its values ({exc}). {_CAST_HINT}"
+        elif spec.columns:
+            unreadable[spec.columns[0]] = f"the driver cannot read its values ({error}). {_CAST_HINT}"
+        if not unreadable:  # no single column is to blame (the connection, the table): every rule errors
+            raise SourceUnavailable(
+                f"source {self.location.source!r}: reading {spec.table} failed: {error}. "
+                "Hint: check the source URL, the role's grants and that the table exists.")
+        rest = replace(spec, columns=tuple(c for c in spec.columns if c not in unreadable))
+        try:
+            frame, more = self._fetch(rest)
+        except _DriverError as exc:
+            raise SourceUnavailable(f"source {self.location.source!r}: reading {spec.table} failed: {exc}. "
+                                    "Hint: check the source and the table.") from exc
+        return frame, unreadable | more
 
     def _partition_key(self, spec: ReadSpec) -> str | None:
         """A NOT NULL integer primary-key column for connectorx's parallel read (NULL keys would be lost)."""
@@ -218,30 +325,118 @@ class ConnectorxReader:
         return key
 
 
-# SQLite declared types by affinity-like substrings, first match wins (sqlite.org/datatype3.html).
-_SQLITE_TYPES: list[tuple[tuple[str, ...], pl.DataType]] = [
-    (("BOOL",), pl.Boolean()), (("DATETIME", "TIMESTAMP"), pl.Datetime("us")), (("DATE",), pl.Date()),
-    (("INT",), pl.Int64()), (("CHAR", "CLOB", "TEXT"), pl.String()), (("BLOB",), pl.Binary()),
-    (("REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL"), pl.Float64()),
-]
+# ---------------------------------------------------------------------------- SQLite
+
+_MAX_DECIMAL_PRECISION = 38  # Polars' Decimal; wider SQLite declarations are read as Float64
+_AWARE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z")
+_NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_EXAMPLES = 3
 
 
 def sqlite_dtype(declared: str) -> pl.DataType:
-    upper = declared.upper()
-    for needles, dtype in _SQLITE_TYPES:
-        if any(n in upper for n in needles):
-            return dtype
-    return pl.String()
+    """The Polars type a SQLite declaration is read as (the declaration decides, not the stored values)."""
+    kind = from_sqlite(declared)
+    if kind.family == "decimal" and kind.precision is not None and kind.precision <= _MAX_DECIMAL_PRECISION:
+        return pl.Decimal(kind.precision, kind.scale or 0)
+    return {
+        "bool": pl.Boolean(), "date": pl.Date(), "int": pl.Int64(), "binary": pl.Binary(),
+        "datetime": pl.Datetime("us", "UTC") if kind.tz else pl.Datetime("us"),
+        "float": pl.Float64(), "decimal": pl.Float64(),
+    }.get(kind.family, pl.String())
+
+
+def _storage(dtype: pl.DataType) -> str:
+    """Which storage classes a column of this type accepts: integer, number, blob or text."""
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        return "number"
+    return "blob" if dtype == pl.Binary else "text"
+
+
+def _sqlite_value(q: str, storage: str) -> tuple[str, str, str | None]:
+    """(value SQL, typed first-row value, SQL of the raw text of a value of the wrong storage class or None).
+
+    connectorx types a SQLite column from its first row, and fails when a later row holds another
+    storage class ("Invalid column type Real"), or the first row is NULL. Every column is therefore
+    read through an expression of one storage class, after a first row of typed placeholders.
+    """
+    if storage == "integer":
+        return (f"CASE WHEN typeof({q}) = 'integer' THEN {q} END", "0",
+                f"CASE WHEN typeof({q}) NOT IN ('integer', 'null') THEN CAST({q} AS TEXT) END")
+    if storage == "bool":
+        ok = f"typeof({q}) = 'integer' AND {q} IN (0, 1)"
+        return (f"CASE WHEN {ok} THEN {q} END", "0",
+                f"CASE WHEN typeof({q}) <> 'null' AND NOT ({ok}) THEN CAST({q} AS TEXT) END")
+    if storage == "number":
+        return (f"CASE WHEN typeof({q}) IN ('integer', 'real') THEN CAST({q} AS REAL) END", "0.0",
+                f"CASE WHEN typeof({q}) IN ('text', 'blob') THEN CAST({q} AS TEXT) END")
+    if storage == "blob":
+        return f"CAST({q} AS BLOB)", "X''", None
+    return f"CAST({q} AS TEXT)", "''", None
+
+
+def _parse_timestamps(text: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    """ISO 8601 text (space or T, optional fraction, optional offset or Z) as the declared kind of timestamp.
+
+    With an offset the value is an instant; an aware column keeps it in UTC, a naive column gets its
+    UTC wall-clock time. Without an offset the value is wall-clock time (UTC for an aware column).
+    """
+    cleaned = text.str.strip_chars().str.replace("T", " ", literal=True).str.replace(r"[Zz]$", "+00:00")
+    aware = pl.coalesce([cleaned.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+                         for f in _AWARE_FORMATS])
+    naive = pl.coalesce([cleaned.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS])
+    if dtype.time_zone:
+        return pl.coalesce([aware, naive.dt.replace_time_zone("UTC")])
+    return pl.coalesce([aware.dt.replace_time_zone(None), naive])
+
+
+def _convert(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """(the column in its declared type, the raw text of each value that cannot be read as it, else NULL)."""
+    column, raw = pl.col(name), pl.col(f"__dq_raw:{name}")
+    storage = _storage(dtype)
+    if storage in ("integer", "bool"):
+        return column.cast(dtype), raw
+    if isinstance(dtype, pl.Decimal):
+        converted = column.cast(dtype, strict=False)  # beyond the declared precision: NULL, reported below
+        overflow = pl.when(column.is_not_null() & converted.is_null()).then(column.cast(pl.String))
+        return converted, pl.coalesce([raw, overflow])
+    if storage == "number":
+        return column, raw
+    if isinstance(dtype, pl.Datetime):
+        parsed = _parse_timestamps(column, dtype)
+    elif dtype == pl.Date:
+        parsed = column.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+    else:
+        return column, pl.lit(None, pl.String)
+    return parsed, pl.when(column.is_not_null() & parsed.is_null()).then(column)
+
+
+def _describe_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Datetime):
+        return "a timestamp with time zone (ISO 8601 text)" if dtype.time_zone else "a timestamp (ISO 8601 text)"
+    if isinstance(dtype, pl.Decimal):
+        return f"decimal({dtype.precision},{dtype.scale})"
+    return {"Date": "a date (YYYY-MM-DD)", "Int64": "an integer", "Float64": "a number",
+            "Boolean": "a boolean (0 or 1)"}.get(str(dtype), str(dtype))
 
 
 class SqliteReader(ConnectorxReader):
-    """connectorx infers SQLite types from the first row, so the declared types decide the schema.
+    """SQLite through connectorx, every column read by its declared type whatever its rows store.
 
-    An all-NULL column defeats connectorx ("Cannot infer type from null"); such reads fall back to
-    the standard library's sqlite3 (opened read-only) and are cast to the declared types.
+    SQLite keeps a storage class per value, not per column: a NUMERIC(18,4) column holds INTEGER 10
+    and REAL 0.1, a TIMESTAMPTZ column ISO text with offsets. Each column is read as one storage
+    class and converted in Polars; a value that is not of its column's type (the text 'abc' in a
+    NUMERIC column, 'yesterday' in a TIMESTAMP column) makes that column unreadable for this run
+    (its rules ERROR, naming the column, the count and examples), never the whole read.
     """
 
     def probe(self, table: TableRef) -> pl.Schema:
+        return self.describe(table).schema
+
+    def describe(self, table: TableRef) -> TableSchema:
         self._check_reachable()
         if table.schema:
             raise SchemaMismatch(f"SQLite has no schema {table.schema!r} for table {table.name!r}. "
@@ -251,7 +446,9 @@ class SqliteReader(ConnectorxReader):
         if info.height == 0:
             raise SchemaMismatch(f"table {table} does not exist in source {self.location.source!r}. "
                                  "Hint: check the table name in the suite (it is case-sensitive).")
-        return pl.Schema({name: sqlite_dtype(kind or "") for name, kind in info.iter_rows()})
+        rows = list(info.iter_rows())
+        return TableSchema(pl.Schema({name: sqlite_dtype(kind or "") for name, kind in rows}),
+                           {name: from_sqlite(kind or "") for name, kind in rows})
 
     def query(self, sql: str, schema: Mapping[str, pl.DataType] | None = None, **options: Any) -> pl.DataFrame:
         try:
@@ -259,17 +456,59 @@ class SqliteReader(ConnectorxReader):
         except SourceUnavailable as exc:
             if "infer type" not in str(exc):
                 raise
+        # A one-row aggregate with a NULL result (MAX over an empty table) gives connectorx nothing to type.
         path = self.location.url[len("sqlite://"):]
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             return pl.read_database(sql, conn, schema_overrides=dict(schema or {}), infer_schema_length=None)
 
-    def scan(self, spec: ReadSpec) -> pl.LazyFrame:
-        declared = self.probe(spec.table)
+    def _fetch(self, spec: ReadSpec) -> tuple[pl.DataFrame, dict[str, str]]:
+        declared = self.describe(spec.table).schema
         wanted = {c: declared[c] for c in spec.columns if c in declared}
-        frame = self.query(self.select_sql(spec), schema=wanted)
-        # An empty read has no first row to infer from: cast what came out to the declared types.
-        casts = [pl.col(c).cast(t, strict=False) for c, t in wanted.items() if frame.schema.get(c) != t]
-        return (frame.with_columns(casts) if casts else frame).lazy()
+        first, rest = ['1 AS "__dq_typed"'], ["0"]
+        for name, dtype in wanted.items():
+            q = quote("sqlite", name)
+            value, placeholder, raw = _sqlite_value(q, _storage(dtype))
+            first.append(f"{placeholder} AS {q}")
+            rest.append(value)
+            if raw is not None:
+                first.append(f"'' AS {quote('sqlite', '__dq_raw:' + name)}")
+                rest.append(raw)
+        if not wanted:
+            first.append(f"0 AS {quote('sqlite', ROW_MARKER)}")
+            rest.append(quote("sqlite", ROW_MARKER))
+        sql = (f"SELECT {', '.join(first)} UNION ALL SELECT {', '.join(rest)} "
+               f"FROM ({self.select_sql(spec)}) AS \"__dq_rows\"")
+        raw_frame = self._read(sql).filter(pl.col("__dq_typed") == 0).drop("__dq_typed")
+        return self._typed(raw_frame, wanted, spec)
+
+    def _typed(self, frame: pl.DataFrame, wanted: Mapping[str, pl.DataType],
+               spec: ReadSpec) -> tuple[pl.DataFrame, dict[str, str]]:
+        """The frame in the declared types, and each column with values that are not of its type."""
+        if not wanted:
+            return frame, {}
+        converted, checks = [], []
+        for name, dtype in wanted.items():
+            value, raw = _convert(name, dtype)
+            converted.append(value.alias(name))
+            checks += [raw.is_not_null().sum().alias(f"n:{name}"),
+                       raw.drop_nulls().unique(maintain_order=True).head(_EXAMPLES).implode().alias(f"e:{name}")]
+        found = frame.select(checks).row(0, named=True)
+        unreadable = {}
+        for name, dtype in wanted.items():
+            count = int(found[f"n:{name}"] or 0)
+            if count:
+                values = list(found[f"e:{name}"])
+                examples = ", ".join(repr(e[:40]) for e in values)
+                literals = ", ".join(sql_literal(e, "sqlite") for e in values)
+                unreadable[name] = (
+                    f"{count:,} of {frame.height:,} rows hold values that cannot be read as {_describe_type(dtype)} "
+                    f"(e.g. {examples}). Hint: find them with SELECT rowid, {quote('sqlite', name)} FROM "
+                    f"{self._table_sql(spec.table)} WHERE {quote('sqlite', name)} IN ({literals}); "
+                    "correct or delete them, or declare the column TEXT and check it with regex")
+        keep = [c for c in converted if c.meta.output_name() not in unreadable]
+        if not keep:  # every column is unreadable: keep the row count for rules that need no column
+            return pl.DataFrame({ROW_MARKER: pl.zeros(frame.height, dtype=pl.Int8, eager=True)}), unreadable
+        return frame.select(keep), unreadable
 
 
 def _schema_filter(reader: ConnectorxReader, table: TableRef, column: str) -> str:
@@ -341,6 +580,13 @@ class ParquetReader:
     def probe(self, table: TableRef) -> pl.Schema:
         return self._lazy(table)[1]
 
+    def describe(self, table: TableRef) -> TableSchema:
+        schema = self.probe(table)
+        return TableSchema(schema, {name: from_polars(dtype) for name, dtype in schema.items()})
+
+    def read(self, spec: ReadSpec) -> TableRead:
+        return TableRead(self.scan(spec))
+
     def scan(self, spec: ReadSpec) -> pl.LazyFrame:
         frame = self._lazy(spec.table)[0]
         if spec.window is not None:
@@ -348,7 +594,7 @@ class ParquetReader:
             newest = frame.select(column.max()).collect().item()
             bound = lower_bound(newest, spec.window.lookback)
             frame = frame.filter(column >= bound) if bound is not None else frame.head(0)
-        frame = frame.select(list(spec.columns))
+        frame = frame.select(list(spec.columns) or [pl.first().is_null().alias(ROW_MARKER)])
         if spec.sample_size is not None:
             frame = frame.filter(pl.int_range(pl.len()).shuffle(seed=0) < spec.sample_size)
         return frame.unique() if spec.distinct else frame
