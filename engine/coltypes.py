@@ -94,7 +94,7 @@ def from_catalog(dialect: str, data_type: str, column_type: str | None, length: 
                  precision: int | None, scale: int | None) -> ColumnType:
     """A PostgreSQL or MySQL information_schema.columns row as a ColumnType."""
     name = (data_type or "").strip().lower()
-    declared = (column_type or data_type or "").strip().lower()
+    declared = (column_type or "").strip().lower() or _spelled(name, length, precision, scale)
     if name.startswith("timestamp") or name == "datetime":
         # MySQL TIMESTAMP stores an instant (converted from the session zone); DATETIME is wall-clock.
         aware = "with time zone" in name or (dialect == "mysql" and name == "timestamp")
@@ -112,6 +112,15 @@ def from_catalog(dialect: str, data_type: str, column_type: str | None, length: 
         return ColumnType("string", length=length if bounded else None, fixed=name in ("character", "char", "bpchar", "nchar"),
                           declared=declared)
     return ColumnType(family, declared=declared)
+
+
+def _spelled(name: str, length: int | None, precision: int | None, scale: int | None) -> str:
+    """PostgreSQL's catalog spells the type without its modifiers: put them back (numeric(18,4))."""
+    if name == "numeric" and precision is not None:
+        return f"numeric({precision},{scale or 0})"
+    if name in ("character varying", "character") and length is not None:
+        return f"{name}({length})"
+    return name
 
 
 def from_sqlite(declared: str) -> ColumnType:
