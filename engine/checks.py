@@ -322,6 +322,9 @@ def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:
         values = [v if isinstance(v, str) else _yaml_text(v) for v in values]
     elif dtype.is_integer() and all(isinstance(v, bool) for v in values):
         values = [int(v) for v in values]  # MySQL delivers BOOLEAN as TINYINT(1)
+    elif dtype.is_integer() and all(isinstance(v, int) for v in values):
+        # Integers compare as integers: as float64, 2**53 + 1 would equal 2**53 (64-bit ids).
+        column, values = column.cast(pl.Int64), [int(v) for v in values]
     elif dtype.is_numeric() or isinstance(dtype, pl.Decimal):
         column, values = _numeric(ctx, name).cast(pl.Float64), [_number(v, name) for v in values]
     return Compiled(passes=column.is_null() | column.is_in(pl.Series(values).implode()))
@@ -497,7 +500,8 @@ def referential(params: Mapping[str, Any], ctx: Context) -> Compiled:
         if not both_numeric:
             raise CheckFailedToRun(f"{name!r} is {dtype} but {key.table}.{key.column} is {values.dtype}. "
                                    "Hint: reference a column of the same type.")
-        column, values = column.cast(pl.Float64), values.cast(pl.Float64)
+        common = pl.Int64 if dtype.is_integer() and values.dtype.is_integer() else pl.Float64  # 64-bit ids stay exact
+        column, values = column.cast(common), values.cast(common)
     return Compiled(passes=column.is_null() | column.is_in(values.drop_nulls().implode()))
 
 

@@ -433,9 +433,6 @@ class SqliteReader(ConnectorxReader):
     (its rules ERROR, naming the column, the count and examples), never the whole read.
     """
 
-    def probe(self, table: TableRef) -> pl.Schema:
-        return self.describe(table).schema
-
     def describe(self, table: TableRef) -> TableSchema:
         self._check_reachable()
         if table.schema:
@@ -460,6 +457,20 @@ class SqliteReader(ConnectorxReader):
         path = self.location.url[len("sqlite://"):]
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             return pl.read_database(sql, conn, schema_overrides=dict(schema or {}), infer_schema_length=None)
+
+    def _window_sql(self, spec: ReadSpec) -> str:
+        """Timestamps and dates are compared as instants (julianday), not as text: '09:30+02:00'
+        is earlier than '08:00Z', and 'T' sorts after ' '. Other columns compare as stored."""
+        window = spec.window
+        kind = self.describe(spec.table).declared.get(window.column) if window is not None else None
+        if window is None or kind is None or kind.family not in ("datetime", "date"):
+            return super()._window_sql(spec)
+        instant = f"julianday({quote('sqlite', window.column)})"
+        newest = self.query(f"SELECT MAX({instant}) AS newest FROM {self._table_sql(spec.table)}").item()
+        if newest is None:
+            return " WHERE 1 = 0"
+        days = window.lookback.total_seconds() / 86400 if window.lookback is not None else 0.0
+        return f" WHERE {instant} >= {float(newest) - days!r}"
 
     def _fetch(self, spec: ReadSpec) -> tuple[pl.DataFrame, dict[str, str]]:
         declared = self.describe(spec.table).schema

@@ -52,6 +52,23 @@ def test_a_timestamptz_column_with_offsets_is_read_as_instants(database: Databas
     assert (results["early"].status, results["early"].failing_rows) == (F, 1), results["early"].message
 
 
+def test_a_partition_window_over_offsets_compares_instants(database: Database) -> None:
+    if database.backend == "mariadb":
+        values = ["'2024-03-03 08:00:00'", "'2024-03-03 07:30:00'", "'2024-03-03 06:00:00'"]
+    else:  # as text, '...T09:30:00+02:00' sorts last, but 08:00Z is the newest instant
+        values = ["'2024-03-03 08:00:00+00:00'", "'2024-03-03T09:30:00+02:00'", "'2024-03-03 06:00:00Z'"]
+    database.execute(f"CREATE TABLE loads (id INTEGER PRIMARY KEY, loaded_at {INSTANT[database.backend]})",
+                     *(f"INSERT INTO loads VALUES ({i}, {v})" for i, v in enumerate(values)))
+
+    results = database.results("""
+        - {name: last_hour, check: row_count, min: 1, partition_column: loaded_at, partition_lookback: 1h, severity: HIGH}
+        - {name: newest, check: row_count, min: 1, partition_column: loaded_at, severity: HIGH}
+    """, "loads")
+
+    assert results["last_hour"].observed_value == 2, results["last_hour"].message
+    assert results["newest"].observed_value == 1, results["newest"].message
+
+
 # A column whose values this backend's driver cannot deliver, per backend: SQLite text in a NUMERIC
 # column, PostgreSQL numeric NaN, MariaDB a decimal(65,30) beyond connectorx's decimal128.
 BAD_COLUMN = {
