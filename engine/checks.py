@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -181,12 +181,19 @@ def _aggregate_rules(params: Mapping[str, Any]) -> list[str]:
 
 def _numeric(ctx: Context, name: str) -> pl.Expr:
     """The column as numbers: decimals become Float64 so bounds compare the same on every database."""
-    dtype = ctx.dtype(name)
+    return _as_number(pl.col(name), ctx.dtype(name))
+
+
+def _as_number(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Decimal):
-        return pl.col(name).cast(pl.Float64)
+        return column.cast(pl.Float64)
+    if dtype == pl.Float32:
+        # A PostgreSQL real / MySQL FLOAT 0.1 is 0.100000001490116 in binary: read it as the decimal
+        # the database shows (shortest round-trip text), so 0.1 equals 0.1 as it does in SQLite's REAL.
+        return column.cast(pl.String).cast(pl.Float64)
     if dtype == pl.Boolean:
-        return pl.col(name).cast(pl.Int8)
-    return pl.col(name)
+        return column.cast(pl.Int8)
+    return column
 
 
 def _is_float(dtype: pl.DataType) -> bool:
@@ -400,16 +407,30 @@ def freshness(params: Mapping[str, Any], ctx: Context) -> Compiled:
                                "Hint: point freshness at a load or event timestamp column.")
     if not (isinstance(dtype, pl.Datetime) and dtype.time_zone):
         column = column.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    newest = ctx.scoped(column.dt.convert_time_zone("UTC")).max()
+    # Microseconds since the epoch, not a datetime: PostgreSQL 'infinity' arrives as year 262142,
+    # which Python's datetime cannot hold.
+    newest = ctx.scoped(column.dt.convert_time_zone("UTC")).max().dt.epoch("us")
     max_age = parse_duration(params["max_age"]).total_seconds()
     warn = params.get("warn_age")
+    now_us = (ctx.now - EPOCH) // timedelta(microseconds=1) if ctx.now.tzinfo else 0
     return Compiled(
         value=newest,
-        observe=lambda v: None if v is None else (ctx.now - v).total_seconds(),
-        observed_text=lambda v: None if v is None else v.isoformat(),
+        observe=lambda v: None if v is None else (now_us - int(v)) / 1_000_000,
+        observed_text=lambda v: None if v is None else instant_text(int(v)),
         fail_bounds=(None, max_age),
         warn_bounds=(None, parse_duration(warn).total_seconds()) if warn is not None else None,
     )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def instant_text(microseconds: int) -> str:
+    """ISO 8601 of an instant; beyond Python's years 1-9999 (PostgreSQL 'infinity'), the word."""
+    try:
+        return (EPOCH + timedelta(microseconds=microseconds)).isoformat()
+    except OverflowError:
+        return "infinity" if microseconds > 0 else "-infinity"
 
 
 _TYPE_MATCH: dict[str, Callable[[pl.DataType, str], bool]] = {
@@ -500,8 +521,11 @@ def referential(params: Mapping[str, Any], ctx: Context) -> Compiled:
         if not both_numeric:
             raise CheckFailedToRun(f"{name!r} is {dtype} but {key.table}.{key.column} is {values.dtype}. "
                                    "Hint: reference a column of the same type.")
-        common = pl.Int64 if dtype.is_integer() and values.dtype.is_integer() else pl.Float64  # 64-bit ids stay exact
-        column, values = column.cast(common), values.cast(common)
+        if dtype.is_integer() and values.dtype.is_integer():  # 64-bit ids stay exact
+            column, values = column.cast(pl.Int64), values.cast(pl.Int64)
+        else:
+            column = _as_number(column, dtype).cast(pl.Float64)
+            values = values.to_frame().select(_as_number(pl.first(), values.dtype).cast(pl.Float64)).to_series()
     return Compiled(passes=column.is_null() | column.is_in(values.drop_nulls().implode()))
 
 

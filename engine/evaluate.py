@@ -189,7 +189,7 @@ def _collect(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:
         exprs += [expr.alias(f"{index}:{name}") for name, expr in plan.outputs().items()]
     try:
         row = frame.select(exprs).collect().row(0, named=True)
-    except pl.exceptions.PolarsError:
+    except (pl.exceptions.PolarsError, ArithmeticError, ValueError):  # also a value Python cannot hold
         return _collect_one_by_one(frame, rules)
     values: dict[Any, Any] = {"rows": row["rows"]}
     for name, value in row.items():
@@ -213,7 +213,7 @@ def _collect_one_by_one(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any,
         try:
             values[index] = frame.select(
                 [e.alias(n) for n, e in plan.outputs().items()]).collect().row(0, named=True)
-        except pl.exceptions.PolarsError as exc:
+        except (pl.exceptions.PolarsError, ArithmeticError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             values[index] = (f"the check failed while evaluating: {first}. "
                              "Hint: check the column's values and type against the check (docs/checks.md).")
@@ -293,6 +293,8 @@ def _judge_aggregate(plan: RulePlan, value: Any, suite: Suite) -> RuleResult:
 
 def _aggregate_figures(rule: Rule, observed: float, text: str | None) -> str:
     if rule.check == "freshness":
+        if text in ("infinity", "-infinity"):  # PostgreSQL's special timestamps
+            return f"newest value is {text}"
         return f"newest value {text} is {_age(observed)} old"
     shown = int(observed) if float(observed).is_integer() else round(observed, 6)
     return f"observed {shown:,}" if isinstance(shown, int) else f"observed {shown}"
@@ -407,10 +409,14 @@ def _show(value: Any) -> str:
 def _sample(frame: pl.LazyFrame, plan: RulePlan, spec: ReadSpec, pii: Sequence[str], cap: int) -> tuple[dict, ...]:
     own = [c for c in plan.columns if c in spec.columns]
     columns = own + [c for c in spec.columns if c not in own]
+    failing = frame.filter(plan.fail_mask()).select(columns).head(cap)
     try:
-        rows = frame.filter(plan.fail_mask()).select(columns).head(cap).collect().to_dicts()
+        rows = failing.collect().to_dicts()
     except pl.exceptions.PolarsError:
         return ()
+    except (ArithmeticError, ValueError):  # a timestamp beyond year 9999 (PostgreSQL 'infinity'): show it as text
+        temporal = [pl.col(c).cast(pl.String) for c, t in failing.collect_schema().items() if t.is_temporal()]
+        rows = failing.with_columns(temporal).collect().to_dicts()
     hidden = set(pii)
     return tuple({k: (PII_MASK if k in hidden and v is not None else _json_value(v)) for k, v in row.items()}
                  for row in rows)

@@ -100,17 +100,17 @@ def _penguins() -> Rows:
 BIG = 2**53 + 1  # not representable as float64: any float cast makes it collide with 2**53
 TRAPS: Rows = [
     {"id": BIG, "amount": Decimal("10.0000"), "score": 1.5, "name": "Zo\u00eb", "Mixed Case": "a", "select": 1,
-     "happened_at": datetime(2024, 3, 3, 8, 0, tzinfo=UTC), "note": "x" * 5000},
+     "happened_at": datetime(2024, 3, 3, 8, 0, tzinfo=UTC), "note": "x" * 5000, "ratio": 0.1},
     {"id": BIG - 1, "amount": Decimal("0.1000"), "score": float("nan"), "name": "Zoe\u0308", "Mixed Case": "A",
-     "select": 2, "happened_at": datetime(2024, 3, 3, 9, 0, tzinfo=timezone(timedelta(hours=2))), "note": ""},
+     "select": 2, "happened_at": datetime(2024, 3, 3, 9, 0, tzinfo=timezone(timedelta(hours=2))), "note": "", "ratio": 0.3},
     {"id": 2**62, "amount": Decimal("-0.0001"), "score": float("inf"), "name": "zoë ", "Mixed Case": None,
-     "select": None, "happened_at": None, "note": None},
+     "select": None, "happened_at": None, "note": None, "ratio": 2.5},
     {"id": -(2**62), "amount": Decimal("12345678901234.5678"), "score": -0.0, "name": "", "Mixed Case": "b",
-     "select": 2, "happened_at": datetime(2024, 3, 2, 23, 59, 59, 999999, tzinfo=UTC), "note": "東京"},
+     "select": 2, "happened_at": datetime(2024, 3, 2, 23, 59, 59, 999999, tzinfo=UTC), "note": "東京", "ratio": 0.1},
     {"id": 7, "amount": None, "score": None, "name": None, "Mixed Case": "b", "select": 2,
-     "happened_at": datetime(2024, 3, 2, 23, 59, 59, 999999, tzinfo=UTC), "note": "東京"},
+     "happened_at": datetime(2024, 3, 2, 23, 59, 59, 999999, tzinfo=UTC), "note": "東京", "ratio": 0.1},
     {"id": 8, "amount": Decimal("0.1000"), "score": 2.5, "name": "  ", "Mixed Case": "b", "select": 2,
-     "happened_at": datetime(2024, 3, 2, 23, 59, 59, 999999, tzinfo=UTC), "note": "東京"},
+     "happened_at": datetime(2024, 3, 2, 23, 59, 59, 999999, tzinfo=UTC), "note": "東京", "ratio": 0.1},
 ]
 
 TABLES: dict[str, Callable[[], Rows]] = {
@@ -137,11 +137,12 @@ DDL = {
                 "body_mass_g INTEGER, sex VARCHAR(10), year INTEGER, bill_length_mm NUMERIC(5,1), "
                 "bill_depth_mm NUMERIC(5,1)",
     "traps": "id BIGINT PRIMARY KEY, amount NUMERIC(18,4), score DOUBLE PRECISION, name VARCHAR(200), "
-             "{q}Mixed Case{q} VARCHAR(20), {q}select{q} INTEGER, happened_at {instant}, note TEXT",
+             "{q}Mixed Case{q} VARCHAR(20), {q}select{q} INTEGER, happened_at {instant}, note TEXT, ratio {single}",
 }
-TYPES = {"sqlite": {"instant": "TIMESTAMPTZ", "wallclock": "DATETIME", "q": '"'},
-         "postgresql": {"instant": "timestamptz", "wallclock": "timestamp", "q": '"'},
-         "mariadb": {"instant": "datetime(6)", "wallclock": "datetime(6)", "q": "`"}}
+# {single}: single precision where the database has it (SQLite's REAL is always a double).
+TYPES = {"sqlite": {"instant": "TIMESTAMPTZ", "wallclock": "DATETIME", "q": '"', "single": "REAL"},
+         "postgresql": {"instant": "timestamptz", "wallclock": "timestamp", "q": '"', "single": "real"},
+         "mariadb": {"instant": "datetime(6)", "wallclock": "datetime(6)", "q": "`", "single": "float"}}
 
 
 def stored(backend: str, value: Any) -> Any:
@@ -357,6 +358,18 @@ CASES: dict[str, Case] = {
     "between a decimal at its exact bound": Case(
         "traps", "check: between, column: amount, min: -0.0001, max: 10",
         lambda d: sum(1 for v in _present(col(d["traps"], "amount")) if not Decimal("-0.0001") <= Decimal(str(v)) <= 10)),
+    "accepted_values of single-precision floats": Case(
+        "traps", "check: accepted_values, column: ratio, values: [0.1, 0.3]",
+        lambda d: sum(1 for v in _present(col(d["traps"], "ratio")) if v not in {0.1, 0.3})),
+    "between a single-precision float at its bound": Case(
+        "traps", "check: between, column: ratio, min: 0.1, max: 0.3",
+        lambda d: sum(1 for v in _present(col(d["traps"], "ratio")) if not 0.1 <= v <= 0.3)),
+    "aggregate min of single-precision floats": Case(
+        "traps", "check: aggregate, column: ratio, stat: min, min: 0.1",
+        lambda d: min(_present(col(d["traps"], "ratio"))), lambda v: Verdict.PASSED),
+    "referential from single precision to double": Case(
+        "traps", "check: referential, column: ratio, ref_table: traps, ref_column: score",
+        lambda d: sum(1 for v in _present(col(d["traps"], "ratio")) if v not in set(col(d["traps"], "score")))),
     "not_null quoted reserved word": Case(
         "traps", "check: not_null, column: select", lambda d: col(d["traps"], "select").count(None)),
     "accepted_values is case-sensitive": Case(

@@ -173,3 +173,26 @@ def _sqlite(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Database:
     (tmp_path / "traps.sqlite").touch()
     monkeypatch.setenv("DQ_TEST_DB_URL", url)
     return Database("sqlite", url, url)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_postgresql_infinity_is_a_value_not_a_crash(database: Database) -> None:
+    """'infinity' arrives as year 262142, beyond Python's datetime: the engine keeps it in Polars."""
+    database.execute("CREATE TABLE versions (id INTEGER PRIMARY KEY, valid_from date, valid_to timestamptz, n numeric)",
+                     "INSERT INTO versions VALUES (1, '-infinity', 'infinity', 1), (2, '2024-01-01', '2024-03-03 08:00Z', 'Infinity')")
+
+    results = database.results("""
+        - {name: fresh, check: freshness, column: valid_to, max_age: 1d, severity: HIGH}
+        - {name: bounded, check: between, column: valid_to, max: '2030-01-01', severity: HIGH}
+        - {name: started, check: between, column: valid_from, min: '2000-01-01', severity: HIGH}
+        - {name: amounts, check: between, column: n, min: 0, severity: HIGH}
+        - {name: rows, check: row_count, min: 2, severity: HIGH}
+    """, "versions")
+
+    assert (results["fresh"].status, results["fresh"].observed_text) == (P, "infinity")
+    assert results["fresh"].message.endswith("newest value is infinity.")
+    assert (results["bounded"].status, results["bounded"].failing_rows) == (F, 1)
+    assert results["bounded"].sample[0]["valid_to"].startswith("+262142-12-31")  # shown as text, not lost
+    assert (results["started"].status, results["started"].failing_rows) == (F, 1)
+    assert results["amounts"].status is E and "Infinity" in results["amounts"].message
+    assert results["rows"].status is P
