@@ -378,40 +378,68 @@ def _sqlite_value(q: str, storage: str) -> tuple[str, str, str | None]:
     return f"CAST({q} AS TEXT)", "''", None
 
 
-def _parse_timestamps(text: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+def _parse_timestamps(text: pl.Series, dtype: pl.Datetime) -> pl.Series:
     """ISO 8601 text (space or T, optional fraction, optional offset or Z) as the declared kind of timestamp.
 
     With an offset the value is an instant; an aware column keeps it in UTC, a naive column gets its
     UTC wall-clock time. Without an offset the value is wall-clock time (UTC for an aware column).
+    `text` is already cleaned (`_clean`). Formats are tried in turn on what is still unparsed, so a
+    column written in one format costs one parse (a column of NULLs parses in no time).
     """
-    cleaned = text.str.strip_chars().str.replace("T", " ", literal=True).str.replace(r"[Zz]$", "+00:00")
-    aware = pl.coalesce([cleaned.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
-                         for f in _AWARE_FORMATS])
-    naive = pl.coalesce([cleaned.str.to_datetime(f, strict=False, time_unit="us") for f in _NAIVE_FORMATS])
-    if dtype.time_zone:
-        return pl.coalesce([aware, naive.dt.replace_time_zone("UTC")])
-    return pl.coalesce([aware.dt.replace_time_zone(None), naive])
+    frame = text.to_frame("t")
+    parsed: pl.Series | None = None
+    forms = [(_NAIVE_FORMATS[0], False), *((f, True) for f in _AWARE_FORMATS), *((f, False) for f in _NAIVE_FORMATS[1:])]
+    for form, aware in forms:
+        rest = pl.col("t") if parsed is None else pl.when(pl.lit(parsed).is_null()).then(pl.col("t"))
+        attempt = rest.str.to_datetime(form, strict=False, time_unit="us", time_zone="UTC" if aware else None)
+        if aware and not dtype.time_zone:
+            attempt = attempt.dt.replace_time_zone(None)
+        elif not aware and dtype.time_zone:
+            attempt = attempt.dt.replace_time_zone("UTC")
+        step = frame.select(attempt.alias("t")).to_series()
+        parsed = step if parsed is None else parsed.fill_null(step)
+        if parsed.null_count() == text.null_count():
+            break
+    assert parsed is not None
+    return parsed.alias(text.name)
 
 
-def _convert(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
-    """(the column in its declared type, the raw text of each value that cannot be read as it, else NULL)."""
-    column, raw = pl.col(name), pl.col(f"__dq_raw:{name}")
-    storage = _storage(dtype)
-    if storage in ("integer", "bool"):
-        return column.cast(dtype), raw
-    if isinstance(dtype, pl.Decimal):
-        converted = column.cast(dtype, strict=False)  # beyond the declared precision: NULL, reported below
-        overflow = pl.when(column.is_not_null() & converted.is_null()).then(column.cast(pl.String))
-        return converted, pl.coalesce([raw, overflow])
-    if storage == "number":
-        return column, raw
+def _clean(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().str.replace("T", " ", literal=True).str.replace("Z", "+00:00", literal=True)
+
+
+_TEXT, _VALUE, _BAD = "__dq_text:", "__dq_value:", "__dq_bad:"
+
+
+def _parsed(dtype: pl.DataType) -> bool:
+    """Whether the column is read as text and parsed in Polars (timestamps and dates)."""
+    return isinstance(dtype, pl.Datetime) or dtype == pl.Date
+
+
+def _value(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The column in its declared type (NULL where a value does not convert)."""
+    column = pl.col(name)
     if isinstance(dtype, pl.Datetime):
-        parsed = _parse_timestamps(column, dtype)
-    elif dtype == pl.Date:
-        parsed = column.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
-    else:
-        return column, pl.lit(None, pl.String)
-    return parsed, pl.when(column.is_not_null() & parsed.is_null()).then(column)
+        return pl.col(_VALUE + name)  # parsed eagerly, column by column, in SqliteReader._typed
+    if dtype == pl.Date:
+        return pl.col(_TEXT + name).str.to_date("%Y-%m-%d", strict=False)
+    if _storage(dtype) in ("integer", "bool"):
+        return column.cast(dtype)
+    if isinstance(dtype, pl.Decimal):
+        return column.cast(dtype, strict=False)  # beyond the declared precision: NULL, reported by _bad
+    return column
+
+
+def _bad(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The raw text of each value that is not of the column's type, else NULL."""
+    column, value, raw = pl.col(name), pl.col(_VALUE + name), pl.col(f"__dq_raw:{name}")
+    if _parsed(dtype):
+        return pl.when(column.is_not_null() & value.is_null()).then(column)
+    if isinstance(dtype, pl.Decimal):
+        return pl.coalesce([raw, pl.when(column.is_not_null() & value.is_null()).then(column.cast(pl.String))])
+    if _storage(dtype) in ("integer", "bool", "number"):
+        return raw
+    return pl.lit(None, pl.String)
 
 
 def _describe_type(dtype: pl.DataType) -> str:
@@ -497,26 +525,36 @@ class SqliteReader(ConnectorxReader):
         """The frame in the declared types, and each column with values that are not of its type."""
         if not wanted:
             return frame, {}
-        converted, checks = [], []
-        for name, dtype in wanted.items():
-            value, raw = _convert(name, dtype)
-            converted.append(value.alias(name))
-            checks += [raw.is_not_null().sum().alias(f"n:{name}"),
-                       raw.drop_nulls().unique(maintain_order=True).head(_EXAMPLES).implode().alias(f"e:{name}")]
+        # Stages, so that no expression is computed twice: clean the text to parse, convert every
+        # column, then keep each column in its type and the raw text of what did not convert.
+        texts = [_clean(pl.col(n)).alias(_TEXT + n) for n, t in wanted.items() if _parsed(t)]
+        values = [_value(n, t).alias(_VALUE + n) for n, t in wanted.items()]
+        final = [pl.col(_VALUE + n).alias(n) for n in wanted] + [_bad(n, t).alias(_BAD + n) for n, t in wanted.items()]
+        staged = frame.lazy().with_columns(texts).collect()
+        stamps = [_parse_timestamps(staged[_TEXT + n], t).alias(_VALUE + n)
+                  for n, t in wanted.items() if isinstance(t, pl.Datetime)]
+        frame = staged.with_columns(stamps).with_columns(
+            [v for v, (n, t) in zip(values, wanted.items(), strict=True) if not isinstance(t, pl.Datetime)]
+        ).select(final)
+        checks = []
+        for name in wanted:
+            bad = pl.col(_BAD + name)
+            checks += [bad.is_not_null().sum().alias(f"n:{name}"),
+                       bad.drop_nulls().unique(maintain_order=True).head(_EXAMPLES).implode().alias(f"e:{name}")]
         found = frame.select(checks).row(0, named=True)
         unreadable = {}
         for name, dtype in wanted.items():
             count = int(found[f"n:{name}"] or 0)
             if count:
-                values = list(found[f"e:{name}"])
-                examples = ", ".join(repr(e[:40]) for e in values)
-                literals = ", ".join(sql_literal(e, "sqlite") for e in values)
+                shown = list(found[f"e:{name}"])
+                examples = ", ".join(repr(e[:40]) for e in shown)
+                literals = ", ".join(sql_literal(e, "sqlite") for e in shown)
                 unreadable[name] = (
                     f"{count:,} of {frame.height:,} rows hold values that cannot be read as {_describe_type(dtype)} "
                     f"(e.g. {examples}). Hint: find them with SELECT rowid, {quote('sqlite', name)} FROM "
                     f"{self._table_sql(spec.table)} WHERE {quote('sqlite', name)} IN ({literals}); "
                     "correct or delete them, or declare the column TEXT and check it with regex")
-        keep = [c for c in converted if c.meta.output_name() not in unreadable]
+        keep = [c for c in wanted if c not in unreadable]
         if not keep:  # every column is unreadable: keep the row count for rules that need no column
             return pl.DataFrame({ROW_MARKER: pl.zeros(frame.height, dtype=pl.Int8, eager=True)}), unreadable
         return frame.select(keep), unreadable
