@@ -53,10 +53,18 @@ def _console_ack_index(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_violations_acknowledged_at ON violations (acknowledged_at)")
 
 
+def _reports_schedule(conn: Connection) -> None:
+    """Scheduled report ticks (one per tick across replicas) and SLA breach state."""
+    # checkfirst: a fresh store's 0001 already created them from today's schema module.
+    schema.report_runs.create(conn, checkfirst=True)
+    schema.sla_states.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
+    ("0050_reports_schedule", _reports_schedule),
 ]
 
 
