@@ -150,6 +150,18 @@ def _exactly_one(*names: str) -> Callable[[Mapping[str, Any]], list[str]]:
     return check
 
 
+def _between_rules(params: Mapping[str, Any]) -> list[str]:
+    errors = _one_of("min", "max")(params)
+    for side in ("min", "max"):
+        if params.get(f"{side}_exclusive") and params.get(side) is None:
+            errors.append(f"{side}_exclusive needs `{side}:`")
+    low, high = params.get("min"), params.get("max")
+    open_bound = params.get("min_exclusive") or params.get("max_exclusive")
+    if open_bound and low is not None and high is not None and low == high:
+        errors.append(f"min and max are both {low!r} with an exclusive bound: no value can pass")
+    return errors
+
+
 def _reconcile_words(params: Mapping[str, Any]) -> Mapping[str, str]:
     return {"of_column": f".{params['column']}" if params.get("column") else "",
             "of_ref_column": f".{params['ref_column']}" if params.get("ref_column") else "",
@@ -671,7 +683,7 @@ CHECKS: dict[str, CheckType] = {
                   (COLUMN, Param("min", "bound"), Param("max", "bound"),
                    Param("min_exclusive", "boolean", doc="default false: min itself passes"),
                    Param("max_exclusive", "boolean", doc="default false: max itself passes")),
-                  _one_of("min", "max"), between),
+                  _between_rules, between),
         CheckType("regex", "row", "{column} must match {pattern}",
                   (COLUMN, Param("pattern", "regex", True),
                    Param("full_match", "boolean", doc="default true: the whole string must match")), None, regex),

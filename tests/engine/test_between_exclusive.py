@@ -51,3 +51,15 @@ def test_an_exclusive_date_bound(readings: Database) -> None:
 def test_exclusive_takes_a_boolean() -> None:
     with pytest.raises(ManifestError, match=r"key 'min_exclusive': has the wrong type \('yes', expected boolean\)"):
         rules_from_yaml("- {name: b, check: between, column: v, min: 0, min_exclusive: 'yes', severity: HIGH}")
+
+
+BAD_BOUNDS = [
+    ("min: 5, max: 5, min_exclusive: true", "min and max are both 5 with an exclusive bound: no value can pass"),
+    ("max: 5, min_exclusive: true", "min_exclusive needs `min:`"),
+]
+
+
+@pytest.mark.parametrize(("params", "problem"), BAD_BOUNDS, ids=[b[1] for b in BAD_BOUNDS])
+def test_bounds_no_value_can_meet_are_manifest_problems(params: str, problem: str) -> None:
+    with pytest.raises(ManifestError, match=problem.replace("(", r"\(")):
+        rules_from_yaml(f"- {{name: b, check: between, column: v, {params}, severity: HIGH}}")
