@@ -148,7 +148,7 @@ def from_sqlite(declared: str) -> ColumnType:
         return ColumnType("string", length=first if bounded else None, fixed=fixed, declared=text)
     if "BLOB" in upper:
         return ColumnType("binary", declared=text)
-    if any(n in upper for n in ("NUMERIC", "DECIMAL")):
+    if any(n in upper for n in ("NUMERIC", "DECIMAL")) or upper.strip() == "NUM":  # NUM: CREATE TABLE AS of a NUMERIC
         if first is not None:
             return ColumnType("decimal", precision=first, scale=second or 0, declared=text)
         return ColumnType("float", declared=text)  # NUMERIC without precision: any number

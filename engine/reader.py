@@ -335,7 +335,10 @@ _EXAMPLES = 3
 
 def sqlite_dtype(declared: str) -> pl.DataType:
     """The Polars type a SQLite declaration is read as (the declaration decides, not the stored values)."""
-    kind = from_sqlite(declared)
+    return _dtype_of(from_sqlite(declared))
+
+
+def _dtype_of(kind: ColumnType) -> pl.DataType:
     if kind.family == "decimal" and kind.precision is not None and kind.precision <= _MAX_DECIMAL_PRECISION:
         return pl.Decimal(kind.precision, kind.scale or 0)
     return {
@@ -472,8 +475,27 @@ class SqliteReader(ConnectorxReader):
             raise SchemaMismatch(f"table {table} does not exist in source {self.location.source!r}. "
                                  "Hint: check the table name in the suite (it is case-sensitive).")
         rows = list(info.iter_rows())
-        return TableSchema(pl.Schema({name: sqlite_dtype(kind or "") for name, kind in rows}),
-                           {name: from_sqlite(kind or "") for name, kind in rows})
+        declared = {name: from_sqlite(kind or "") for name, kind in rows}
+        untyped = [name for name, kind in rows if not (kind or "").strip()]
+        if untyped:
+            declared |= self._stored_types(table, untyped)
+        return TableSchema(pl.Schema({name: _dtype_of(kind) for name, kind in declared.items()}), declared)
+
+    def _stored_types(self, table: TableRef, columns: list[str]) -> dict[str, ColumnType]:
+        """Columns without a declared type (`CREATE TABLE ... AS SELECT SUM(x) ...`) by what they store:
+        integers only -> int, any real -> float, any text or blob -> string (also when all NULL)."""
+        parts = []
+        for i, name in enumerate(columns):
+            q = quote("sqlite", name)
+            parts += [f"MAX(typeof({q}) IN ('text', 'blob')) AS t{i}", f"MAX(typeof({q}) = 'real') AS r{i}",
+                      f"MAX(typeof({q}) = 'integer') AS n{i}"]
+        found = self.query(f"SELECT {', '.join(parts)} FROM {self._table_sql(table)}").row(0)
+        kinds = {}
+        for i, name in enumerate(columns):
+            text, real, integer = (bool(v) for v in found[3 * i:3 * i + 3])
+            family = "string" if text or not (real or integer) else "float" if real else "int"
+            kinds[name] = ColumnType(family, declared=f"(none: {family} values stored)")
+        return kinds
 
     def query(self, sql: str, schema: Mapping[str, pl.DataType] | None = None, **options: Any) -> pl.DataFrame:
         try:

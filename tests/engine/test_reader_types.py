@@ -196,3 +196,27 @@ def test_postgresql_infinity_is_a_value_not_a_crash(database: Database) -> None:
     assert (results["started"].status, results["started"].failing_rows) == (F, 1)
     assert results["amounts"].status is E and "Infinity" in results["amounts"].message
     assert results["rows"].status is P
+
+
+def test_sqlite_tables_made_by_create_table_as_select_are_read_by_what_they_store(tmp_path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """CREATE TABLE AS declares NUMERIC(10,2) as NUM and expressions (SUM, COUNT, n * 1.5) with no type."""
+    database = _sqlite(tmp_path, monkeypatch)
+    database.execute("CREATE TABLE orders (amount NUMERIC(10,2), n INTEGER, region TEXT)",
+                     "INSERT INTO orders VALUES (1.5, 2, 'north'), (2, 3, 'north'), (NULL, 4, 'south')",
+                     "CREATE TABLE totals AS SELECT region, SUM(amount) AS total, COUNT(*) AS orders, "
+                     "MAX(n) * 1.5 AS peak, MIN(amount) AS smallest, NULL AS missing FROM orders GROUP BY region")
+
+    results = database.results("""
+        - {name: total, check: aggregate, column: total, stat: sum, min: 3.5, max: 3.5, severity: HIGH}
+        - {name: orders, check: aggregate, column: orders, stat: sum, min: 3, max: 3, severity: HIGH}
+        - {name: peak, check: between, column: peak, max: 6, severity: HIGH}
+        - {name: smallest, check: aggregate, column: smallest, stat: min, min: 1.5, severity: HIGH}
+        - {name: regions, check: count_distinct, column: region, min: 2, max: 2, severity: HIGH}
+        - {name: missing, check: not_null, column: missing, severity: HIGH}
+        - {name: types, check: schema, columns: {total: float, orders: int, peak: float, region: string}, severity: HIGH}
+    """, "totals")
+
+    assert {n: r.status for n, r in results.items()} == {
+        "total": P, "orders": P, "peak": P, "smallest": P, "regions": P, "missing": F, "types": P}, \
+        {n: r.message for n, r in results.items()}
