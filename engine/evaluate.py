@@ -15,7 +15,7 @@ import polars as pl
 
 import clock
 import settings
-from engine.checks import CHECKS
+from engine.checks import CHECKS, Lookup
 from engine.errors import EngineError, SchemaMismatch, SourceUnavailable
 from engine.model import ANY_FAILING_ROW, Level, Rule, Source, Suite
 from engine.plan import (
@@ -106,8 +106,8 @@ class _Run:
     def references(self, rules: list[Rule]) -> tuple[dict, dict]:
         """What rules read from other tables (referenced values, the other side of a reconciliation),
         read once each; a failure errors only the rules that need it."""
-        values: dict[Any, pl.Series] = {}
-        errors: dict[Any, str] = {}
+        values: dict[Lookup, pl.Series] = {}
+        errors: dict[Lookup, str] = {}
         for key in reference_keys(self.suite, rules):
             schema_name, _, name = key.table.rpartition(".")
             ref = TableRef(schema_name or None, name)

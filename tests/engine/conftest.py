@@ -206,7 +206,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
     """A fresh database on SQLite, PostgreSQL and MariaDB in turn; DQ_TEST_DB_URL points source `db` at it."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-        sa.create_engine(url).dispose()
         (tmp_path / "db.sqlite").touch()
         monkeypatch.setenv("DQ_TEST_DB_URL", url)
         yield Database("sqlite", url, url)
