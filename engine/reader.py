@@ -366,13 +366,9 @@ def _sqlite_value(q: str, storage: str) -> tuple[str, str, str | None]:
     storage class ("Invalid column type Real"), or the first row is NULL. Every column is therefore
     read through an expression of one storage class, after a first row of typed placeholders.
     """
-    if storage == "integer":
+    if storage in ("integer", "bool"):  # a boolean is any integer, as in SQLite: non-zero is true
         return (f"CASE WHEN typeof({q}) = 'integer' THEN {q} END", "0",
                 f"CASE WHEN typeof({q}) NOT IN ('integer', 'null') THEN CAST({q} AS TEXT) END")
-    if storage == "bool":
-        ok = f"typeof({q}) = 'integer' AND {q} IN (0, 1)"
-        return (f"CASE WHEN {ok} THEN {q} END", "0",
-                f"CASE WHEN typeof({q}) <> 'null' AND NOT ({ok}) THEN CAST({q} AS TEXT) END")
     if storage == "number":
         return (f"CASE WHEN typeof({q}) IN ('integer', 'real') THEN CAST({q} AS REAL) END", "0.0",
                 f"CASE WHEN typeof({q}) IN ('text', 'blob') THEN CAST({q} AS TEXT) END")
@@ -451,7 +447,7 @@ def _describe_type(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Decimal):
         return f"decimal({dtype.precision},{dtype.scale})"
     return {"Date": "a date (YYYY-MM-DD)", "Int64": "an integer", "Float64": "a number",
-            "Boolean": "a boolean (0 or 1)"}.get(str(dtype), str(dtype))
+            "Boolean": "a boolean (an integer, non-zero is true)"}.get(str(dtype), str(dtype))
 
 
 class SqliteReader(ConnectorxReader):
@@ -525,6 +521,9 @@ class SqliteReader(ConnectorxReader):
     def _fetch(self, spec: ReadSpec) -> tuple[pl.DataFrame, dict[str, str]]:
         declared = self.describe(spec.table).schema
         wanted = {c: declared[c] for c in spec.columns if c in declared}
+        plain = self._plain(spec, wanted)
+        if plain is not None:
+            return plain, {}
         first, rest = ['1 AS "__dq_typed"'], ["0"]
         for name, dtype in wanted.items():
             q = quote("sqlite", name)
@@ -541,6 +540,37 @@ class SqliteReader(ConnectorxReader):
                f"FROM ({self.select_sql(spec)}) AS \"__dq_rows\"")
         raw_frame = self._read(sql).filter(pl.col("__dq_typed") == 0).drop("__dq_typed")
         return self._typed(raw_frame, wanted, spec)
+
+    def _plain(self, spec: ReadSpec, wanted: Mapping[str, pl.DataType]) -> pl.DataFrame | None:
+        """connectorx's own read when it delivers every column in its declared type, else None.
+
+        connectorx parses INTEGER, REAL, TEXT, BOOLEAN, DATE and DATETIME columns itself and refuses
+        any value of another storage class or format (an offset, a date without time, 'abc'), so a
+        read that succeeds with the declared types is exact, and as fast as connectorx gets. It never
+        delivers an aware timestamp: a TIMESTAMPTZ column always takes the typed read.
+        """
+        if not wanted or any(isinstance(t, pl.Datetime) and t.time_zone for t in wanted.values()):
+            return None
+        try:
+            frame = self._read(self.select_sql(spec))
+        except _DriverError:
+            return None
+        casts = []
+        for name, dtype in wanted.items():
+            got = frame.schema.get(name)
+            if got == dtype:
+                continue
+            numbers = got is not None and (got.is_integer() or got == pl.Float64)
+            if numbers and (isinstance(dtype, pl.Decimal) or dtype == pl.Float64):
+                casts.append(name)
+                continue
+            return None
+        if casts:
+            converted = frame.with_columns(pl.col(c).cast(wanted[c], strict=False) for c in casts)
+            if any(converted[c].null_count() != frame[c].null_count() for c in casts):
+                return None  # a value beyond the declared precision: the typed read names it
+            frame = converted
+        return frame.select(list(wanted))
 
     def _typed(self, frame: pl.DataFrame, wanted: Mapping[str, pl.DataType],
                spec: ReadSpec) -> tuple[pl.DataFrame, dict[str, str]]:
