@@ -20,6 +20,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 APP_SCRIPT = "app.py"
+FAVICON = str(Path(__file__).parent / "static" / "favicon.png")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ PAGES = (
 
 def st_pages() -> list[st.Page]:
     return [
-        st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0)
+        # No icon: Streamlit would fetch a :material: page icon from fonts.gstatic.com as the
+        # favicon; app.py sets the local FAVICON instead (the sidebar links keep their icons).
+        st.Page(p.path, title=p.title, url_path=p.url_path, default=i == 0)
         for i, p in enumerate(PAGES)
     ]
 

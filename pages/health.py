@@ -85,7 +85,10 @@ def panels(window: Window) -> None:
     left, right = st.columns(2)
     left.subheader("Top failing rules")
     top = data.load(kpis.top_failing_rules, window)
-    left.dataframe(top, hide_index=True, width="stretch") if not top.is_empty() else left.info("No failing rules.")
+    if top.is_empty():
+        left.info("No failing rules.")
+    else:
+        left.dataframe(top, hide_index=True, width="stretch")
     right.subheader("Check duration")
     durations = data.load(kpis.check_durations, window)
     if durations.is_empty():

@@ -36,4 +36,7 @@ st.subheader("Run requests")
 requests = data.load(queries.recent_run_requests)
 pending = requests.filter(requests["status"] == "pending").height
 st.caption(f"{pending} pending (from the CLI's --async, the console's Run now, the gate and restores).")
-st.dataframe(requests, hide_index=True, width="stretch") if not requests.is_empty() else st.info("No run requests yet.")
+if requests.is_empty():
+    st.info("No run requests yet.")
+else:
+    st.dataframe(requests, hide_index=True, width="stretch")

@@ -145,7 +145,10 @@ def detail(violation_id: int, user: User) -> None:
                    + (f": {v['ack_note']}" if v["ack_note"] else ""))
     st.markdown("**Failing-row sample** (PII masked)")
     sample = data.load(queries.failing_rows, violation_id)
-    st.dataframe(sample, hide_index=True) if not sample.is_empty() else st.caption("No sample kept.")
+    if sample.is_empty():
+        st.caption("No sample kept.")
+    else:
+        st.dataframe(sample, hide_index=True)
     st.markdown("**Pass/fail history of the rule (30 days)**")
     history_chart(v["rule_name"])
     run_now(v, user)

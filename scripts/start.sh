@@ -18,4 +18,4 @@ $PY manage.py scheduler >"${DQ_DATA_DIR:-data}/scheduler.log" 2>&1 &
 SCHEDULER=$!
 trap 'kill $SCHEDULER 2>/dev/null || true' EXIT INT TERM
 echo "scheduler running (pid $SCHEDULER, log ${DQ_DATA_DIR:-data}/scheduler.log, health http://127.0.0.1:${DQ_HEALTH_PORT:-8765}/api/v1/dq/health/)"
-$PY -m streamlit run app.py "$@"
+$PY -m streamlit run serve.py "$@"   # serve.py: app.py with offline-clean deep links

@@ -49,7 +49,7 @@ def console(sqlite_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     env = {**os.environ, "DQ_AUTH_HEADER": "X-DQ-User"}
     log = (tmp_path / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "serve.py"),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -80,7 +80,7 @@ def base_url(store: dict[str, object]) -> Iterator[str]:
     # The server logs to a file: an unread pipe would block a chatty server once its buffer fills.
     log = (Path(str(store["folder"])) / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
