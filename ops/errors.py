@@ -23,3 +23,7 @@ class ArchiveFailed(OpsError):
 
 class InvalidRequest(OpsError):
     """Arguments that cannot work (unknown kind or rule, negative days, unwritable file)."""
+
+
+class PermissionDenied(OpsError):
+    """The user's roles do not allow the action (ops.permissions); the message names who can."""
