@@ -4,6 +4,7 @@ percentages, and the severity colours every chart uses (CRITICAL red to INFO gre
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 SEVERITY_COLORS = {"CRITICAL": "#cf222e", "HIGH": "#e16f24", "MEDIUM": "#d4a72c", "LOW": "#1f6feb",
                    "INFO": "#8c959f"}
@@ -96,3 +97,39 @@ def observed(check_type: str, value: float | None, failing_rows: int | None) -> 
 def verdict_line(check_type: str, value: float | None, failing_rows: int | None, threshold: str | None) -> str:
     """'312 failing rows (0.03%); allowed: 0 rows' or 'null rate 0.8% (40 rows); allowed: at most 0.5%'."""
     return f"{observed(check_type, value, failing_rows)}; allowed: {allowed(threshold, check_type)}"
+
+
+_AGE_PART = re.compile(r"(\d+)([dhms])")
+_AGE_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a rule's chart plots: a column of its results, scaled, and its allowed band."""
+
+    label: str
+    column: str  # observed_value or failing_rows
+    scale: float
+    low: float | None = None
+    high: float | None = None
+
+
+def metric(check_type: str, threshold: str | None) -> Metric:
+    """The chart axis for a rule whose fail level reads `threshold` (as stored with each result)."""
+    text = threshold or ""
+    if m := _ROWS.match(text):
+        return Metric("failing rows", "failing_rows", 1.0, None, float(m.group(1)))
+    if m := _FRACTION.match(text):
+        label = "null rate, %" if check_type == "null_rate" else "failing rows, % of rows"
+        return Metric(label, "observed_value", 100.0, None, float(m.group(1)))
+    if m := _OLDER.match(text):
+        seconds = sum(int(n) * _AGE_SECONDS[u] for n, u in _AGE_PART.findall(m.group(1)))
+        return Metric("age of the newest row, hours", "observed_value", 1 / 3600, None, seconds / 3600)
+    unit = "rows" if check_type == "row_count" else "observed value"
+    if m := _BETWEEN.match(text):
+        return Metric(unit, "observed_value", 1.0, float(m.group(1)), float(m.group(2)))
+    if m := _BELOW.match(text):
+        return Metric(unit, "observed_value", 1.0, float(m.group(1)), None)
+    if m := _ABOVE.match(text):
+        return Metric(unit, "observed_value", 1.0, None, float(m.group(1)))
+    return Metric(unit, "observed_value", 1.0)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 USER = "oncall@company.com"
-TITLES = [p.title for p in nav.PAGES]
+TITLES = [p.title for p in nav.SIDEBAR]
 pytestmark = pytest.mark.browser
 
 

@@ -33,3 +33,14 @@ def test_durations_are_rounded(seconds: float | None, expected: str) -> None:
 def test_every_severity_has_a_colour_from_red_to_grey() -> None:
     assert list(wording.SEVERITY_COLORS) == ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
     assert wording.SEVERITY_COLORS["CRITICAL"] == "#cf222e" and wording.SEVERITY_COLORS["INFO"] == "#8c959f"
+
+
+@pytest.mark.parametrize(("check", "threshold", "expected"), [
+    ("unique", "more than 0 rows", wording.Metric("failing rows", "failing_rows", 1.0, None, 0.0)),
+    ("null_rate", "more than 0.5000% of rows", wording.Metric("null rate, %", "observed_value", 100.0, None, 0.5)),
+    ("freshness", "older than 2d 6h", wording.Metric("age of the newest row, hours", "observed_value", 1 / 3600, None, 54.0)),
+    ("row_count", "below 50000 or above 5000000", wording.Metric("rows", "observed_value", 1.0, 50000.0, 5000000.0)),
+    ("schema", "any drift", wording.Metric("observed value", "observed_value", 1.0)),
+])
+def test_the_chart_plots_the_unit_of_the_threshold(check: str, threshold: str, expected: wording.Metric) -> None:
+    assert wording.metric(check, threshold) == expected
