@@ -44,3 +44,23 @@ def run_urls(column: str) -> pl.Expr:
 
 def violation_urls(column: str) -> pl.Expr:
     return pl.concat_str(pl.lit("violations?violation="), pl.col(column).cast(pl.Utf8))
+
+
+def linked(frame: pl.DataFrame, rule: str | None = "rule_name", suite: str | None = "suite",
+           violation: str | None = None) -> tuple[pl.DataFrame, dict[str, object]]:
+    """`frame` with its rule / suite / violation columns turned into links to their pages, and the
+    column_config that shows them as names (for st.dataframe)."""
+    import streamlit as st  # console/ is the Streamlit side; kept local so the URL helpers stay plain
+
+    config: dict[str, object] = {}
+    exprs = []
+    if rule and rule in frame.columns:
+        exprs.append(rule_urls(rule).alias(rule))
+        config[rule] = st.column_config.LinkColumn(rule.replace("_", " "), display_text=RULE_TEXT)
+    if suite and suite in frame.columns:
+        exprs.append(table_urls(suite).alias(suite))
+        config[suite] = st.column_config.LinkColumn("table (suite)", display_text=TABLE_TEXT)
+    if violation and violation in frame.columns:
+        exprs.append(violation_urls(violation).alias(violation))
+        config[violation] = st.column_config.LinkColumn("violation", display_text=VIOLATION_TEXT)
+    return (frame.with_columns(exprs) if exprs else frame), config

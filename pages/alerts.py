@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import polars as pl
 import streamlit as st
 
 import clock
-from console import data
+from console import data, links
 from console.page import start
 from store import alerts as store_alerts
 from store import kpis
 from store.kpis import Window
 
 SINCE = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30}
+
+
+def alert_table(rows: list[dict]) -> None:
+    """Alerts with their rule, table and violation linked to their pages."""
+    frame, config = links.linked(pl.DataFrame(rows, infer_schema_length=None), violation="violation_id")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
 STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
 KINDS = ("trigger", "resolve", "escalation", "bypass")
 
@@ -35,7 +42,7 @@ cols[4].metric(response.label, response.shown(), help=f"Target {response.target}
 st.subheader("Failed and retrying deliveries")
 failed = data.load(store_alerts.failed_table)
 if failed:
-    st.dataframe(failed, hide_index=True, width="stretch")
+    alert_table(failed)
     if st.button("Retry failed alerts now", key="a_retry", disabled=not user.has("on_call")):
         ok, count = data.write(store_alerts.retry_failed, data.engine(), clock.utcnow())
         if ok:
@@ -46,7 +53,7 @@ else:
 st.subheader("Escalations")
 escalations = data.load(store_alerts.alerts_table, since, (), ("escalation",))
 if escalations:
-    st.dataframe(escalations, hide_index=True, width="stretch")
+    alert_table(escalations)
 else:
     st.info("No violation had to be escalated in this period.")
 
@@ -54,5 +61,8 @@ st.subheader("All alerts")
 a, b = st.columns(2)
 statuses = a.multiselect("Status", STATUSES, key="a_status")
 kinds = b.multiselect("Kind", KINDS, key="a_kind")
-st.dataframe(data.load(store_alerts.alerts_table, since, tuple(statuses), tuple(kinds)), hide_index=True,
-             width="stretch")
+everything = data.load(store_alerts.alerts_table, since, tuple(statuses), tuple(kinds))
+if everything:
+    alert_table(everything)
+else:
+    st.info("No alert matches.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from console import data
+from console import data, links
 from console.page import start
 from ops.roles import User
 from store import queries
@@ -55,5 +55,6 @@ st.caption(f"{shown.height} of {overview.height} rule(s); {int(overview['enabled
 if overview.is_empty():
     st.info("No rules loaded yet. Hint: `python manage.py load_dq_rules rules/`.")
 else:
-    st.dataframe(shown.select(SHOWN), hide_index=True, width="stretch")
+    table, config = links.linked(shown.select(SHOWN), rule="name")
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     lifecycle(overview, user)

@@ -302,6 +302,7 @@ class RunFilter:
     suites: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     started_since: datetime | None = None
+    run_id: int | None = None
     limit: int = 200
 
 
@@ -323,6 +324,8 @@ def runs_list(f: RunFilter, engine: Engine | None = None) -> pl.DataFrame:
         clauses.append(c.status.in_(f.statuses))
     if f.started_since is not None:
         clauses.append(c.started_at >= f.started_since)
+    if f.run_id is not None:
+        clauses.append(c.id == f.run_id)
     stmt = (
         sa.select(*[c[n] for n in RUN_SCHEMA]).where(*clauses)
         .order_by(c.started_at.desc(), c.id.desc()).limit(f.limit)
