@@ -465,3 +465,12 @@ def health_score(suite_rule_rows: pl.DataFrame) -> float | None:
     weights = judged["severity"].replace_strict(SEVERITY_WEIGHTS, default=1, return_dtype=pl.Float64)
     good = judged["last_status"].is_in(["PASSED", "WARNED"]).cast(pl.Float64)
     return 100.0 * float((weights * good).sum()) / float(weights.sum())
+
+
+def suites_list(engine: Engine | None = None) -> list[dict[str, Any]]:
+    """Every enabled suite with its table, layer and data classes, by name."""
+    s = suites.c
+    stmt = (sa.select(s.name, s.table_name, s.source, s.layer, s.data_classes)
+            .where(s.enabled.is_(True)).order_by(s.name))
+    with db.read(engine) as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
