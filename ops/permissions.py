@@ -25,12 +25,12 @@ class Decision:
     reason: str = ""  # why not, ending with a Hint naming who can (people from roles.yaml)
 
 
-def people(wanted: tuple[str, ...] | list[str], exclude: set[str] | None = None) -> str:
+def people(wanted: tuple[str, ...] | list[str], exclude: set[str] | None = None, *, with_admin: bool = True) -> str:
     """'a@x, b@x (data_eng_lead) or admin@x (admin)', from config/roles.yaml."""
     exclude = {e.lower() for e in exclude or set()}
     table = roles.load_roles()
     groups = []
-    for role in [*wanted, *(["admin"] if "admin" not in wanted else [])]:
+    for role in [*wanted, *(["admin"] if with_admin and "admin" not in wanted else [])]:
         names = sorted(n for n, held in table.items() if role in held and n not in exclude)
         if names:
             groups.append(f"{', '.join(names)} ({role})")

@@ -35,7 +35,7 @@ cols[0].metric("Sent", counts.get("sent", 0))
 cols[1].metric("Waiting", counts.get("pending", 0) + counts.get("sending", 0))
 cols[2].metric("Failed", counts.get("failed", 0))
 cols[3].metric("Suppressed", counts.get("suppressed", 0))
-response = data.load(kpis.kpi, "alert_response", Window.last(24 * SINCE[period], data.minute_now()))
+response = data.load(kpis.kpi, "alert_response", Window.last(24 * SINCE[period]))
 cols[4].metric(response.label, response.shown(), help=f"Target {response.target} (as on the Health page): "
                f"{response.definition}.")
 

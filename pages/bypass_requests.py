@@ -50,7 +50,7 @@ def never_bypassable(matrix: approval_matrix.ApprovalMatrix) -> None:
     never = [(t["name"], t["table_name"], matrix.forbidden_classes(t["data_classes"] or [])) for t in terms]
     never = [(name, table, classes) for name, table, classes in never if classes]
     if never:
-        with st.expander(f"{len(never)} table(s) can never be bypassed", expanded=False, icon=":material/block:"):
+        with st.expander(f"{len(never)} table(s) can never be bypassed", expanded=True, icon=":material/block:"):
             for name, table, classes in never:
                 st.markdown(f"- **{table}** (suite {name}): holds {', '.join(classes)}: never bypassable")
 
@@ -69,7 +69,9 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
     terms = by_name[suite_name]
     policy = matrix.policy(terms.layer)
     assert policy is not None  # bypassable_suites only offers layers in the matrix
-    st.caption(f"Approval matrix — {policy.describe()}. Approvers: {permissions.people(list(policy.approvers))}.")
+    who = "; ".join(f"{role}: {permissions.people([role], with_admin=False)}" for role in policy.approvers)
+    st.caption(f"Approval matrix — {policy.describe()}. Who approves — {who}; an admin "
+               f"({permissions.people(['admin'], with_admin=False)}) may stand in for any role.")
     details = bypass_ops.failure_details(suite_name)
     with st.form("bypass_request"):
         incident_id = st.text_input("Incident ticket id *", placeholder="INC-1234")

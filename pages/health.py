@@ -32,11 +32,10 @@ def scheduler_status() -> None:
 
 def kpi_tile(column: st.delta_generator.DeltaGenerator, kpi: Kpi) -> None:
     state = kpi.state()
-    target = f" (target {kpi.target})" if kpi.target else ""
     with column.container(border=True):
-        st.metric(kpi.label, kpi.shown(), delta=f"{state}{target}", delta_color=STATE_COLORS[state],  # type: ignore[arg-type]
+        st.metric(kpi.label, kpi.shown(), delta=state, delta_color=STATE_COLORS[state],  # type: ignore[arg-type]
                   delta_arrow="off", help=kpi.definition)
-        st.caption(kpi.detail or kpi.definition)
+        st.caption(" · ".join(x for x in (f"target {kpi.target}" if kpi.target else "no target", kpi.detail) if x))
 
 
 def kpi_grid(values: tuple[Kpi, ...]) -> None:
@@ -141,10 +140,11 @@ def panels(window: Window) -> None:
                                  text=severities, marker={"color": [SEVERITY_COLORS.get(s, "#8c959f") for s in severities],
                                                           "size": 9}),
                yaxis_title="minutes to acknowledge", xaxis=_time_axis(window), shapes=[_target_line(15)])
-    st.subheader("Queue length")
+    left, _ = st.columns(2)
+    left.subheader("Queue length")
     queue = data.load(queries.queue_length)
-    _chart(st, go.Indicator(mode="gauge+number", value=queue, title={"text": "pending run requests"},
-                            gauge={"axis": {"range": [0, max(50, queue)]}}))
+    _chart(left, go.Indicator(mode="gauge+number", value=queue, title={"text": "pending run requests"},
+                              gauge={"axis": {"range": [0, max(50, queue)]}}))
 
 
 def _target_line(y: float) -> dict[str, object]:
@@ -153,7 +153,7 @@ def _target_line(y: float) -> dict[str, object]:
 
 @st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))
 def live(hours: int) -> None:
-    window = Window.last(hours, data.minute_now())
+    window = Window.last(hours)  # to the next whole minute, as `report daily` and the health JSON
     st.caption(f"Window {fmt_time(window.since)} → {fmt_time(window.until)}; refreshes every {REFRESH_SECONDS} s.")
     summary = data.load(kpis.daily_summary, window)  # the KPIs and the daily report's counts, one read
     kpi_grid(summary.kpis)

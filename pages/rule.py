@@ -20,11 +20,11 @@ from store.errors import NotFound
 
 DAYS = 30
 RESULT_COLUMNS = {
-    "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="YYYY-MM-DD HH:mm", width="small"),
-    "status": st.column_config.TextColumn("Verdict", width="small"),
-    "finding": st.column_config.TextColumn("Observed; allowed", width="large"),
-    "run": st.column_config.LinkColumn("Run", display_text=links.RUN_TEXT, width="small"),
-    "message": st.column_config.TextColumn("Message", width="large"),
+    "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="MM-DD HH:mm", width=115),
+    "status": st.column_config.TextColumn("Verdict", width=80),
+    "finding": st.column_config.TextColumn("Observed; allowed", width=330),
+    "run": st.column_config.LinkColumn("Run", display_text=links.RUN_TEXT, width=60),
+    "message": st.column_config.TextColumn("Message", width=420),
 }
 
 
@@ -53,7 +53,7 @@ def facts(rule: dict, suite: dict, last: dict | None) -> None:
     right.markdown(f"**Schedule:** {next_due(rule['schedule'] or suite['schedule'], timezone)}")
     sampling = f"sampled, {rule['sample_size']:,} rows" if rule["use_sampling"] and rule["sample_size"] else (
         "sampled" if rule["use_sampling"] else "every row")
-    right.caption(f"Reads {sampling} · alert cooldown {rule['alert_cooldown_minutes'] or 'default'} min · "
+    right.caption(f"Reads {sampling} · alert cooldown {str(rule['alert_cooldown_minutes']) + ' min' if rule['alert_cooldown_minutes'] else 'as configured'} · "
                   f"version {rule['version']} from {rule['file'] or '?'}:{rule['line'] or '?'}")
     if last:
         st.markdown(f"**Newest result** ({fmt_time(last['finished_at'])}): "

@@ -23,23 +23,23 @@ STATUSES = ("RUNNING", "PASSED", "WARNED", "FAILED", "ERROR", "ABORTED")
 SINCE = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "Any time": None}
 RUN_RANK = {"ERROR": 0, "FAILED": 1, "ABORTED": 2, "RUNNING": 3, "WARNED": 4, "PASSED": 5}
 RESULT_RANK = {"ERROR": 0, "FAILED": 1, "WARNED": 2, "SKIPPED": 3, "PASSED": 4}
-RUN_COLUMNS = {
-    "status": st.column_config.TextColumn("Status", width="small"),
-    "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width="medium"),
-    "started_at": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss", width="small"),
-    "took": st.column_config.TextColumn("Took", width="small"),
-    "rules": st.column_config.TextColumn("Rules failed / error / total", width="small"),
-    "trigger": st.column_config.TextColumn("Trigger", width="small"),
-    "requested_by": st.column_config.TextColumn("By", width="small"),
-    "run": st.column_config.LinkColumn("Run", display_text=links.RUN_TEXT, width="small"),
-    "error": st.column_config.TextColumn("Error", width="large"),
+RUN_COLUMNS = {  # pixel widths: the key columns fit at 1440x900
+    "status": st.column_config.TextColumn("Status", width=80),
+    "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width=150),
+    "started_at": st.column_config.DatetimeColumn("Started (UTC)", format="MM-DD HH:mm:ss", width=120),
+    "took": st.column_config.TextColumn("Took", width=70),
+    "rules": st.column_config.TextColumn("Failed/error/all", width=115, help="rules FAILED / ERROR / in the run"),
+    "trigger": st.column_config.TextColumn("Trigger", width=85),
+    "requested_by": st.column_config.TextColumn("By", width=110),
+    "run": st.column_config.LinkColumn("Run", display_text=links.RUN_TEXT, width=60),
+    "error": st.column_config.TextColumn("Error", width=220),
 }
 RESULT_COLUMNS = {
-    "status": st.column_config.TextColumn("Verdict", width="small"),
-    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width="medium"),
-    "severity": st.column_config.TextColumn("Severity", width="small"),
-    "finding": st.column_config.TextColumn("Observed; allowed", width="large"),
-    "took": st.column_config.TextColumn("Took", width="small"),
+    "status": st.column_config.TextColumn("Verdict", width=80),
+    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width=240),
+    "severity": st.column_config.TextColumn("Severity", width=80),
+    "finding": st.column_config.TextColumn("Observed; allowed", width=320),
+    "took": st.column_config.TextColumn("Took", width=65),
     "message": st.column_config.TextColumn("Message", width="large"),
 }
 
@@ -52,6 +52,7 @@ def runs_table(listed: pl.DataFrame) -> list[int]:
         took=pl.Series([wording.duration(None if ms is None else ms / 1000) for ms in ordered["duration_ms"]],
                        dtype=pl.Utf8),
         rules=pl.format("{} / {} / {}", "rules_failed", "rules_error", "rules_total"),
+        error=pl.col("error").fill_null(""), requested_by=pl.col("requested_by").fill_null(pl.col("worker")).fill_null(""),
     )
     event = st.dataframe(shown.select(list(RUN_COLUMNS)), hide_index=True, width="stretch", column_config=RUN_COLUMNS,
                          on_select="rerun", selection_mode="single-row", key="runs_table",

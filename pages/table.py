@@ -17,22 +17,22 @@ from store.errors import NotFound
 from store.queries import ViolationFilter
 
 RULE_COLUMNS = {
-    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width="medium"),
-    "severity": st.column_config.TextColumn("Severity", width="small"),
-    "last_status": st.column_config.TextColumn("Last verdict", width="small"),
-    "finding": st.column_config.TextColumn("Observed; allowed", width="large"),
-    "last_checked_at": st.column_config.DatetimeColumn("Checked (UTC)", format="MM-DD HH:mm", width="small"),
-    "status": st.column_config.TextColumn("Lifecycle", width="small"),
-    "check_type": st.column_config.TextColumn("Check", width="small"),
+    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width=230),
+    "severity": st.column_config.TextColumn("Severity", width=80),
+    "last_status": st.column_config.TextColumn("Last verdict", width=95),
+    "finding": st.column_config.TextColumn("Observed; allowed", width=320),
+    "last_checked_at": st.column_config.DatetimeColumn("Checked (UTC)", format="MM-DD HH:mm", width=110),
+    "status": st.column_config.TextColumn("Lifecycle", width=80),
+    "check_type": st.column_config.TextColumn("Check", width=100),
 }
 VIOLATION_COLUMNS = {
-    "open": st.column_config.LinkColumn("#", display_text=links.VIOLATION_TEXT, width="small"),
-    "severity": st.column_config.TextColumn("Severity", width="small"),
-    "status": st.column_config.TextColumn("Status", width="small"),
-    "rule_name": st.column_config.TextColumn("Rule", width="medium"),
-    "finding": st.column_config.TextColumn("Observed; allowed", width="large"),
-    "detected_at": st.column_config.DatetimeColumn("Detected (UTC)", format="MM-DD HH:mm", width="small"),
-    "acknowledged_by": st.column_config.TextColumn("Acknowledged by", width="small"),
+    "open": st.column_config.LinkColumn("#", display_text=links.VIOLATION_TEXT, width=55),
+    "severity": st.column_config.TextColumn("Severity", width=80),
+    "status": st.column_config.TextColumn("Status", width=105),
+    "rule_name": st.column_config.TextColumn("Rule", width=220),
+    "finding": st.column_config.TextColumn("Observed; allowed", width=300),
+    "detected_at": st.column_config.DatetimeColumn("Detected (UTC)", format="MM-DD HH:mm", width=110),
+    "acknowledged_by": st.column_config.TextColumn("Acknowledged by", width=160),
 }
 
 
@@ -92,7 +92,8 @@ a.metric("Health score", "no data" if score is None else f"{score:.0f}%",
 enabled = int(rules["enabled"].sum()) if not rules.is_empty() else 0
 b.metric("Rules enabled", f"{enabled} of {rules.height}")
 c.metric("Unresolved violations", f"{open_violations.height}")
-d.metric("DQ gate", {"bypassed": "BYPASSED", "never": "never bypassable", "enforced": "enforced"}[state])
+d.metric("DQ gate", {"bypassed": "BYPASSED", "never": "always on", "enforced": "enforced"}[state],
+         help="always on: the table holds pii, financial or compliance data and can never be bypassed")
 (st.warning if state == "bypassed" else st.info)(sentence)
 actions.run_now(user, name, None, key="table_run_now")
 st.markdown("**Rules and their last verdicts** (failures and errors first)")
@@ -108,6 +109,7 @@ if open_violations.is_empty():
 else:
     lines = [wording.verdict_line(r["check_type"], r["observed_value"], r["failing_rows"], r["threshold"])
              for r in open_violations.iter_rows(named=True)]
-    shown = open_violations.with_columns(open=links.violation_urls("id"), finding=pl.Series(lines, dtype=pl.Utf8))
+    shown = open_violations.with_columns(open=links.violation_urls("id"), finding=pl.Series(lines, dtype=pl.Utf8),
+                                         acknowledged_by=pl.col("acknowledged_by").fill_null(""))
     st.dataframe(shown.select(list(VIOLATION_COLUMNS)), hide_index=True, width="stretch",
                  column_config=VIOLATION_COLUMNS)

@@ -24,19 +24,20 @@ STATUSES = ("open", "acknowledged", "resolved")
 SINCE = {"Any time": None, "Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90}
 ACKED = {"Any": None, "Not acknowledged": False, "Acknowledged": True}
 SNOOZE = {"1 hour": 1, "4 hours": 4, "8 hours": 8, "24 hours": 24, "3 days": 72, "7 days": 168}
-GENERATION = "violations_table_generation"  # a new table key after an action clears the row selection
+GENERATION = "violations_table_generation"
+SELECTED_LINK = "violations_selected_link"  # a new table key after an action clears the row selection
+# Pixel widths: at 1440x900 the columns on-call needs fit without scrolling sideways.
 TABLE_COLUMNS = {
-    "severity": st.column_config.TextColumn("Severity", width="small"),
-    "status": st.column_config.TextColumn("Status", width="small"),
-    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width="medium"),
-    "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width="small"),
-    "finding": st.column_config.TextColumn("Observed; allowed", width="large"),
-    "detected_at": st.column_config.DatetimeColumn("Detected (UTC)", format="YYYY-MM-DD HH:mm", width="small"),
-    "acknowledged_by": st.column_config.TextColumn("Acknowledged by", width="small"),
-    "snoozed_until": st.column_config.DatetimeColumn("Snoozed until", format="MM-DD HH:mm", width="small"),
-    "occurrences": st.column_config.NumberColumn("Seen", format="%d", width="small"),
-    "source": st.column_config.TextColumn("Database", width="small"),
-    "id": st.column_config.NumberColumn("#", format="%d", width="small"),
+    "severity": st.column_config.TextColumn("Severity", width=78),
+    "state": st.column_config.TextColumn("Status", width=175, help="open, acknowledged (by whom) or resolved"),
+    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width=215),
+    "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width=125),
+    "finding": st.column_config.TextColumn("Observed; allowed", width=265),
+    "detected_at": st.column_config.DatetimeColumn("Detected (UTC)", format="MM-DD HH:mm", width=105),
+    "snoozed_until": st.column_config.DatetimeColumn("Snoozed until", format="MM-DD HH:mm", width=105),
+    "occurrences": st.column_config.NumberColumn("Seen", format="%d", width=60),
+    "source": st.column_config.TextColumn("Database", width=100),
+    "id": st.column_config.NumberColumn("#", format="%d", width=60),
 }
 
 
@@ -73,8 +74,11 @@ def findings(listed: pl.DataFrame) -> list[str]:
 
 def table(listed: pl.DataFrame) -> list[int]:
     """The violations table with row selection; returns the ids of the selected rows."""
+    state = (pl.when(pl.col("status") == "acknowledged")
+             .then(pl.concat_str(pl.lit("acked by "), pl.col("acknowledged_by").fill_null("?")))
+             .otherwise(pl.col("status")))
     shown = listed.with_columns(rule=links.rule_urls("rule_name"), table=links.table_urls("suite"),
-                                finding=pl.Series(findings(listed), dtype=pl.Utf8))
+                                finding=pl.Series(findings(listed), dtype=pl.Utf8), state=state)
     generation = st.session_state.get(GENERATION, 0)
     event = st.dataframe(shown.select(list(TABLE_COLUMNS)), hide_index=True, width="stretch",
                          column_config=TABLE_COLUMNS, on_select="rerun", selection_mode="multi-row",
@@ -181,7 +185,7 @@ def detail(violation_id: int, user: User) -> None:
         st.warning(str(exc))
         return
     st.subheader(f"#{v['id']} {v['severity']} · {v['rule_name']} · {v['status']}")
-    links_row = st.columns([1, 1, 3])
+    links_row = st.columns([2, 2, 3])
     links_row[0].page_link(links.RULE_PAGE, label=f"Rule {v['rule_name']}", icon=":material/rule:",
                            query_params={"name": v["rule_name"]})
     links_row[1].page_link(links.TABLE_PAGE, label=f"Table {v['suite']}", icon=":material/table:",
@@ -217,6 +221,7 @@ def chosen_detail(selected: list[int]) -> int | None:
     if len(selected) == 1:
         if st.query_params.get("violation") != str(selected[0]):
             st.query_params["violation"] = str(selected[0])
+        st.session_state[SELECTED_LINK] = str(selected[0])  # the address now links here; not an alert's link
         return selected[0]
     deep = _deep_link("violation")
     return int(deep) if deep and deep.isdigit() else None
@@ -229,9 +234,16 @@ wanted = read_filter(data.load(queries.filter_options))
 listed = data.load(queries.violations_list, wanted)
 total = data.load(queries.violations_count, wanted)
 st.caption(f"{total:,} violation(s) match; showing {len(listed):,}.")
-selected = table(listed)
-action_bar(user, selected, listed, "bulk")
-chosen_id = chosen_detail(selected)
-if chosen_id is not None:
+deep = _deep_link("violation")
+if deep and deep.isdigit() and st.session_state.get(SELECTED_LINK) != deep:
+    detail(int(deep), user)  # an alert's link: the violation first, the list below
     st.divider()
-    detail(chosen_id, user)
+    selected = table(listed)
+    action_bar(user, selected, listed, "bulk")
+else:
+    selected = table(listed)
+    action_bar(user, selected, listed, "bulk")
+    chosen_id = chosen_detail(selected)
+    if chosen_id is not None:
+        st.divider()
+        detail(chosen_id, user)

@@ -45,9 +45,13 @@ class Window:
 
     @classmethod
     def last(cls, hours: float, now: datetime | None = None) -> Window:
-        """The `hours` before now, ending on a whole minute: the Health page, `report daily` and the
-        health JSON read the same window at the same moment (and the page's cache holds for a minute)."""
-        until = (now or clock.utcnow()).replace(second=0, microsecond=0)
+        """The `hours` up to now, ending on the next whole minute: the Health page, `report daily` and
+        the health JSON read the same window within a minute (and the page's cache holds for it), and a
+        result of a moment ago is inside it. Time-based KPIs (availability) stop at now, not at `until`."""
+        now = now or clock.utcnow()
+        until = now.replace(second=0, microsecond=0)
+        if until < now:
+            until += timedelta(minutes=1)
         return cls(until - timedelta(hours=hours), until)
 
     @property
@@ -161,7 +165,8 @@ def scheduler_availability(conn: Connection, w: Window) -> float | None:
     if first is None:
         return None
     since = max(w.since, first)
-    if w.until <= since:
+    until = min(w.until, clock.utcnow())  # the window may end on the next minute: the future is not down time
+    if until <= since:
         return 100.0
     interval = heartbeat_interval()
     stopped = set(conn.execute(sa.select(h.scheduler_id).where(h.status == "stopped")).scalars())
@@ -174,10 +179,10 @@ def scheduler_availability(conn: Connection, w: Window) -> float | None:
     for row in rows:
         ended = row.scheduler_id in stopped and newest_of.get(row.scheduler_id) == row.id
         end = row.up_to if ended else row.up_to + interval
-        start, end = max(row.up_from, since), min(end, w.until)
+        start, end = max(row.up_from, since), min(end, until)
         if end > start:
             spans.append((start, end))
-    return min(100.0, 100.0 * _union(spans) / (w.until - since))
+    return min(100.0, 100.0 * _union(spans) / (until - since))
 
 
 def _union(spans: list[tuple[datetime, datetime]]) -> timedelta:
@@ -252,7 +257,7 @@ def pass_rate(conn: Connection, w: Window) -> Kpi:
 
 
 def avg_duration(conn: Connection, w: Window) -> Kpi:
-    return _kpi("avg_duration", "Average check duration", _avg_run_seconds(conn, w), "s", "< 30 s",
+    return _kpi("avg_duration", "Avg check duration", _avg_run_seconds(conn, w), "s", "< 30 s",
                 lambda v: v < 30, "mean duration of suite runs started in the window")
 
 
@@ -275,7 +280,7 @@ def critical_pass(conn: Connection, w: Window) -> Kpi:
 
 
 def high_pass(conn: Connection, w: Window) -> Kpi:
-    return _kpi("high_pass", "High-priority pass rate", _rate(verdict_counts(conn, w), PASSING, "HIGH"), "%",
+    return _kpi("high_pass", "High rule pass rate", _rate(verdict_counts(conn, w), PASSING, "HIGH"), "%",
                 "> 98%", lambda v: v > 98, "HIGH results PASSED or WARNED / HIGH results that ran")
 
 
@@ -287,8 +292,9 @@ def freshness(conn: Connection, w: Window) -> Kpi:
 
 
 def schema_changes(conn: Connection, w: Window) -> Kpi:
-    return _kpi("schema_changes", "Schema changes this month", float(_schema_changes(conn, w.until)), "changes",
-                "< 5", lambda v: v < 5, "distinct drifts reported by schema checks since the 1st of the month (UTC)")
+    return _kpi("schema_changes", "Schema changes", float(_schema_changes(conn, w.until)), "changes",
+                "< 5", lambda v: v < 5, "distinct drifts reported by schema checks since the 1st of the month (UTC)",
+                f"since {month_start(w.until):%b %d}")
 
 
 KPIS: tuple[Callable[[Connection, Window], Kpi], ...] = (

@@ -165,10 +165,16 @@ def assert_clean(page: Page, failed: list[str], name: str) -> None:
 
 
 def screenshot(page: Page, name: str) -> None:
+    """What the person sees at 1440x900, and the whole page (Streamlit scrolls inside its main section,
+    so the full view is taken with a viewport as tall as that section)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(400)  # charts finish their transition
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    page.screenshot(path=str(ARTIFACTS / f"{name}-full.png"), full_page=True)
+    height = page.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, VIEWPORT["height"]), 8000)})
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(ARTIFACTS / f"{name}-full.png"))
+    page.set_viewport_size(VIEWPORT)
 
 
 def views(demo: dict[str, object]) -> dict[str, str]:

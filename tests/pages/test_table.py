@@ -29,7 +29,7 @@ def test_the_table_page_shows_rules_score_violations_and_gate(sqlite_store: str,
 def test_a_pii_table_is_never_bypassable(sqlite_store: str, open_page) -> None:
     seed.suite(name="silver.customers", data_classes=["pii"])
     at = open_page(PAGE, suite="silver.customers")
-    assert {m.label: m.value for m in at.metric}["DQ gate"] == "never bypassable"
+    assert {m.label: m.value for m in at.metric}["DQ gate"] == "always on"
     assert "Holds pii: never bypassable" in at.info[0].value
 
 

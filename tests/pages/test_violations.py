@@ -74,7 +74,7 @@ def _select(at, *ids: int):
 def test_triage_columns_come_first_and_say_observed_and_allowed_alike(store, open_page) -> None:
     at = open_page(PAGE)
     table = at.dataframe[0].value
-    assert list(table.columns[:5]) == ["severity", "status", "rule", "table", "finding"]
+    assert list(table.columns[:5]) == ["severity", "state", "rule", "table", "finding"]
     assert table["severity"].tolist() == ["CRITICAL", "HIGH"]  # the most severe open one first
     assert table["finding"].tolist()[0] == "3 failing rows (0.03%); allowed: 0 rows"
 
@@ -88,7 +88,7 @@ def test_acknowledge_selected_rows_with_a_note_records_the_user(store, open_page
         assert (row["status"], row["acknowledged_by"], row["ack_note"]) == (
             "acknowledged", "dev@localhost", "upstream reload, DATA-7")
     assert not at.exception
-    assert at.dataframe[0].value["status"].tolist() == ["acknowledged", "acknowledged"]  # fresh, not "(open)"
+    assert at.dataframe[0].value["state"].tolist() == ["acked by dev@localhost"] * 2  # fresh, not "open"
     assert at.success[0].value.startswith("Acknowledged #")
 
 
@@ -125,7 +125,8 @@ def test_deep_link_to_a_violation_shows_its_detail(store, open_page) -> None:
     at = open_page(PAGE, violation=str(store["critical"]))
     assert at.subheader[0].value == f"#{store['critical']} CRITICAL · revenue_positive · open"
     assert [m.value for m in at.metric[:2]] == ["3 failing rows (0.03%)", "0 rows"]
-    assert at.dataframe[1].value.to_dict("records") == [{"id": None, "amount": "1.5"}]
+    assert at.dataframe[0].value.to_dict("records") == [{"id": None, "amount": "1.5"}]  # the detail comes first
+    assert at.dataframe[1].value["id"].tolist() == [store["critical"], store["high"]]  # the list below it
 
 
 def test_deep_link_to_a_resolved_violation_outside_the_list(store, open_page) -> None:

@@ -127,6 +127,18 @@ def test_a_restart_keeps_the_earlier_lifetime_and_a_stop_is_down_time(store_url:
     assert found.value == pytest.approx(100 * (14 * 60 + 5 + 2 * 60) / (18 * 60))  # about 88%, not 74%
 
 
+def test_a_window_ends_on_the_next_minute_and_availability_at_now(store_url: str, monkeypatch) -> None:
+    moment = NOW + timedelta(seconds=20)
+    monkeypatch.setenv("DQ_NOW", moment.isoformat())
+    window = Window.last(24)
+    assert window.until == NOW + timedelta(minutes=1)
+    seed.checked(status="PASSED", at=moment - timedelta(seconds=5))  # a result of a moment ago counts
+    seed.heartbeat("a", started_at=ago(minutes=2), beat_at=moment - timedelta(seconds=2))
+    found = _by_key(window)
+    assert found["success_rate"].value == 100.0
+    assert found["availability"].value == 100.0  # the 40 s still to come are not down time
+
+
 def test_beats_further_apart_than_three_intervals_are_two_stretches(store_url: str) -> None:
     with db.write() as conn:
         uptime.opened(conn, "a", ago(minutes=10))
