@@ -147,7 +147,7 @@ def first_view_queries() -> dict[str, list[tuple[str, Callable[[], Any]]]]:
         ],
         "Rules": [("rules_overview", lambda: queries.rules_overview())],
         "Alerts": [
-            ("alerts summary", lambda: store_alerts.summary(Window.last(24 * 7).since)),
+            ("alert_status_counts", lambda: queries.alert_status_counts(Window.last(24 * 7).since)),
             ("alert_response KPI", lambda: kpis.kpi("alert_response", Window.last(24 * 7))),
             ("failed_table", lambda: store_alerts.failed_table()),
             ("alerts_table", lambda: store_alerts.alerts_table(Window.last(24 * 7).since)),

@@ -11,7 +11,7 @@ import clock
 from console import data, links
 from console.page import start
 from store import alerts as store_alerts
-from store import kpis
+from store import kpis, queries
 from store.kpis import Window
 
 SINCE = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30}
@@ -28,8 +28,7 @@ user = start("Alerts", "Every alert is written here first, then sent. Channel `s
 period = st.selectbox("Period", list(SINCE), index=1, key="a_since")
 since = data.minute_now() - timedelta(days=SINCE[period])
 
-summary = data.load(store_alerts.summary, since)
-counts = summary["counts"]
+counts = data.load(queries.alert_status_counts, since)
 cols = st.columns(5)
 cols[0].metric("Sent", counts.get("sent", 0))
 cols[1].metric("Waiting", counts.get("pending", 0) + counts.get("sending", 0))

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 import clock
 from store import db, migrations
+from store.alerts import status_counts as alert_counts
 from store.errors import NotFound, SchemaOutOfDate, StoreUnreachable
 from store.frames import UTC_TIME, frame, scalar
 from store.schema import (
@@ -474,3 +475,9 @@ def suites_list(engine: Engine | None = None) -> list[dict[str, Any]]:
             .where(s.enabled.is_(True)).order_by(s.name))
     with db.read(engine) as conn:
         return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def alert_status_counts(since: datetime, engine: Engine | None = None) -> dict[str, int]:
+    """Alerts created since `since` by status (the Alerts page's tiles; response time is a KPI)."""
+    with db.read(engine) as conn:
+        return alert_counts(conn, since)
