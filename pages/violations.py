@@ -29,11 +29,12 @@ SELECTED_LINK = "violations_selected_link"  # a new table key after an action cl
 # Pixel widths: at 1440x900 the columns on-call needs fit without scrolling sideways.
 TABLE_COLUMNS = {
     "severity": st.column_config.TextColumn("Severity", width=78),
-    "state": st.column_config.TextColumn("Status", width=175, help="open, acknowledged (by whom) or resolved"),
-    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width=215),
-    "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width=125),
-    "finding": st.column_config.TextColumn("Observed; allowed", width=265),
-    "detected_at": st.column_config.DatetimeColumn("Detected (UTC)", format="MM-DD HH:mm", width=105),
+    "state": st.column_config.TextColumn("Status", width=125, help="open, acked by whom, or resolved"),
+    "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width=205),
+    "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width=120),
+    "finding": st.column_config.TextColumn("Observed; allowed", width=320),
+    "detected_at": st.column_config.DatetimeColumn("Detected", format="MM-DD HH:mm", width=95,
+                                                   help="UTC"),
     "snoozed_until": st.column_config.DatetimeColumn("Snoozed until", format="MM-DD HH:mm", width=105),
     "occurrences": st.column_config.NumberColumn("Seen", format="%d", width=60),
     "source": st.column_config.TextColumn("Database", width=100),
