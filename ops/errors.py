@@ -25,5 +25,9 @@ class InvalidRequest(OpsError):
     """Arguments that cannot work (unknown kind or rule, negative days, unwritable file)."""
 
 
+class ReportConfigError(OpsError):
+    """config/reports.yaml is malformed."""
+
+
 class PermissionDenied(OpsError):
     """The user's roles do not allow the action (ops.permissions); the message names who can."""

@@ -53,6 +53,13 @@ def _console_ack_index(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_violations_acknowledged_at ON violations (acknowledged_at)")
 
 
+def _reports_schedule(conn: Connection) -> None:
+    """Scheduled report ticks (one per tick across replicas) and SLA breach state."""
+    # checkfirst: a fresh store's 0001 already created them from today's schema module.
+    schema.report_runs.create(conn, checkfirst=True)
+    schema.sla_states.create(conn, checkfirst=True)
+
+
 def _console_scheduler_uptime(conn: Connection) -> None:
     """A history of scheduler up-time, so availability survives restarts and counts a stop as down time."""
     # checkfirst: 0001 builds every table of store/schema.py on a fresh store, this one included.
@@ -63,6 +70,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
+    ("0050_reports_schedule", _reports_schedule),
     ("0060_console_scheduler_uptime", _console_scheduler_uptime),
 ]
 
