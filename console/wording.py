@@ -49,7 +49,10 @@ def duration(seconds: float | None) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.4g}"
+    """1600000.5 -> '1,600,000', 12.345 -> '12.35', 0.00012 -> '0.00012': never an exponent."""
+    if float(value).is_integer() or abs(value) >= 1000:
+        return f"{round(value):,}"
+    return f"{value:.4g}" if abs(value) >= 1e-4 else f"{value:.6f}".rstrip("0")
 
 
 def allowed(threshold: str | None, check_type: str = "") -> str:

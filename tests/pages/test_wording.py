@@ -19,6 +19,7 @@ from console import wording
     ("schema", 1.0, None, "any drift", "1 column change(s); allowed: no drift"),
     ("mean", None, None, "above 10", "no value; allowed: at most 10"),
     ("mean", 12.5, None, "below 1 or above 10", "observed 12.5; allowed: 1 to 10"),
+    ("aggregate", 1600123.75, None, "below 1000000", "observed 1,600,124; allowed: at least 1,000,000"),
 ])
 def test_verdict_line(check: str, value: float | None, failing: int | None, threshold: str, expected: str) -> None:
     assert wording.verdict_line(check, value, failing, threshold) == expected
