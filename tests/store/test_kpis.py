@@ -164,3 +164,24 @@ def test_success_rate_and_pass_rate_say_different_things(store_url: str) -> None
     found = _by_key()
     assert (found["success_rate"].shown(), found["success_rate"].state()) == ("100.00%", "on target")
     assert (found["pass_rate"].shown(), found["pass_rate"].state()) == ("15.62%", "no target")
+
+
+def test_the_scheduler_writes_its_up_time_as_it_starts_beats_and_restarts(store_url: str) -> None:
+    from store import scheduling
+
+    def start() -> None:
+        with db.write() as conn:
+            scheduling.register_scheduler(conn, "one", host="h", pid=1, timezone="UTC", stale_seconds=30,
+                                          single_active=False, alive=lambda host, pid: False)
+
+    start()
+    with db.write() as conn:
+        scheduling.beat(conn, "one")
+        scheduling.beat(conn, "one", status="stopped")
+    start()  # a restart under the same id keeps the first stretch
+    with db.read() as conn:
+        rows = conn.execute(sa.select(schema.scheduler_uptime.c.up_from, schema.scheduler_uptime.c.up_to)
+                            .order_by(schema.scheduler_uptime.c.id)).all()
+        beat_at = conn.execute(sa.select(schema.scheduler_heartbeats.c.started_at)).scalar_one()
+    assert len(rows) == 2
+    assert rows[0].up_to >= rows[0].up_from and rows[1].up_from == beat_at
