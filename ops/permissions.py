@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops import roles
+from ops.approvers import people
 from ops.errors import PermissionDenied
 from store import approval_matrix
 from store import bypass as bypass_store
@@ -23,18 +24,6 @@ NEEDS = {action: OPERATORS for action in ACTIONS} | {a: RULE_OWNERS for a in ("r
 class Decision:
     allowed: bool
     reason: str = ""  # why not, ending with a Hint naming who can (people from roles.yaml)
-
-
-def people(wanted: tuple[str, ...] | list[str], exclude: set[str] | None = None, *, with_admin: bool = True) -> str:
-    """'a@x, b@x (data_eng_lead) or admin@x (admin)', from config/roles.yaml."""
-    exclude = {e.lower() for e in exclude or set()}
-    table = roles.load_roles()
-    groups = []
-    for role in [*wanted, *(["admin"] if with_admin and "admin" not in wanted else [])]:
-        names = sorted(n for n, held in table.items() if role in held and n not in exclude)
-        if names:
-            groups.append(f"{', '.join(names)} ({role})")
-    return " or ".join(groups) or f"nobody yet: add someone with {' or '.join(wanted)} to config/roles.yaml"
 
 
 def decide(user: roles.User, action: str, **context: Any) -> Decision:

@@ -7,8 +7,8 @@ import streamlit as st
 import clock
 from console import data
 from console.page import start
+from ops import approvers, gate, permissions
 from ops import bypass as bypass_ops
-from ops import gate, permissions
 from ops.roles import User
 from store import approval_matrix, queries
 from store import bypass as bypass_store
@@ -69,9 +69,9 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
     terms = by_name[suite_name]
     policy = matrix.policy(terms.layer)
     assert policy is not None  # bypassable_suites only offers layers in the matrix
-    who = "; ".join(f"{role}: {permissions.people([role], with_admin=False)}" for role in policy.approvers)
+    who = "; ".join(f"{role}: {approvers.people([role], with_admin=False)}" for role in policy.approvers)
     st.caption(f"Approval matrix — {policy.describe()}. Who approves — {who}; an admin "
-               f"({permissions.people(['admin'], with_admin=False)}) may stand in for any role.")
+               f"({approvers.people(['admin'], with_admin=False)}) may stand in for any role.")
     details = bypass_ops.failure_details(suite_name)
     with st.form("bypass_request"):
         incident_id = st.text_input("Incident ticket id *", placeholder="INC-1234")
@@ -100,7 +100,7 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
         st.error(str(exc))
         return
     _flash("success", f"Bypass request #{request_id} filed; it needs {' + '.join(policy.approvers)}. "
-                      f"Ask {permissions.people(list(policy.approvers), {user.name})}.")
+                      f"Ask {approvers.people(list(policy.approvers), {user.name})}.")
     st.rerun()  # every tab redrawn with the new request, on this tab
 
 
