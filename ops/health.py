@@ -14,12 +14,15 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 import clock
 import settings
 from engine.model import Suite
 from ops import cron
-from store import db, migrations, scheduling
+from store import db, kpis, migrations, scheduling
 from store import results as run_results
+from store.kpis import Window
 from store.rules import live_suites
 
 # Severities whose ERROR makes the system unhealthy (every severity's ERROR is alerted).
@@ -101,6 +104,7 @@ class Health:
     error_rules: list[ErrorRule] = field(default_factory=list)
     stale_suites: list[StaleSuite] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    kpis: list[dict[str, Any]] = field(default_factory=list)  # store.kpis over the last 24 h, as on the Health page
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,7 +136,12 @@ def check(suites: list[Suite] | None = None) -> Health:
     except Exception as exc:  # noqa: BLE001 - unreadable rules are reported, not raised
         health = _assess(numbers, [], last_due, store, timezone, errored, evaluations)
         return replace(health, healthy=False, problems=[*health.problems, f"the live rules cannot be read: {_first_line(exc)}"])
-    return _assess(numbers, suites, last_due, store, timezone, errored, evaluations)
+    return replace(_assess(numbers, suites, last_due, store, timezone, errored, evaluations), kpis=daily_kpis(engine))
+
+
+def daily_kpis(engine: Engine) -> list[dict[str, Any]]:
+    """The KPIs of the last 24 h, computed by store.kpis (the Health page and `report daily` call the same)."""
+    return [asdict(k) for k in kpis.health_kpis(Window.last(24), engine)]
 
 
 def _first_line(exc: Exception) -> str:

@@ -81,6 +81,12 @@ def _reports_schedule(conn: Connection) -> None:
     schema.sla_states.create(conn, checkfirst=True)
 
 
+def _console_scheduler_uptime(conn: Connection) -> None:
+    """A history of scheduler up-time, so availability survives restarts and counts a stop as down time."""
+    # checkfirst: 0001 builds every table of store/schema.py on a fresh store, this one included.
+    schema.scheduler_uptime.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
@@ -88,6 +94,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0040_alerts_batch_key", _alerts_batch_key),
     ("0041_rule_ids", _rule_ids),
     ("0050_reports_schedule", _reports_schedule),
+    ("0060_console_scheduler_uptime", _console_scheduler_uptime),
 ]
 
 

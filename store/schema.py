@@ -250,6 +250,20 @@ scheduler_heartbeats = sa.Table(
     sa.Column("timezone", sa.String(64)),
 )
 
+# One row per stretch of time a scheduler process was up: opened at its start, extended by each
+# heartbeat, a new row after a restart or a gap in its beats. Availability reads these (0060), so a
+# restart no longer overwrites the earlier lifetime kept in scheduler_heartbeats.started_at.
+scheduler_uptime = sa.Table(
+    "scheduler_uptime",
+    metadata,
+    _id(),
+    sa.Column("scheduler_id", sa.String(200), nullable=False),
+    sa.Column("up_from", UTCDateTime, nullable=False),  # the store database's clock
+    sa.Column("up_to", UTCDateTime, nullable=False),  # its newest heartbeat in this stretch
+    sa.Index("ix_scheduler_uptime_up_to", "up_to"),
+    sa.Index("ix_scheduler_uptime_scheduler", "scheduler_id", "id"),
+)
+
 suite_leases = sa.Table(
     "suite_leases",
     metadata,

@@ -43,7 +43,7 @@ def test_the_page_shows_counts_response_time_failures_and_escalations(open_page,
     assert metrics == {"Sent": "3", "Waiting": "0", "Failed": "1", "Suppressed": "1", "Alert response time": "6.0 min"}
     failed, escalations, everything = (frame.value for frame in app.dataframe)
     assert list(failed["last_error"]) == ["Slack (DQ_SLACK_WEBHOOK_URL) answered HTTP 404: no_service"]
-    assert list(escalations["rule_name"]) == ["orders_amount_positive"]
+    assert list(escalations["rule_name"]) == ["rule?name=orders_amount_positive"]  # a link to the rule page
     assert list(escalations["channel"]) == ["store"]
     assert sorted(everything["status"]) == ["failed", "sent", "sent", "sent", "suppressed"]
 
