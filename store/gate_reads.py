@@ -1,4 +1,9 @@
-"""Reads the DQ gate and the bypass form need: a suite's latest run, its results and open violations."""
+"""Reads the DQ gate and the bypass form need: a suite's latest complete run, its results and open violations.
+
+A run is complete when it holds a result (not SKIPPED) for every enabled rule the suite has now:
+a `--rule-name` run, a run from before a rule was added or a hand-written partial run never
+stands for the suite.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from store import db
-from store.schema import results, runs, violations
+from store.schema import results, rules, runs, violations
 
 FINISHED = ("PASSED", "WARNED", "FAILED", "ERROR")
+ALWAYS_BLOCKING = ("HIGH", "CRITICAL")  # configuration may add severities, never remove these
+BLOCKING_VERDICTS = ("FAILED", "ERROR")
+LOOKBACK_RUNS = 100  # how many recent runs are searched for a complete one
 
 
 @dataclass(frozen=True)
@@ -65,3 +73,63 @@ def open_violation_ids(suite: str, *, engine: Engine | None = None) -> tuple[int
             .order_by(violations.c.id)
         ).scalars()
         return tuple(int(i) for i in ids)
+
+
+def required_rules(conn: Connection, suite: str) -> frozenset[str]:
+    """The rules a complete run must have evaluated: every enabled, live rule of the suite."""
+    names = conn.execute(
+        sa.select(rules.c.name).where(rules.c.suite == suite, rules.c.enabled.is_(True), rules.c.status == "active")
+    ).scalars()
+    return frozenset(names)
+
+
+def complete_runs_in(
+    conn: Connection, suite: str, *, since: datetime | None = None, failing_only: bool = False,
+    limit: int = LOOKBACK_RUNS,
+) -> list[RunRow]:
+    """Finished complete runs of `suite`, newest first (started at or after `since`)."""
+    query = (
+        sa.select(runs)
+        .where(runs.c.suite == suite, runs.c.status.in_(("FAILED", "ERROR") if failing_only else FINISHED))
+        .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        .limit(limit)
+    )
+    if since is not None:
+        query = query.where(runs.c.started_at >= since)
+    candidates = conn.execute(query).all()
+    if not candidates:
+        return []
+    required = required_rules(conn, suite)
+    by_run: dict[int, list[ResultRow]] = {r.id: [] for r in candidates}
+    for row in conn.execute(
+        sa.select(results).where(results.c.run_id.in_(list(by_run))).order_by(results.c.id)
+    ):
+        by_run[row.run_id].append(ResultRow(row.rule_name, row.severity, row.status, row.message or ""))
+    complete = []
+    for run in candidates:
+        evaluated = {r.rule_name for r in by_run[run.id] if r.status != "SKIPPED"}
+        if required <= evaluated and (required or by_run[run.id] or run.error):
+            complete.append(RunRow(run.id, run.suite, run.status, run.started_at, run.finished_at, run.error,
+                                   tuple(by_run[run.id])))
+    return complete
+
+
+def latest_complete_in(
+    conn: Connection, suite: str, *, since: datetime | None = None, failing_only: bool = False
+) -> RunRow | None:
+    found = complete_runs_in(conn, suite, since=since, failing_only=failing_only)
+    return found[0] if found else None
+
+
+def latest_complete_run(
+    suite: str, *, since: datetime | None = None, failing_only: bool = False, engine: Engine | None = None
+) -> RunRow | None:
+    """The newest complete finished run of `suite` (started at or after `since`), with its results."""
+    with db.read(engine) as conn:
+        return latest_complete_in(conn, suite, since=since, failing_only=failing_only)
+
+
+def blocking_failures(run: RunRow, severities: tuple[str, ...] = ALWAYS_BLOCKING) -> tuple[ResultRow, ...]:
+    """The results of `run` that block the gate: FAILED or ERROR at a blocking severity (HIGH, CRITICAL always)."""
+    wanted = {s.upper() for s in severities} | set(ALWAYS_BLOCKING)
+    return tuple(r for r in run.results if r.status in BLOCKING_VERDICTS and r.severity.upper() in wanted)

@@ -53,10 +53,18 @@ def _console_ack_index(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_violations_acknowledged_at ON violations (acknowledged_at)")
 
 
+def _table_classes(conn: Connection) -> None:
+    """Data classes belong to the table (issue 12): the classes in force and proposed removals."""
+    # checkfirst: 0001 creates every table of store/schema.py on a fresh store.
+    schema.table_classes.create(conn, checkfirst=True)
+    schema.class_changes.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
+    ("0010_table_classes", _table_classes),
 ]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 import clock
 from engine.manifest import ManifestError, rule_hash, suite_from_definitions
 from engine.model import Catalog, Rule, Suite
-from store import audit, db
+from store import audit, db, table_classes
 from store.errors import NotFound
 from store.schema import rule_versions, rules, suites
 
@@ -134,6 +134,8 @@ def sync_catalog(conn: Connection, catalog: Catalog, actor: str, *, prune: bool 
     for name in plan.suites_disabled:
         conn.execute(suites.update().where(suites.c.name == name).values(enabled=False, updated_at=now))
         audit.record(conn, actor, "suite.disabled", "suite", name, reason="missing from the loaded manifests")
+    # Classes belong to the table: the union over every suite naming it; removals wait for approval.
+    table_classes.reconcile(conn, actor, now, {(s.source, s.qualified_table) for s in catalog.suites})
     return plan
 
 
