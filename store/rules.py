@@ -202,10 +202,17 @@ def live_suites(engine: Engine | None = None) -> list[Suite]:
     by_suite: dict[str, list[Any]] = {}
     for row in rule_rows:
         by_suite.setdefault(row["suite"], []).append(row)
+    # A table's PII columns are masked in every suite naming it, not only in the one that lists them.
+    masked: dict[tuple[str, str], set[str]] = {}
+    for suite_row in suite_rows:
+        masked.setdefault((suite_row["source"], suite_row["table_name"]), set()).update(suite_row["pii_columns"] or ())
     live = []
     for suite_row in suite_rows:
         try:
-            live.append(_suite_with_rules(suite_row, by_suite.get(suite_row["name"], [])))
+            suite = _suite_with_rules(suite_row, by_suite.get(suite_row["name"], []))
+            table_pii = masked[(suite_row["source"], suite_row["table_name"])]
+            extra = sorted(table_pii - set(suite.pii_columns))
+            live.append(dataclasses.replace(suite, pii_columns=(*suite.pii_columns, *extra)) if extra else suite)
         except ManifestError as exc:
             # One unreadable stored suite (e.g. written by a newer version) must not hide the others.
             log.error("suite %s skipped: %s", suite_row["name"], exc)

@@ -136,3 +136,13 @@ def test_an_edited_row_and_a_deleted_row_are_noticed(store_url: str, tmp_path: P
 
     assert edited.classes == ("pii",) and "fails its signature" in edited.problems[0]
     assert deleted.classes == ("pii",) and "is missing" in deleted.problems[0]
+
+
+def test_every_suite_on_a_table_masks_the_pii_columns_any_of_them_lists(store_url: str, tmp_path: Path) -> None:
+    from store.rules import live_suite
+
+    _load(tmp_path, a=_suite("silver.orders", classes="pii", pii="[email]"),
+          b=_suite("silver.orders_copy", pii="[phone]"))
+
+    assert live_suite("silver.orders_copy").pii_columns == ("phone", "email")
+    assert live_suite("silver.orders").pii_columns == ("email", "phone")
