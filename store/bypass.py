@@ -483,6 +483,8 @@ def _problems(
         problems.append(f"it expired at {request.expires_at:%Y-%m-%d %H:%M} UTC")
     if now < request.activated_at:
         problems.append(f"it starts only at {request.activated_at:%Y-%m-%d %H:%M} UTC")
+    if request.table_name != terms.table_name:
+        problems.append(f"its suite now checks {terms.table_name}, not the approved {request.table_name}")
     if sorted(request.data_classes) != sorted(terms.data_classes):
         problems.append(
             f"the table's data classes changed since it was requested ({list(request.data_classes)} -> "

@@ -8,11 +8,12 @@ stands for the suite.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+import clock
 from store import db
 from store.schema import results, rules, runs, violations
 
@@ -20,6 +21,7 @@ FINISHED = ("PASSED", "WARNED", "FAILED", "ERROR")
 ALWAYS_BLOCKING = ("HIGH", "CRITICAL")  # configuration may add severities, never remove these
 BLOCKING_VERDICTS = ("FAILED", "ERROR")
 LOOKBACK_RUNS = 100  # how many recent runs are searched for a complete one
+FUTURE_SKEW = timedelta(minutes=5)  # clock skew tolerated between the run's writer and the gate
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def complete_runs_in(
     )
     if since is not None:
         query = query.where(runs.c.started_at >= since)
+    # A run stamped in the future (a process started with DQ_NOW ahead) would stay "newest" forever.
+    query = query.where(runs.c.started_at <= clock.trusted_utcnow() + FUTURE_SKEW)
     candidates = conn.execute(query).all()
     if not candidates:
         return []

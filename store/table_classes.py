@@ -67,8 +67,30 @@ class ClassChange:
         return f"{self.source}:{self.table_name}"
 
 
+DEFAULT_SCHEMAS = ("public.", "main.")  # PostgreSQL's and SQLite's: `public.orders` is `orders`
+
+
+def identity(source: str, table: str) -> tuple[str, str]:
+    """One name per table, so `ORDERS`, `"orders"` and `public.orders` cannot dodge the classes of `orders`."""
+    name = table.strip().replace('"', "").replace("`", "").lower()
+    for prefix in DEFAULT_SCHEMAS:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    return source.strip().lower(), name
+
+
 def _key(source: str, table: str) -> str:
-    return f"{source}:{table}"
+    return ":".join(identity(source, table))
+
+
+def _suites_of(conn: Connection, source: str, table: str, *, enabled_only: bool = True) -> list[Any]:
+    """The suites rows naming the table under any spelling of its name."""
+    wanted = identity(source, table)
+    query = sa.select(suites.c.name, suites.c.source, suites.c.table_name, suites.c.data_classes,
+                      suites.c.pii_columns, suites.c.enabled)
+    if enabled_only:
+        query = query.where(suites.c.enabled.is_(True))
+    return [r for r in conn.execute(query) if identity(r.source, r.table_name) == wanted]
 
 
 def _terms(source: str, table: str, classes: tuple[str, ...]) -> dict[str, object]:
@@ -80,16 +102,13 @@ def _terms(source: str, table: str, classes: tuple[str, ...]) -> dict[str, objec
 
 def declared(conn: Connection, source: str, table: str) -> tuple[str, ...]:
     """The union of the classes every enabled suite naming the table declares."""
-    rows = conn.execute(
-        sa.select(suites.c.data_classes).where(
-            suites.c.source == source, suites.c.table_name == table, suites.c.enabled.is_(True)
-        )
-    ).scalars()
-    return tuple(sorted({str(c) for classes in rows for c in (classes or ())}))
+    rows = _suites_of(conn, source, table)
+    return tuple(sorted({str(c) for r in rows for c in (r.data_classes or ())}))
 
 
 def in_force_in(conn: Connection, source: str, table: str) -> InForce:
     """The classes the gate and the bypass procedure apply, and any record that looks edited."""
+    source, table = identity(source, table)
     classes = set(declared(conn, source, table))
     problems: list[str] = []
     row = conn.execute(
@@ -159,10 +178,11 @@ def reconcile(conn: Connection, actor: str, now: datetime, loaded: set[tuple[str
     `loaded` are the tables of the manifests just loaded: a pii one among them must have pii_columns
     in every suite naming it, or the load is refused.
     """
-    keys = {(r.source, r.table_name) for r in conn.execute(sa.select(suites.c.source, suites.c.table_name))}
+    keys = {identity(r.source, r.table_name) for r in conn.execute(sa.select(suites.c.source, suites.c.table_name))}
     keys |= {(r.source, r.table_name) for r in conn.execute(sa.select(table_classes.c.source, table_classes.c.table_name))}
+    checked = {identity(*k) for k in loaded} if loaded is not None else keys
     for source, table in sorted(keys):
-        _reconcile_table(conn, source, table, actor, now, loaded is None or (source, table) in loaded)
+        _reconcile_table(conn, source, table, actor, now, (source, table) in checked)
 
 
 def _reconcile_table(conn: Connection, source: str, table: str, actor: str, now: datetime, check: bool) -> None:
@@ -210,10 +230,7 @@ def _reconcile_table(conn: Connection, source: str, table: str, actor: str, now:
 def _require_pii_columns(conn: Connection, source: str, table: str, classes: set[str]) -> None:
     if "pii" not in classes:
         return
-    bare = conn.execute(
-        sa.select(suites.c.name, suites.c.pii_columns).where(
-            suites.c.source == source, suites.c.table_name == table, suites.c.enabled.is_(True))
-    ).all()
+    bare = _suites_of(conn, source, table)
     missing = sorted(r.name for r in bare if not r.pii_columns)
     if missing:
         raise PolicyViolation(
@@ -235,7 +252,7 @@ def _write_row(conn: Connection, source: str, table: str, classes: tuple[str, ..
 
 def revoke_bypasses(conn: Connection, source: str, table: str, actor: str, reason: str, now: datetime) -> list[int]:
     """Close every active or pending bypass of the table's suites for good (status `revoked`)."""
-    names = conn.execute(sa.select(suites.c.name).where(suites.c.source == source, suites.c.table_name == table)).scalars().all()
+    names = [r.name for r in _suites_of(conn, source, table, enabled_only=False)]
     ids = conn.execute(
         sa.select(bypass_requests.c.id, bypass_requests.c.status).where(
             bypass_requests.c.suite.in_(list(names)), bypass_requests.c.status.in_(("pending", "active")))

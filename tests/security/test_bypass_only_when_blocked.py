@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import clock
 from cli import main
 from ops import bypass as bypass_ops
+from ops import housekeeping
 from ops.roles import user
 from store import bypass, db
 from store.errors import PolicyViolation
@@ -164,7 +165,10 @@ def test_housekeeping_ends_a_bypass_once_the_suite_passes(bench: Bench) -> None:
     bench.fix("shipments")
     assert main(["run_dq_checks", "--suite", "silver.shipments"]) == 0
 
-    assert bypass_ops.end_passed_bypasses(clock.utcnow()) == [request_id]
+    job = next(j for j in housekeeping.jobs() if j.name == "ops.bypass.end_passed_bypasses")
+    assert job.every_seconds == 60
+    assert job.run(clock.utcnow()) == [request_id]
+    assert job.run(clock.utcnow()) == []
 
     assert bypass.get(request_id).status == "ended"
     assert audit("bypass.ended")[-1]["actor"] == "housekeeping"

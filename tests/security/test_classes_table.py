@@ -16,6 +16,7 @@ from ops import classes
 from ops.roles import user
 from store import bypass, table_classes
 from store.errors import InvalidTransition, PolicyViolation
+from tests.bypass_rows import add_run
 from tests.security.gate_attacks import (
     ADMIN,
     LEAD,
@@ -205,3 +206,34 @@ def test_a_rejected_removal_keeps_the_class_and_is_audited(bench: Bench) -> None
     with pytest.raises(InvalidTransition, match="is rejected, not pending"):
         classes.approve(user(ADMIN), change.id)
     assert audit("classes.refused")[-1]["actor"] == ADMIN
+
+
+@pytest.mark.parametrize("spelling", ["ORDERS", "public.orders", "main.orders", '"orders"'])
+def test_another_spelling_of_the_table_name_keeps_its_classes(
+    bench: Bench, capsys: pytest.CaptureFixture[str], spelling: str
+) -> None:
+    _sensitive_orders(bench, "pii")
+    body = suite_yaml("silver.orders_copy", "orders", rules=[("copy_id_not_null", "id", "HIGH")])
+    bench.load({"orders_copy.yaml": body.replace("table: orders", f"table: '{spelling}'")})
+    add_run("silver.orders_copy", [("copy_id_not_null", "HIGH", "FAILED")])
+
+    with pytest.raises(PolicyViolation, match="holds pii data and can NEVER be bypassed"):
+        bypass_ops.request(user(ONCALL), request_form("silver.orders_copy"))
+
+    assert audit("bypass.refused")[-1]["suite"] == "silver.orders_copy"
+
+
+def test_a_bypassed_suite_moved_to_another_table_is_not_honoured(bench: Bench, capsys: pytest.CaptureFixture[str]) -> None:
+    bench.table("orders_v2")
+    bench.load({"orders.yaml": suite_yaml("silver.orders", "orders")})
+    assert main(["run_dq_checks", "--suite", "silver.orders"]) == 1
+    request_id = bypass_ops.request(user(ONCALL), request_form("silver.orders"))
+    bypass_ops.approve(user(LEAD), request_id)
+    bench.load({"orders.yaml": suite_yaml("silver.orders", "orders_v2")})
+    capsys.readouterr()
+
+    code = main(["dq_gate", "--suite", "silver.orders", "--bypass"])
+
+    assert code == 1
+    assert f"bypass #{request_id}: its suite now checks orders_v2, not the approved orders" in capsys.readouterr().err
+    assert audit("gate.override_refused")[-1]["suite"] == "silver.orders"

@@ -114,3 +114,21 @@ def test_the_clock_override_honoured_in_tests_is_named_loudly(
     assert code == 1
     assert "clock override DQ_NOW=2026-03-01T08:00:00+00:00 in use (test-only DQ_TEST_ALLOW_CLOCK_OVERRIDE)" in capsys.readouterr().err
     assert any("in use" in d for d in audit("gate.blocked")[-1]["deviations"])
+
+
+def test_a_green_run_stamped_in_the_future_does_not_stay_the_newest(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DQ_TEST_ALLOW_CLOCK_OVERRIDE", raising=False)
+    bench.fix("shipments")
+    monkeypatch.setenv("DQ_NOW", iso(datetime.now(UTC) + timedelta(days=30)))
+    assert main(["run_dq_checks", "--suite", "silver.shipments"]) == 0  # a green run stamped a month ahead
+    monkeypatch.delenv("DQ_NOW")
+    bench.table("shipments")
+    assert main(["run_dq_checks", "--suite", "silver.shipments"]) == 1
+    capsys.readouterr()
+
+    code = main(["dq_gate", "--suite", "silver.shipments", "--max-age", "60"])
+
+    assert code == 1, capsys.readouterr().out
+    assert audit("gate.blocked")[-1]["evaluation"] == "complete run"
