@@ -7,8 +7,10 @@ stands for the suite.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -87,23 +89,36 @@ def required_rules(conn: Connection, suite: str) -> frozenset[str]:
 
 def complete_runs_in(
     conn: Connection, suite: str, *, since: datetime | None = None, failing_only: bool = False,
-    limit: int = LOOKBACK_RUNS,
+    limit: int = LOOKBACK_RUNS, first: int | None = None,
 ) -> list[RunRow]:
-    """Finished complete runs of `suite`, newest first (started at or after `since`)."""
+    """Finished complete runs of `suite`, newest first (started at or after `since`).
+
+    With `first`, stops once that many are found (the gate needs one), reading a few runs at a time.
+    """
     query = (
         sa.select(runs)
         .where(runs.c.suite == suite, runs.c.status.in_(("FAILED", "ERROR") if failing_only else FINISHED))
         .order_by(runs.c.started_at.desc(), runs.c.id.desc())
-        .limit(limit)
     )
     if since is not None:
         query = query.where(runs.c.started_at >= since)
     # A run stamped in the future (a process started with DQ_NOW ahead) would stay "newest" forever.
     query = query.where(runs.c.started_at <= clock.trusted_utcnow() + FUTURE_SKEW)
-    candidates = conn.execute(query).all()
+    required = required_rules(conn, suite)
+    complete: list[RunRow] = []
+    offset, batch = 0, 5 if first else limit
+    while offset < limit:
+        candidates = conn.execute(query.offset(offset).limit(min(batch, limit - offset))).all()
+        complete += _complete(conn, candidates, required)
+        if len(candidates) < batch or (first is not None and len(complete) >= first):
+            break
+        offset, batch = offset + len(candidates), limit
+    return complete[:first] if first is not None else complete
+
+
+def _complete(conn: Connection, candidates: Sequence[Any], required: frozenset[str]) -> list[RunRow]:
     if not candidates:
         return []
-    required = required_rules(conn, suite)
     by_run: dict[int, list[ResultRow]] = {r.id: [] for r in candidates}
     for row in conn.execute(
         sa.select(results).where(results.c.run_id.in_(list(by_run))).order_by(results.c.id)
@@ -121,7 +136,7 @@ def complete_runs_in(
 def latest_complete_in(
     conn: Connection, suite: str, *, since: datetime | None = None, failing_only: bool = False
 ) -> RunRow | None:
-    found = complete_runs_in(conn, suite, since=since, failing_only=failing_only)
+    found = complete_runs_in(conn, suite, since=since, failing_only=failing_only, first=1)
     return found[0] if found else None
 
 
