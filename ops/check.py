@@ -13,7 +13,8 @@ from engine.manifest import load_catalog
 from engine.model import Source, Suite
 from engine.reader import TableRef, reader_for
 from engine.sources import mask, resolve
-from ops import gate, roles
+from ops import gate, report_config, roles
+from ops.errors import ReportConfigError
 from ops.run_checks import sources
 from store import db, migrations
 from store.errors import StoreError
@@ -29,7 +30,7 @@ class Finding:
 
 Probe = Callable[[], str]
 EXPECTED = (StoreError, EngineError, ManifestError, PolicyError, gate.GateConfigError, roles.RolesError,
-            settings.SettingsError)
+            settings.SettingsError, ReportConfigError)
 
 
 def _probe(what: str, probe: Probe) -> Finding:
@@ -59,9 +60,10 @@ def _manifests() -> str:
 
 def _config() -> str:
     gate.validate_startup()
-    load_policy()
+    policy = load_policy()
     users = roles.load_roles()
-    return f"dq.yaml, approval_matrix.yaml, alerting.yaml valid; {len(users)} users in roles.yaml"
+    report_config.load(teams=policy.teams)
+    return f"dq.yaml, approval_matrix.yaml, alerting.yaml, reports.yaml valid; {len(users)} users in roles.yaml"
 
 
 def _table(suite: Suite, known: Mapping[str, Source]) -> Probe:

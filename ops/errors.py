@@ -23,3 +23,7 @@ class ArchiveFailed(OpsError):
 
 class InvalidRequest(OpsError):
     """Arguments that cannot work (unknown kind or rule, negative days, unwritable file)."""
+
+
+class ReportConfigError(OpsError):
+    """config/reports.yaml is malformed."""

@@ -60,11 +60,19 @@ def _table_classes(conn: Connection) -> None:
     schema.class_changes.create(conn, checkfirst=True)
 
 
+def _reports_schedule(conn: Connection) -> None:
+    """Scheduled report ticks (one per tick across replicas) and SLA breach state."""
+    # checkfirst: a fresh store's 0001 already created them from today's schema module.
+    schema.report_runs.create(conn, checkfirst=True)
+    schema.sla_states.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
     ("0010_table_classes", _table_classes),
+    ("0050_reports_schedule", _reports_schedule),
 ]
 
 
