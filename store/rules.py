@@ -228,12 +228,13 @@ def live_suites(engine: Engine | None = None) -> list[Suite]:
     # A table's PII columns are masked in every suite naming it, not only in the one that lists them.
     masked: dict[tuple[str, str], set[str]] = {}
     for suite_row in suite_rows:
-        masked.setdefault((suite_row["source"], suite_row["table_name"]), set()).update(suite_row["pii_columns"] or ())
+        key = table_classes.identity(suite_row["source"], suite_row["table_name"])
+        masked.setdefault(key, set()).update(suite_row["pii_columns"] or ())
     live = []
     for suite_row in suite_rows:
         try:
             suite = _suite_with_rules(suite_row, by_suite.get(suite_row["name"], []))
-            table_pii = masked[(suite_row["source"], suite_row["table_name"])]
+            table_pii = masked[table_classes.identity(suite_row["source"], suite_row["table_name"])]
             extra = sorted(table_pii - set(suite.pii_columns))
             live.append(dataclasses.replace(suite, pii_columns=(*suite.pii_columns, *extra)) if extra else suite)
         except ManifestError as exc:
