@@ -94,7 +94,7 @@ def test_export_holds_the_request_approvals_and_audit_trail() -> None:
 
 def test_export_carries_the_ticket_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DQ_CONSOLE_URL", "https://dq.company.com")
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
 
     ticket = json.loads(bypass_ops.export_history(request_id, "json"))["ticket"]
