@@ -74,6 +74,13 @@ def _rule_ids(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_violations_rule_id ON violations (rule_id)")
 
 
+def _table_classes(conn: Connection) -> None:
+    """Data classes belong to the table (issue 12): the classes in force and proposed removals."""
+    # checkfirst: 0001 creates every table of store/schema.py on a fresh store.
+    schema.table_classes.create(conn, checkfirst=True)
+    schema.class_changes.create(conn, checkfirst=True)
+
+
 def _reports_schedule(conn: Connection) -> None:
     """Scheduled report ticks (one per tick across replicas) and SLA breach state."""
     # checkfirst: a fresh store's 0001 already created them from today's schema module.
@@ -91,6 +98,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
+    ("0010_table_classes", _table_classes),
     ("0040_alerts_batch_key", _alerts_batch_key),
     ("0041_rule_ids", _rule_ids),
     ("0050_reports_schedule", _reports_schedule),

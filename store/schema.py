@@ -361,6 +361,42 @@ bypass_approvals = sa.Table(
     sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
 )
 
+# --- table data classes (gate-security) ----------------------------------------------------
+
+# The classes in force for a table (source + table): the union over every suite naming it,
+# reduced only by an approved class change. Signed like a bypass, so an edited row is noticed.
+table_classes = sa.Table(
+    "table_classes",
+    metadata,
+    _id(),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("data_classes", sa.JSON, nullable=False),  # sorted list of pii | financial | compliance
+    sa.Column("signature", sa.String(128), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.UniqueConstraint("source", "table_name", name="uq_table_classes_source_table"),
+)
+
+# A proposed removal of classes from a table; in force only once a data_eng_lead other than
+# its author approves it.
+class_changes = sa.Table(
+    "class_changes",
+    metadata,
+    _id(),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("current", sa.JSON, nullable=False),  # the classes in force when proposed
+    sa.Column("proposed", sa.JSON, nullable=False),  # the classes the manifests declare
+    sa.Column("proposed_by", sa.String(200), nullable=False),
+    sa.Column("proposed_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending approved rejected withdrawn
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("reason", sa.Text),
+    sa.Index("ix_class_changes_status", "status", "source", "table_name"),
+)
+
 # --- scheduled reports and SLA notices -----------------------------------------------------
 
 report_runs = sa.Table(  # one row per report tick: the unique key makes a tick run once across replicas
