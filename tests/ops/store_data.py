@@ -176,9 +176,6 @@ def _fill_other_tables(conn: sa.Connection, now: datetime, run_id: int, violatio
     )).inserted_primary_key[0]
     conn.execute(schema.bypass_approvals.insert().values(
         request_id=request_id, approver="carol", role="data_eng_lead", decision="approve", reason="ok", decided_at=now))
-    conn.execute(schema.report_runs.insert().values(
-        report="daily_health", due_at=now, kind="daily", claimed_by="sched-1", created_at=now, alert_ids=[]))
-    conn.execute(schema.sla_states.insert().values(kpi="dq_coverage", breached_since=now, value=0.5, target=">= 0.9"))
     conn.execute(schema.class_changes.insert().values(
         source="warehouse", table_name="gold.customers", current=["financial"], proposed=[], proposed_by="bob",
         proposed_at=now, status="pending"))
