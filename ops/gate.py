@@ -295,27 +295,29 @@ def hours_minutes(delta: timedelta) -> str:
 # --- running -------------------------------------------------------------------------------
 
 
-def latest_or_run(suite: str, *, max_age_minutes: float | None, actor: str) -> gate_reads.RunRow:
+def latest_or_run(suite: str, *, max_age_minutes: float | None, actor: str,
+                  timeout_seconds: float | None = None) -> gate_reads.RunRow:
     """The newest complete run no older than max_age, else a fresh run of the suite."""
-    return latest_or_run_how(suite, max_age_minutes=max_age_minutes, actor=actor)[0]
+    return latest_or_run_how(suite, max_age_minutes=max_age_minutes, actor=actor, timeout_seconds=timeout_seconds)[0]
 
 
-def latest_or_run_how(suite: str, *, max_age_minutes: float | None, actor: str) -> tuple[gate_reads.RunRow, str]:
+def latest_or_run_how(suite: str, *, max_age_minutes: float | None, actor: str,
+                      timeout_seconds: float | None = None) -> tuple[gate_reads.RunRow, str]:
     """latest_or_run, and whether the run was read (COMPLETE_RUN) or made now (FRESH_RUN)."""
     if max_age_minutes is not None:
         since = clock.trusted_utcnow() - timedelta(minutes=max_age_minutes)
         run = gate_reads.latest_complete_run(suite, since=since)
         if run is not None:
             return run, COMPLETE_RUN
-    return run_now(suite, actor), FRESH_RUN
+    return run_now(suite, actor, timeout_seconds), FRESH_RUN
 
 
-def run_now(suite: str, actor: str) -> gate_reads.RunRow:
+def run_now(suite: str, actor: str, timeout_seconds: float | None = None) -> gate_reads.RunRow:
     from ops.run_checks import (
         run_suite,  # the lead's use case; imported late to keep this module light
     )
 
-    summary = run_suite(suite, trigger="gate", requested_by=actor)
+    summary = run_suite(suite, trigger="gate", requested_by=actor, timeout_seconds=timeout_seconds)
     report = summary.report
     if report.error:
         raise SuiteNotRun(f"suite {suite} could not run: {report.error}")
@@ -329,11 +331,15 @@ def run_now(suite: str, actor: str) -> gate_reads.RunRow:
 
 def run_gate(
     suite: str, *, bypass_flag: bool = False, max_age_minutes: float | None = None,
-    config: GateConfig | None = None, actor: str = "dq_gate",
+    config: GateConfig | None = None, actor: str = "dq_gate", timeout_seconds: float | None = None,
 ) -> GateDecision:
-    """Run (or read) the suite and decide; SuiteNotRun when no verdict can be had."""
+    """Run (or read) the suite and decide; SuiteNotRun when no verdict can be had.
+
+    `timeout_seconds` (default DQ_SUITE_TIMEOUT_SECONDS) bounds a fresh run's reads, in the source too.
+    """
     config = config or load_config()
-    run, evaluation = latest_or_run_how(suite, max_age_minutes=max_age_minutes, actor=actor)
+    run, evaluation = latest_or_run_how(suite, max_age_minutes=max_age_minutes, actor=actor,
+                                        timeout_seconds=timeout_seconds)
     if run.error:
         _audit(actor, "gate.not_run", suite, suite=suite, run_id=run.run_id, evaluation=evaluation, error=run.error,
                deviations=deviations(config))

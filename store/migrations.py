@@ -94,11 +94,30 @@ def _console_scheduler_uptime(conn: Connection) -> None:
     schema.scheduler_uptime.create(conn, checkfirst=True)
 
 
+def _scheduler_fencing(conn: Connection) -> None:
+    """Run owners and deadlines, merged ticks, and the fencing tokens of registrations and leases."""
+    added = {
+        "runs": ("owner_host", "owner_pid", "deadline_at", "merged_ticks", "first_due_at"),
+        "scheduler_heartbeats": ("epoch",),
+        "suite_leases": ("generation",),
+    }
+    inspector = sa.inspect(conn)
+    for table, columns in added.items():
+        present = {c["name"] for c in inspector.get_columns(table)}
+        for name in columns:
+            if name in present:  # a fresh store got it from 0001, which creates today's tables
+                continue
+            column = sa.schema.CreateColumn(schema.metadata.tables[table].c[name]).compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column}")
+    conn.exec_driver_sql("CREATE INDEX ix_runs_status_owner ON runs (status, owner_host)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_initial", _initial),
     ("0002_audit_append_only", _audit_append_only),
     ("0003_console_ack_index", _console_ack_index),
     ("0010_table_classes", _table_classes),
+    ("0030_scheduler_fencing", _scheduler_fencing),
     ("0040_alerts_batch_key", _alerts_batch_key),
     ("0041_rule_ids", _rule_ids),
     ("0050_reports_schedule", _reports_schedule),

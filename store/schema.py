@@ -135,6 +135,13 @@ runs = sa.Table(
     sa.Column("requested_by", sa.String(200)),
     sa.Column("worker", sa.String(200)),  # scheduler id / host:pid that ran it
     sa.Column("error", sa.Text),
+    # The process that created the run: whoever finds it gone (or the deadline passed) marks it ABORTED.
+    sa.Column("owner_host", sa.String(200)),
+    sa.Column("owner_pid", sa.Integer),
+    sa.Column("deadline_at", UTCDateTime),  # the store database's clock
+    # A scheduled run that stands for several missed ticks: how many were merged, and the first one.
+    sa.Column("merged_ticks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_due_at", UTCDateTime),
     sa.Index("ix_runs_started", "started_at"),
     sa.Index("ix_runs_suite_started", "suite", "started_at"),
     sa.Index("ix_runs_status", "status"),
@@ -248,6 +255,8 @@ scheduler_heartbeats = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),  # running stopping stopped
     sa.Column("current_suite", sa.String(200)),
     sa.Column("timezone", sa.String(64)),
+    # Fencing token of the registration: bumped by each start; a write with an older one is refused.
+    sa.Column("epoch", sa.Integer, nullable=False, server_default="0"),
 )
 
 # One row per stretch of time a scheduler process was up: opened at its start, extended by each
@@ -272,6 +281,8 @@ suite_leases = sa.Table(
     sa.Column("run_id", sa.Integer),
     sa.Column("acquired_at", UTCDateTime),
     sa.Column("expires_at", UTCDateTime),  # the store database's clock
+    # Fencing token of the lease: bumped by each take; a write under an older one is refused.
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
 )
 
 schedule_claims = sa.Table(
