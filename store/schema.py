@@ -1,4 +1,4 @@
-"""The store's tables (SQLAlchemy Core). Changes to them are migrations in store/migrations.py.
+"""The store's tables (SQLAlchemy Core). A change here needs a revision in store/alembic/versions/.
 
 Times are stored as naive UTC and returned as aware UTC (UTCDateTime). Verdicts and states
 are upper- or lower-case strings listed next to each column; JSON columns hold small documents.
@@ -202,6 +202,7 @@ violations = sa.Table(
     sa.Index("ix_violations_rule_detected", "rule_name", "detected_at"),
     sa.Index("ix_violations_status", "status", "detected_at"),
     sa.Index("ix_violations_unacked", "acknowledged", "detected_at"),
+    sa.Index("ix_violations_acknowledged_at", "acknowledged_at"),
 )
 
 violation_samples = sa.Table(
