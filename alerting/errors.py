@@ -1,11 +1,13 @@
 """Exceptions of the alerting package: one base, one-line subclasses."""
 
+from configfile import ConfigFileError
+
 
 class AlertingError(Exception):
     """Base of every alerting error; the message names the file, key or channel and ends with a Hint."""
 
 
-class PolicyError(AlertingError):
+class PolicyError(AlertingError, ConfigFileError):
     """config/alerting.yaml is missing a value or has one that cannot be used."""
 
 

@@ -96,11 +96,10 @@ def minute_now() -> datetime:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def config_problem() -> str | None:
-    """What is wrong with config/dq.yaml or the approval matrix (validated at start), or None."""
-    from ops.gate import GateConfigError, validate_startup
+    """Every problem of the four config files (alerting, approval matrix, dq, roles) as Markdown, or None."""
+    from ops import configuration
 
-    try:
-        validate_startup()
-    except (GateConfigError, StoreError) as exc:
-        return str(exc)
-    return None
+    found = configuration.problems()
+    if not found:
+        return None
+    return "\n\n".join(str(exc).splitlines()[0] + "\n" + "\n".join(f"- {p}" for p in exc.problems) for exc in found)

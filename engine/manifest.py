@@ -18,9 +18,9 @@ from types import MappingProxyType
 from typing import Any
 
 import polars as pl
-import yaml
 from croniter import croniter
 
+from configfile import LineMap, documents, line_of, plain
 from engine.checks import CHECKS, CheckType, Param
 from engine.durations import parse_duration
 from engine.errors import EngineError, ManifestError, Problem
@@ -39,58 +39,11 @@ SOURCE_KEYS = ("kind", "description", "url_env", "demo")
 SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string", "host")
 SCHEMA_TYPES = ("int", "float", "decimal", "string", "bool", "date", "datetime", "time", "any")
 DEFAULT_SAMPLE_SIZE = 10_000
+MAX_MANIFEST_BYTES = 16 << 20  # thousands of rules; a bigger file is not a manifest
+MAX_MANIFEST_NODES = 4_000_000
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-
-# --- YAML with line numbers ----------------------------------------------------------------
-
-
-class _LineMap(dict):  # type: ignore[type-arg]
-    """A mapping that remembers the line of itself and of each key."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _Loader(yaml.SafeLoader):
-    duplicate_keys: list[tuple[str, int]]
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineMap:
-    loader.flatten_mapping(node)
-    mapping = _LineMap()
-    mapping.line = node.start_mark.line + 1
-    mapping.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in mapping:
-            loader.duplicate_keys.append((str(key), line))
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines[str(key)] = line
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _plain(value: Any) -> Any:
-    """Line-annotated YAML back to plain dicts and lists (what the store keeps)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _line(mapping: Any, key: str | None = None) -> int | None:
-    if not isinstance(mapping, _LineMap):
-        return None
-    if key is not None and key in mapping.key_lines:
-        return mapping.key_lines[key]
-    return mapping.line
 
 
 # --- small parsers shared with the engine ----------------------------------------------------
@@ -135,7 +88,7 @@ class _Context:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, mapping: Any, key: str | None, message: str, hint: str, rule: str | None = None) -> None:
-        self.problems.append(Problem(self.file, _line(mapping, key), message, hint, rule, key))
+        self.problems.append(Problem(self.file, line_of(mapping, key), message, hint, rule, key))
 
 
 def _check_keys(ctx: _Context, mapping: Mapping[str, Any], allowed: Iterable[str], what: str, rule: str | None = None) -> None:
@@ -206,7 +159,7 @@ def parse_sources(document: Mapping[str, Any], file: str, problems: list[Problem
         return {}
     sources = {}
     for name, spec in raw.items():
-        spec = spec if spec is not None else _LineMap()
+        spec = spec if spec is not None else LineMap()
         if not isinstance(spec, dict):
             ctx.add(raw, name, f"source {name!r} must be a mapping", "write `kind: sql` under it")
             continue
@@ -220,7 +173,7 @@ def parse_sources(document: Mapping[str, Any], file: str, problems: list[Problem
             url_env = None
         sources[str(name)] = Source(
             name=str(name), kind=str(kind), description=spec.get("description"), url_env=url_env,
-            demo=_bool(ctx, spec, "demo", False), file=file, line=_line(raw, name),
+            demo=_bool(ctx, spec, "demo", False), file=file, line=line_of(raw, name),
         )
     return sources
 
@@ -302,7 +255,7 @@ def _deep_check(ctx: _Context, rule_map: Mapping[str, Any], param: Param, value:
             return None
     if hasattr(value, "isoformat"):
         return value.isoformat()  # YAML dates become ISO strings, so definitions stay JSON
-    return _plain(value)
+    return plain(value)
 
 
 def sql_expression_error(expression: str) -> str | None:
@@ -357,7 +310,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     if name is not None and not _NAME.match(name):
         ctx.add(rule_map, "name", f"{name!r} has characters a rule name cannot have",
                 "use letters, digits, _ . and - (e.g. orders_id_unique)", name)
-    label = name or f"<rule at line {_line(rule_map)}>"
+    label = name or f"<rule at line {line_of(rule_map)}>"
     check_name = _string(ctx, rule_map, "check", required=True, rule=label)
     check = CHECKS.get(check_name or "")
     if check_name is not None and check is None:
@@ -417,7 +370,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
         sample_size=sample_size if sample_size is not None else (DEFAULT_SAMPLE_SIZE if use_sampling else None),
         partition_column=partition_column, partition_lookback=lookback,
         alert_cooldown_minutes=cooldown, where=where, warn=warn, fail=fail, file=ctx.file,
-        line=_line(rule_map), definition=MappingProxyType(_plain(rule_map)),
+        line=line_of(rule_map), definition=MappingProxyType(plain(rule_map)),
     )
 
 
@@ -469,33 +422,18 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
         seen[rule.name] = rule.line
     if len(problems) != before or name is None or source is None or table is None or layer is None:
         return None
-    definition = {k: _plain(v) for k, v in document.items() if k != "rules"}
+    definition = {k: plain(v) for k, v in document.items() if k != "rules"}
     return Suite(
         name=name, source=source, table=table, schema=schema, layer=layer, data_classes=data_classes,
         pii_columns=pii_columns, rules=tuple(r for r in rules if r is not None), schedule=schedule,
         timezone=timezone, owner=document.get("owner"), description=document.get("description"),
-        enabled=_bool(ctx, document, "enabled", True), file=file, line=_line(document),
+        enabled=_bool(ctx, document, "enabled", True), file=file, line=line_of(document),
         definition=MappingProxyType(definition),
     )
 
 
 def _documents(path: Path, problems: list[Problem]) -> list[Any]:
-    loader = _Loader(path.read_text(encoding="utf-8"))
-    loader.duplicate_keys = []
-    try:
-        documents = []
-        while loader.check_data():
-            documents.append(loader.get_data())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(Problem(str(path), mark.line + 1 if mark else None, f"not valid YAML ({getattr(exc, 'problem', exc)})",
-                                "fix the YAML syntax (indentation, quotes, colons)"))
-        return []
-    finally:
-        loader.dispose()
-    for key, line in loader.duplicate_keys:
-        problems.append(Problem(str(path), line, f"key {key!r} appears twice in one mapping", "keep one of them", key=key))
-    return [d for d in documents if d is not None]
+    return documents(path, problems, max_bytes=MAX_MANIFEST_BYTES, max_nodes=MAX_MANIFEST_NODES)
 
 
 def manifest_files(paths: Sequence[str | Path]) -> list[Path]:

@@ -1,0 +1,66 @@
+"""The four operational config files validated together, for `manage.py check` and the console's banner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from alerting.policy import load_policy, policy_file
+from configfile import ConfigFileError
+from ops import gate, roles
+from store import approval_matrix
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    path: Path
+    ok: bool
+    detail: str  # what the file holds, or every problem with file, line, key and Hint
+    error: ConfigFileError | None = None
+
+
+def _alerting() -> str:
+    if not policy_file().is_file():
+        return "absent: the runbook's escalation policy applies"
+    policy = load_policy()
+    return f"valid: {len(policy.teams)} team(s), {len(policy.levels)} escalation level(s)"
+
+
+def _matrix() -> str:
+    matrix = approval_matrix.load()
+    return "valid: " + "; ".join(p.describe() for p in matrix.layers.values())
+
+
+def _gate() -> str:
+    config = gate.load_config()
+    return f"valid: blocking {'/'.join(config.blocking_severities)}, strict_mode {str(config.strict_mode).lower()}"
+
+
+def _roles() -> str:
+    if not roles.roles_file().is_file():
+        return "absent: nobody holds a role (the console is read-only)"
+    return f"valid: {len(roles.load_roles())} user(s)"
+
+
+FILES: tuple[tuple[Callable[[], Path], Callable[[], str]], ...] = (
+    (policy_file, _alerting),
+    (approval_matrix.matrix_file, _matrix),
+    (gate.config_file, _gate),
+    (roles.roles_file, _roles),
+)
+
+
+def validate_all() -> list[FileStatus]:
+    """One status per file, in a fixed order; never raises for a broken file."""
+    statuses = []
+    for path_of, summary in FILES:
+        try:
+            statuses.append(FileStatus(path_of(), True, summary()))
+        except ConfigFileError as exc:
+            statuses.append(FileStatus(path_of(), False, str(exc), exc))
+    return statuses
+
+
+def problems() -> list[ConfigFileError]:
+    return [s.error for s in validate_all() if s.error is not None]
