@@ -189,15 +189,24 @@ def documents(path: Path, problems: list[Problem], *, max_bytes: int = MAX_CONFI
         while loader.check_data():
             found.append(loader.get_data())
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(Problem(file, mark.line + 1 if mark else None, f"not valid YAML ({getattr(exc, 'problem', None) or exc})",
-                                "fix the YAML syntax (indentation, quotes, colons)"))
+        problems.append(_syntax_problem(file, text, exc))
         return []
     finally:
         loader.dispose()
     for key, line in loader.duplicate_keys:
         problems.append(Problem(file, line, f"key {key!r} appears twice in one mapping", "keep one of them", key=key))
     return [d for d in found if d is not None]
+
+
+def _syntax_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
+    """Where the parser gave up (never past the last line), and what it was reading there."""
+    mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    line = min(mark.line + 1, max(len(text.splitlines()), 1)) if mark else None
+    what = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if context and context_mark is not None:
+        what += f"; {context} that starts at line {context_mark.line + 1}"
+    return Problem(file, line, f"not valid YAML ({what})", "fix the YAML syntax (indentation, quotes, colons)")
 
 
 # --- declared schemas ----------------------------------------------------------------------

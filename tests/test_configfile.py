@@ -41,7 +41,7 @@ def roles_problems(path: Path) -> list[str]:
     ("user:\n  bob: [on_call]\n", ":1 key 'user': unknown key. Hint: did you mean users? Allowed keys are users"),
     ("users:\n  bob: [on_call]\n  bob: [admin]\n", ":3 key 'bob': key 'bob' appears twice in one mapping. Hint: keep one of them"),
     ("users:\n  Bob@x.com: [on_call]\n  bob@x.com: [admin]\n", ":3 key 'users.bob@x.com': is the same user as 'Bob@x.com'"),
-    ("users:\n  bob: [on_call\n", ":3: not valid YAML"),
+    ("users:\n  bob: [on_call\n", ":2: not valid YAML (expected ',' or ']', but got '<stream end>'; while parsing a flow sequence that starts at line 2)"),
     ("users:\n\tbob: [on_call]\n", ":2: not valid YAML"),
     ("users: {bob: [on_call]}\n---\nusers: {}\n", "holds 2 YAML documents. Hint: keep one"),
     ("users:\n  12: [admin]\n", ":2 key 'users.12': 12 is not a name. Hint: quote it"),
