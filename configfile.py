@@ -17,7 +17,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -502,16 +502,3 @@ def _allowed(given: str, allowed: list[str], lead: str = "allowed keys are") -> 
         return f"did you mean {close[0]}? {lead[0].upper()}{lead[1:]} {', '.join(allowed)}"
     return f"{lead} {', '.join(allowed)}"
 
-
-def walk(value: Any) -> Iterator[Any]:
-    """Every dataclass instance in a loaded schema, outermost first (for tests and docs)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        yield value
-        for f in dataclasses.fields(value):
-            yield from walk(getattr(value, f.name))
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from walk(item)
-    elif isinstance(value, tuple):
-        for item in value:
-            yield from walk(item)
