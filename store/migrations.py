@@ -131,9 +131,10 @@ def migrate(engine: Engine | None = None, *extra_locations: Path, to: str = "hea
         try:
             command.upgrade(cfg, to)
         except (sa.exc.SQLAlchemyError, AlembicError) as exc:
-            failed = revisions(*extra_locations)[len(done) + len(cfg.attributes["applied"])]
+            later = revisions(*extra_locations)[len(done) + len(cfg.attributes["applied"]):]
+            failed = f"revision {later[0]}" if later else f"migrating to {to!r}"
             raise MigrationFailed(
-                f"revision {failed} failed on the store at {_where(engine)}: {_first_line(exc)}; "
+                f"{failed} failed on the store at {_where(engine)}: {_first_line(exc)}; "
                 "every revision of this migrate was rolled back, the store is as it was. "
                 "Hint: fix the cause (the database's message above) and run `python manage.py migrate` again."
             ) from exc
@@ -291,7 +292,7 @@ def _unknown_revision(conn: Connection, at: str) -> UnknownSchema:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _where(bind: Engine | Connection) -> str:

@@ -220,3 +220,8 @@ def test_the_alembic_cli_finds_no_drift(store_url: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "No new upgrade operations detected" in done.stdout
+
+
+def test_an_unknown_target_is_a_store_error_not_a_traceback(sqlite_store: str) -> None:
+    with pytest.raises(MigrationFailed, match=r"migrating to 'nope' failed .*Hint"):
+        migrations.migrate(db.get_engine(sqlite_store), to="nope")
