@@ -497,8 +497,9 @@ def _describe(value: Any) -> str:
 
 
 def _allowed(given: str, allowed: list[str], lead: str = "allowed keys are") -> str:
-    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.75)
+    by_folded = {a.lower(): a for a in allowed}
+    close = difflib.get_close_matches(given.lower(), list(by_folded), n=1, cutoff=0.75)
     if close:
-        return f"did you mean {close[0]}? {lead[0].upper()}{lead[1:]} {', '.join(allowed)}"
+        return f"did you mean {by_folded[close[0]]}? {lead[0].upper()}{lead[1:]} {', '.join(allowed)}"
     return f"{lead} {', '.join(allowed)}"
 

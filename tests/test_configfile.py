@@ -71,6 +71,12 @@ def test_every_problem_of_a_file_comes_at_once(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"4 problems in {path}:\n  {path}:1 key 'noise.batch_window_seconds'")
 
 
+def test_a_near_miss_gets_a_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, "severity_channels:\n  high: [email]\n", "alerting.yaml")
+    with pytest.raises(PolicyError, match=r":2 key 'severity_channels.high': unknown key. Hint: did you mean HIGH\?"):
+        load_policy(path)
+
+
 def test_values_are_normalised_and_frozen(tmp_path: Path) -> None:
     path = write(tmp_path, "dq:\n  blocking_severities: [high, Critical]\n  bypass_tables: [silver.orders]\n", "dq.yaml")
     config = gate.load_config(path)
