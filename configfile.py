@@ -1,4 +1,4 @@
-"""YAML read with line numbers into frozen dataclasses: the one loader of rule manifests and config files.
+"""Config files read with line numbers into frozen dataclasses: declared schemas, every problem at once.
 
 A config file's schema is a frozen dataclass whose fields are its keys. The annotation says what
 a value must be (`bool`, `int`, `float`, `str`, `tuple[X, ...]` for a list, `Mapping[str, X]` for
@@ -6,7 +6,8 @@ freely named entries, another dataclass for a section, `X | None`), the default 
 optional, and `key(...)` adds bounds, choices and the example the Hint shows. Adding a key is one
 line. A schema may also define `problems(self)` yielding `(key, message, hint)` for rules that
 span keys. Every problem is reported at once with file, line, key and fix, in the form manifests
-use (engine.errors.Problem). Input is bounded: file size, aliases, nesting and expanded size.
+use (engine.errors.Problem). Reading is engine/yamlsource.py's, bounded as for manifests (size,
+nesting, alias expansion, scalar length, encoding), with a 1 MB limit per config file.
 """
 
 from __future__ import annotations
@@ -23,14 +24,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import yaml
-
 from engine.errors import Problem
+from engine.yamlsource import LineList, LineMap, read_documents
 
-MAX_CONFIG_BYTES = 1 << 20  # a config file is a page of YAML; 1 MiB is far beyond any real one
-MAX_ALIASES = 1_000
-MAX_DEPTH = 40
-MAX_NODES = 200_000  # after expanding aliases: bounds the work of every walk over the document
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a page of YAML; 1 MB is far beyond any real one
 
 Schema = TypeVar("Schema")
 
@@ -46,104 +43,7 @@ class ConfigFileError(Exception):
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in {', '.join(files)}:\n{lines}")
 
 
-# --- YAML with line numbers ----------------------------------------------------------------
-
-
-class LineMap(dict):  # type: ignore[type-arg]
-    """A mapping that remembers the line of itself and of each key."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class LineList(list):  # type: ignore[type-arg]
-    """A list that remembers the line of itself and of each item."""
-
-    line: int = 0
-    item_lines: list[int]
-
-
-class Loader(yaml.SafeLoader):
-    """SafeLoader that records lines and duplicate keys and refuses oversized documents."""
-
-    def __init__(self, stream: str, max_nodes: int = MAX_NODES) -> None:
-        super().__init__(stream)
-        self.duplicate_keys: list[tuple[str, int]] = []
-        self.aliases = 0
-        self.depth = 0
-        self.max_nodes = max_nodes
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:  # type: ignore[override]
-        event = self.peek_event()
-        mark: Any = event.start_mark
-        if isinstance(event, yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} aliases (*name)", mark)
-        self.depth += 1
-        try:
-            if self.depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", mark)
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-    def compose_document(self) -> yaml.Node | None:  # type: ignore[override]
-        node = super().compose_document()
-        if node is not None:
-            _expanded_size(node, {}, self.max_nodes)
-        return node
-
-
-def _expanded_size(node: yaml.Node, memo: dict[int, int | None], limit: int) -> int:
-    """Nodes in the document once every alias is expanded; refuses recursion and 'billion laughs'."""
-    key = id(node)
-    if key in memo:
-        known = memo[key]
-        if known is None:
-            raise yaml.composer.ComposerError(None, None, "an alias refers to the node that contains it", node.start_mark)
-        return known
-    memo[key] = None
-    size = 1
-    if isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, memo, limit) + _expanded_size(v, memo, limit) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(item, memo, limit) for item in node.value)
-    if size > limit:
-        raise yaml.composer.ComposerError(None, None, f"more than {limit:,} values once aliases are expanded", node.start_mark)
-    memo[key] = size
-    return size
-
-
-def _construct_mapping(loader: Loader, node: yaml.MappingNode) -> LineMap:
-    loader.flatten_mapping(node)
-    mapping = LineMap()
-    mapping.line = node.start_mark.line + 1
-    mapping.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        try:
-            duplicate = key in mapping
-        except TypeError:  # an unhashable key ({[a]: 1}): reported by the schema as a non-string key
-            key = str(key)
-            duplicate = key in mapping
-        if duplicate:
-            loader.duplicate_keys.append((str(key), line))
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines[str(key)] = line
-    return mapping
-
-
-def _construct_sequence(loader: Loader, node: yaml.SequenceNode) -> LineList:
-    items = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    items.line = node.start_mark.line + 1
-    items.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return items
-
-
-Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+# --- YAML with line numbers (engine/yamlsource.py, the manifests' reader) ---------------------
 
 
 def line_of(value: Any, key: str | int | None = None) -> int | None:
@@ -164,49 +64,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
-
-
-def documents(path: Path, problems: list[Problem], *, max_bytes: int = MAX_CONFIG_BYTES,
-              max_nodes: int = MAX_NODES) -> list[Any]:
-    """Every non-empty YAML document of `path`; what is wrong with the file goes to `problems`."""
-    file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            problems.append(Problem(file, None, f"the file is {size:,} bytes, more than the {max_bytes:,} allowed",
-                                    "this is not the file you meant, or split it"))
-            return []
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(file, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8"))
-        return []
-    except OSError as exc:
-        problems.append(Problem(file, None, f"cannot be read ({exc.strerror})", "check the path and its permissions"))
-        return []
-    loader = Loader(text, max_nodes)
-    try:
-        found = []
-        while loader.check_data():
-            found.append(loader.get_data())
-    except yaml.YAMLError as exc:
-        problems.append(_syntax_problem(file, text, exc))
-        return []
-    finally:
-        loader.dispose()
-    for key, line in loader.duplicate_keys:
-        problems.append(Problem(file, line, f"key {key!r} appears twice in one mapping", "keep one of them", key=key))
-    return [d for d in found if d is not None]
-
-
-def _syntax_problem(file: str, text: str, exc: yaml.YAMLError) -> Problem:
-    """Where the parser gave up (never past the last line), and what it was reading there."""
-    mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
-    line = min(mark.line + 1, max(len(text.splitlines()), 1)) if mark else None
-    what = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    if context and context_mark is not None:
-        what += f"; {context} that starts at line {context_mark.line + 1}"
-    return Problem(file, line, f"not valid YAML ({what})", "fix the YAML syntax (indentation, quotes, colons)")
 
 
 # --- declared schemas ----------------------------------------------------------------------
@@ -253,7 +110,7 @@ def load(path: Path, schema: type[Schema], *, error: type[ConfigFileError] = Con
          max_bytes: int = MAX_CONFIG_BYTES) -> Schema:
     """Read one YAML document from `path` into `schema`, or raise `error` listing every problem."""
     problems: list[Problem] = []
-    found = documents(path, problems, max_bytes=max_bytes)
+    found = read_documents(path, problems, kind="config", max_bytes=max_bytes)
     if len(found) > 1:
         problems.append(Problem(str(path), None, f"holds {len(found)} YAML documents", "keep one (remove the `---` lines)"))
     result: Any = None

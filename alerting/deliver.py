@@ -81,10 +81,12 @@ def _send(
 
 def _batches(rows: Sequence[Alert]) -> Iterator[tuple[str, str, list[Alert]]]:
     """One batch per channel+destination (split at the Slack block limit); PagerDuty row by row."""
-    groups: dict[tuple[str, str], list[Alert]] = {}
+    groups: dict[tuple[str, str, str], list[Alert]] = {}
     for row in rows:
-        groups.setdefault((row.channel, row.destination or ""), []).append(row)
-    for (channel, destination), group in groups.items():
+        # A scheduled report is a document of its own, never a line among violations or other reports.
+        alone = f"{row.dedup_key}#{row.id}" if row.kind == "report" else ""
+        groups.setdefault((row.channel, row.destination or "", alone), []).append(row)
+    for (channel, destination, _), group in groups.items():
         size = MAX_SECTIONS if channel in BATCHED else 1
         for start in range(0, len(group), size):
             yield channel, destination, group[start : start + size]

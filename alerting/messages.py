@@ -79,7 +79,11 @@ def headline(items: Sequence[Mapping[str, Any]]) -> str:
     parts = [
         f"{counts[event]} {_EVENT_WORDS[event][counts[event] != 1]}" for event in EVENTS if counts[event]
     ]
-    suites = sorted({str(p.get("suite")) for p in items})
+    if all(p.get("event") == "report" for p in items) and items:
+        return f"DQ: {items[0].get('title') or 'report'}"
+    suites = sorted({str(p["suite"]) for p in items if p.get("suite")})
+    if not suites:
+        return f"DQ: {', '.join(parts)}"
     where = suites[0] if len(suites) == 1 else f"{len(suites)} suites"
     return f"DQ: {', '.join(parts)} in {where}"
 
@@ -88,8 +92,26 @@ def worst_severity(items: Sequence[Mapping[str, Any]]) -> str:
     return max((str(p.get("severity")) for p in items), key=lambda s: _RANK.get(s, 0))
 
 
+def is_report(items: Sequence[Mapping[str, Any]]) -> bool:
+    """A scheduled report travels alone (deliver.py batches it apart) and renders as a document."""
+    return bool(items) and all(p.get("event") == "report" for p in items)
+
+
+def report_lines(item: Mapping[str, Any]) -> list[str]:
+    """A report as plain text: its title, KPI lines or section heads, and the console link."""
+    lines = [str(item.get("title") or item.get("report"))]
+    for k in item.get("kpis") or []:
+        lines.append(f"- {k['label']}: {k['value']} (target {k['target']}): {k['status']}")
+    for name, rows in (item.get("sections") or {}).items():
+        lines.append(f"- {name.replace('_', ' ').capitalize()}: {len(rows)} row{'s' if len(rows) != 1 else ''}"
+                     + (" (top 10)" if len(rows) == 10 else ""))
+    return lines
+
+
 def line(item: Mapping[str, Any]) -> str:
     """One plain-text line: severity, rule, table, what happened and the figures."""
+    if item.get("event") == "report":
+        return "; ".join(report_lines(item))
     if event_of(item) == "notice":
         return f"[{item.get('severity') or 'INFO'}] {item.get('text') or item.get('event')}"
     text = f"[{item['severity']}] {item['rule']} on {item['table']}: {_event_text(item)}"

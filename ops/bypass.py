@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import clock
+import settings
 from engine.errors import EngineError
 from engine.manifest import ManifestError
 from ops import gate, housekeeping
 from ops.roles import User
 from store import bypass as bypass_store
-from store import gate_reads
+from store import db, gate_reads
+from store import export as store_export
 from store.bypass import BypassRequest, NewRequest
 from store.errors import StoreError
 
@@ -109,15 +111,17 @@ def expire_bypasses(now: datetime) -> list[int]:
 def export_history(request_id: int, fmt: str = "json") -> str:
     """The request, its approvals and its audit trail, for the incident ticket."""
     request, entries = bypass_store.history(request_id)
+    ticket = _ticket(request)
     document = {
         "request": _plain(asdict(request)),
+        "ticket": ticket,
         "audit": [_plain(asdict(e)) for e in entries],
         "exported_at": clock.utcnow().isoformat(),
     }
     if fmt == "json":
         return json.dumps(document, indent=2, sort_keys=True)
     if fmt in {"md", "markdown"}:
-        return _markdown(request, entries)
+        return _markdown(request, entries, ticket)
     raise ValueError(f"unknown export format {fmt!r}. Hint: use json or markdown.")
 
 
@@ -131,11 +135,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _markdown(request: BypassRequest, entries: list[bypass_store.AuditEntry]) -> str:
+def _ticket(request: BypassRequest) -> dict[str, Any]:
+    """Step 1 of the failover procedure: table, owner, layer, data classes, and where to look."""
+    with db.read() as conn:
+        suite = store_export.suite_ticket_fields(conn, request.suite)
+    base = str(settings.get("DQ_CONSOLE_URL")).rstrip("/")
+    return {"table": request.table_name, "suite": request.suite, "source": suite.get("source"),
+            "owner": suite.get("owner"), "layer": request.layer, "data_classes": list(request.data_classes),
+            "console_link": f"{base}/bypass_requests?request={request.id}"}
+
+
+def _markdown(request: BypassRequest, entries: list[bypass_store.AuditEntry], ticket: dict[str, Any]) -> str:
     out = [
         f"# Bypass #{request.id}: {request.table_name} ({request.suite}, {request.layer})",
         "",
         f"- Status: **{request.status}**",
+        f"- Table: {ticket['source']}: {ticket['table']} (layer {ticket['layer']}; data classes: "
+        f"{', '.join(ticket['data_classes']) or 'none'})",
+        f"- Owner: {ticket['owner'] or 'not set'}",
+        f"- Console: <{ticket['console_link']}>",
         f"- Incident: {request.incident_id} <{request.incident_url}>",
         f"- Requested by {request.requested_by} at {request.requested_at:%Y-%m-%d %H:%M:%S} UTC",
         f"- Duration: {request.duration_hours:g} h",

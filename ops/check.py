@@ -13,6 +13,7 @@ from engine.model import Source, Suite
 from engine.reader import TableRef, reader_for
 from engine.sources import mask, resolve
 from ops import configuration, gate, roles
+from ops.errors import ReportConfigError
 from ops.run_checks import sources
 from store import db, migrations
 from store.errors import StoreError
@@ -28,7 +29,7 @@ class Finding:
 
 Probe = Callable[[], str]
 EXPECTED = (StoreError, EngineError, ManifestError, PolicyError, gate.GateConfigError, roles.RolesError,
-            settings.SettingsError)
+            settings.SettingsError, ReportConfigError)
 
 
 def _probe(what: str, probe: Probe) -> Finding:

@@ -1,4 +1,4 @@
-"""The four operational config files validated together, for `manage.py check` and the console's banner."""
+"""The operational config files validated together, for `manage.py check` and the console's banner."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alerting.policy import load_policy, policy_file
 from configfile import ConfigFileError
-from ops import gate, roles
+from ops import gate, report_config, roles
 from store import approval_matrix
 
 
@@ -43,11 +43,23 @@ def _roles() -> str:
     return f"valid: {len(roles.load_roles())} user(s)"
 
 
+def _reports() -> str:
+    if not report_config.config_file().is_file():
+        return "absent: the runbook's 9 AM health check and Monday review, no SLA recipients"
+    try:
+        teams = load_policy().teams  # recipients are alerting.yaml's teams
+    except ConfigFileError:
+        teams = None  # reported under alerting.yaml; its teams cannot be checked until it is fixed
+    config = report_config.load(teams=teams)
+    return f"valid: {len(config.reports)} scheduled report(s)"
+
+
 FILES: tuple[tuple[Callable[[], Path], Callable[[], str]], ...] = (
     (policy_file, _alerting),
     (approval_matrix.matrix_file, _matrix),
     (gate.config_file, _gate),
     (roles.roles_file, _roles),
+    (report_config.config_file, _reports),
 )
 
 

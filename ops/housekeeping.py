@@ -19,6 +19,7 @@ JOB_MODULES: list[str] = [
     "alerting.jobs",
     "ops.bypass",
     "ops.retention",
+    "ops.scheduled_reports",
 ]
 
 

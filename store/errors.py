@@ -35,3 +35,7 @@ class PolicyViolation(StoreError):
 
 class LeaseHeld(StoreError):
     """Another scheduler holds the lease."""
+
+
+class RuleMoveRefused(StoreError):
+    """A manifest defines a rule that already belongs to another suite, and --move was not given."""

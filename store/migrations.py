@@ -7,7 +7,8 @@ Importing a module never changes a schema. A schema change is a new revision fil
 Alembic keeps the current revision in `alembic_version`; `schema_migrations` is our log of
 when each revision was applied. Stores migrated before Alembic (their `schema_migrations`
 holds 0001_initial, 0002_audit_append_only, 0003_console_ack_index) are stamped at the first
-revision, which is exactly that schema, and then upgraded in place.
+revision, which is exactly that schema, or at the last later one they also recorded under the
+revision's name (0050_reports_schedule), and then upgraded in place.
 """
 
 from __future__ import annotations
@@ -79,7 +80,22 @@ def current_in(conn: Connection) -> str | None:
             raise UnknownSchema(f"the store is at several revisions ({', '.join(found)}). Hint: stamp it at one with `alembic -c store/alembic.ini stamp`.")
         return found[0]
     legacy = _legacy_names(conn)
-    return BASELINE if legacy is not None and set(legacy) == set(LEGACY) else None
+    return None if legacy is None else _legacy_revision(legacy, revisions())
+
+
+def _legacy_revision(legacy: list[str], known: list[str]) -> str | None:
+    """The revision a pre-Alembic store is at: BASELINE for 0001-0003, then each later pre-Alembic
+    migration that became the revision of the same name, in history order (None: not at one)."""
+    names = set(legacy)
+    if not set(LEGACY) <= names:
+        return None
+    at = BASELINE
+    for rev in known[1:]:
+        if rev not in names:
+            break
+        at = rev
+    covered = set(LEGACY) | set(known[: known.index(at) + 1])
+    return at if names <= covered else None
 
 
 def applied_in(conn: Connection, *extra_locations: Path) -> list[str]:
@@ -247,7 +263,8 @@ def _legacy_names(conn: Connection) -> list[str] | None:
 
 
 def _adopt_pre_alembic(conn: Connection, extra_locations: tuple[Path, ...]) -> None:
-    """Stamp a pre-Alembic store at BASELINE (finishing its missing steps first), or refuse it."""
+    """Stamp a pre-Alembic store at the revision its schema_migrations says (finishing a partial
+    BASELINE first), or refuse it."""
     tables = set(sa.inspect(conn).get_table_names())
     legacy = _legacy_names(conn)
     if legacy is None:
@@ -257,7 +274,8 @@ def _adopt_pre_alembic(conn: Connection, extra_locations: tuple[Path, ...]) -> N
                 "Hint: point DQ_STORE_URL at an empty database, or restore a backup (`python manage.py restore DIR`) into one."
             )
         return
-    unknown = sorted(set(legacy) - set(LEGACY))
+    known = revisions(*extra_locations)
+    unknown = sorted(set(legacy) - set(LEGACY) - set(known))
     if unknown:
         raise UnknownSchema(
             f"the store at {_where(conn)} records migrations {', '.join(unknown)} that this version does not know. "
@@ -280,8 +298,17 @@ def _adopt_pre_alembic(conn: Connection, extra_locations: tuple[Path, ...]) -> N
             if name not in legacy:
                 getattr(baseline, part)()
                 conn.execute(schema.schema_migrations.insert().values(name=name, applied_at=clock.utcnow()))
-    context.stamp(_scripts(*extra_locations), BASELINE)
-    conn.execute(schema.schema_migrations.insert().values(name=BASELINE, applied_at=clock.utcnow()))
+    at = _legacy_revision([*legacy, *LEGACY], known)
+    if at is None:
+        later = [rev for rev in known if rev in legacy]
+        raise UnknownSchema(
+            f"the store at {_where(conn)} records {', '.join(later)} but not every revision before them "
+            f"({' -> '.join(known)}). Hint: restore its backup into a new store, or stamp it by hand "
+            "(`alembic -c store/alembic.ini stamp REVISION`) once you know which schema it has."
+        )
+    context.stamp(_scripts(*extra_locations), at)
+    if BASELINE not in legacy:
+        conn.execute(schema.schema_migrations.insert().values(name=BASELINE, applied_at=clock.utcnow()))
 
 
 def _unknown_revision(conn: Connection, at: str) -> UnknownSchema:

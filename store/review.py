@@ -53,8 +53,9 @@ def failure_rates(counts: pl.DataFrame, suffix: str = "") -> pl.DataFrame:
 
 def _enabled_rules(conn: Connection) -> pl.DataFrame:
     q = rules.c
-    stmt = sa.select(q.name, q.suite, q.source, q.owner, q.use_sampling).where(q.enabled.is_(True))
-    schema = {"name": pl.Utf8, "suite": pl.Utf8, "source": pl.Utf8, "owner": pl.Utf8, "use_sampling": pl.Boolean}
+    stmt = sa.select(q.name, q.suite, q.source, q.owner, q.use_sampling, q.sample_size).where(q.enabled.is_(True))
+    schema = {"name": pl.Utf8, "suite": pl.Utf8, "source": pl.Utf8, "owner": pl.Utf8, "use_sampling": pl.Boolean,
+              "sample_size": pl.Int64}
     return frame(conn, stmt, schema)
 
 
@@ -153,6 +154,23 @@ class WeeklyReview:
         return json.dumps(body, default=str, indent=2)
 
 
+def unsampled_large(enabled: pl.DataFrame, rows_tested: pl.DataFrame) -> pl.DataFrame:
+    """The runbook's "rules without sampling" (sample_size > 50,000 and not use_sampling), plus the rules
+    that do not sample and actually read more than 50,000 rows in their newest result."""
+    by_config = pl.col("sample_size").fill_null(0) > LARGE_TABLE_ROWS
+    by_reads = pl.col("rows_tested").fill_null(0) > LARGE_TABLE_ROWS
+    return (
+        enabled.filter(~pl.col("use_sampling"))
+        .join(rows_tested, left_on="name", right_on="rule_name", how="left")
+        .filter(by_config | by_reads)
+        .with_columns(why=pl.when(by_config & by_reads).then(pl.lit("sample_size and rows read"))
+                      .when(by_config).then(pl.lit("sample_size")).otherwise(pl.lit("rows read")))
+        .select("name", "suite", "owner", "sample_size", "rows_tested", "why")
+        .sort(pl.max_horizontal(pl.col("sample_size").fill_null(0), pl.col("rows_tested").fill_null(0)),
+              descending=True)
+    )
+
+
 def weekly_review(engine: Engine | None = None, now: datetime | None = None) -> WeeklyReview:
     """Everything the Rule review page and `manage.py report weekly` show, computed once."""
     now = now or clock.utcnow()
@@ -172,13 +190,7 @@ def weekly_review(engine: Engine | None = None, now: datetime | None = None) -> 
         .select("name", "suite", "owner", "results", "errors")
         .sort("name")
     )
-    unsampled = (
-        enabled.filter(~pl.col("use_sampling"))
-        .join(rows_tested, left_on="name", right_on="rule_name", how="inner")
-        .filter(pl.col("rows_tested") > LARGE_TABLE_ROWS)
-        .select("name", "suite", "owner", "rows_tested")
-        .sort("rows_tested", descending=True)
-    )
+    unsampled = unsampled_large(enabled, rows_tested)
     return WeeklyReview(
         generated_at=now,
         failure_7d=failure_7d.filter(pl.col("failed") > 0).sort(["failure_rate", "failed"], descending=True),

@@ -21,7 +21,7 @@ import clock
 from engine.manifest import ManifestError, rule_hash, suite_from_definitions
 from engine.model import Catalog, Rule, Suite
 from store import audit, db
-from store.errors import NotFound
+from store.errors import NotFound, RuleMoveRefused
 from store.schema import rule_versions, rules, suites
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ LIVE = ("active", "disabled")  # statuses whose rules belong to their suite; ret
 class RuleChange:
     rule: str
     suite: str
-    change: str  # added changed removed restored enabled disabled
+    change: str  # added changed moved removed restored
     diff: dict[str, Any] = field(default_factory=dict)  # field -> [old, new]
 
 
@@ -99,11 +99,13 @@ def plan_sync(conn: Connection, catalog: Catalog, *, prune: bool = False) -> Syn
                 changes.append(RuleChange(rule.name, suite.name, "restored", _diff(old_definition, new["definition"])))
             elif row["definition_hash"] != new["definition_hash"]:
                 diff = _diff(old_definition, new["definition"])
-                if row["suite"] != suite.name:
+                moved = row["suite"] != suite.name
+                if moved:
                     diff["suite"] = [row["suite"], suite.name]
+                    diff["file"] = [_where(row["file"], row["line"]), _where(rule.file, rule.line)]
                 if row["table_name"] != new["table_name"] or row["source"] != new["source"]:
                     diff["table"] = [f"{row['source']}:{row['table_name']}", f"{new['source']}:{new['table_name']}"]
-                changes.append(RuleChange(rule.name, suite.name, "changed", diff))
+                changes.append(RuleChange(rule.name, suite.name, "moved" if moved else "changed", diff))
             else:
                 unchanged += 1
     scope = set(existing_suites) if prune else loaded_suites
@@ -115,10 +117,31 @@ def plan_sync(conn: Connection, catalog: Catalog, *, prune: bool = False) -> Syn
     return SyncPlan(tuple(changes), unchanged, added, disabled)
 
 
+def _where(file: str | None, line: int | None) -> str:
+    return f"{file or '<store>'}:{line}" if line else (file or "<store>")
+
+
+def refuse_moves(plan: SyncPlan) -> None:
+    """A rule name already used by another suite is almost always a copy-paste slip, not a move."""
+    moves = [c for c in plan.changes if c.change == "moved"]
+    if not moves:
+        return
+    lines = "; ".join(f"rule {c.rule!r} belongs to suite {c.diff['suite'][0]!r} ({c.diff['file'][0]}), "
+                      f"but {c.diff['file'][1]} defines it in suite {c.diff['suite'][1]!r}" for c in moves)
+    raise RuleMoveRefused(f"{lines}. Hint: rename the new rule, or pass --move to move "
+                          f"{'it' if len(moves) == 1 else 'them'} with {'its' if len(moves) == 1 else 'their'} history.")
+
+
 def sync_catalog(conn: Connection, catalog: Catalog, actor: str, *, prune: bool = False,
-                 dry_run: bool = False) -> SyncPlan:
-    """Apply `catalog` inside the caller's transaction; returns the plan it applied."""
+                 dry_run: bool = False, allow_move: bool = False) -> SyncPlan:
+    """Apply `catalog` inside the caller's transaction; returns the plan it applied.
+
+    A rule that moves to another suite is refused (RuleMoveRefused) unless `allow_move`, in a
+    dry run as well, so the dry run predicts the load.
+    """
     plan = plan_sync(conn, catalog, prune=prune)
+    if not allow_move:
+        refuse_moves(plan)
     if dry_run:
         return plan
     now = clock.utcnow()

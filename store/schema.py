@@ -344,6 +344,31 @@ bypass_approvals = sa.Table(
     sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
 )
 
+# --- scheduled reports and SLA notices -----------------------------------------------------
+
+report_runs = sa.Table(  # one row per report tick: the unique key makes a tick run once across replicas
+    "report_runs",
+    metadata,
+    _id(),
+    sa.Column("report", sa.String(200), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # daily weekly
+    sa.Column("claimed_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("alert_ids", sa.JSON, nullable=False),  # the outbox rows of its deliveries
+    sa.UniqueConstraint("report", "due_at", name="uq_report_runs_report_due"),
+)
+
+sla_states = sa.Table(  # a KPI off its target: since when, and whether the notice went out
+    "sla_states",
+    metadata,
+    sa.Column("kpi", sa.String(40), primary_key=True),
+    sa.Column("breached_since", UTCDateTime, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("target", sa.String(40), nullable=False),
+    sa.Column("notified_at", UTCDateTime),
+)
+
 # --- audit ---------------------------------------------------------------------------------
 
 audit_log = sa.Table(

@@ -59,6 +59,7 @@ def test_check_validates_the_four_config_files_with_file_line_and_key(sqlite_sto
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines if " config " in line] == [
         "FAIL config alerting.yaml", "OK   config approval_matrix.yaml", "OK   config dq.yaml", "FAIL config roles.yaml",
+        "OK   config reports.yaml",
     ]
-    assert f"  {config / 'roles.yaml'}:3: not valid YAML" in done.stdout
+    assert f"  {config / 'roles.yaml'}:4: not valid YAML" in done.stdout
     assert f"  {config / 'alerting.yaml'}:2 key 'delivery.max_attempt': unknown key. Hint: did you mean max_attempts?" in done.stdout

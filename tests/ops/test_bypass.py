@@ -84,6 +84,21 @@ def test_export_holds_the_request_approvals_and_audit_trail() -> None:
         bypass_ops.export_history(request_id, "pdf")
 
 
+def test_export_carries_the_ticket_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DQ_CONSOLE_URL", "https://dq.company.com")
+    add_suite("silver.orders", "silver")
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+
+    ticket = json.loads(bypass_ops.export_history(request_id, "json"))["ticket"]
+    markdown = bypass_ops.export_history(request_id, "markdown")
+
+    assert ticket == {"table": "silver.orders", "suite": "silver.orders", "source": "warehouse", "owner": None,
+                      "layer": "silver", "data_classes": [],
+                      "console_link": f"https://dq.company.com/bypass_requests?request={request_id}"}
+    assert "- Table: warehouse: silver.orders (layer silver; data classes: none)" in markdown
+    assert f"- Console: <https://dq.company.com/bypass_requests?request={request_id}>" in markdown
+
+
 @pytest.mark.parametrize(("fixed", "passed", "first_line"), [
     (True, True, "DQ gate restored. Re-run #{run} of silver.orders: PASS."),
     (False, False, "DQ gate restored. Re-run #{run} of silver.orders: FAIL - 1 blocking rule(s):"),

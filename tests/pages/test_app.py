@@ -86,7 +86,7 @@ def test_a_malformed_roles_file_is_one_clear_error_on_every_page(sqlite_store: s
     at = open_page(page)  # asserts no exception
     problems = [e.value for e in at.error if "roles.yaml" in e.value]
     assert len(problems) == 1, [e.value for e in at.error]
-    assert f"{path}:3: not valid YAML" in problems[0] and "Hint: fix the YAML syntax" in problems[0]
+    assert f"{path}:4: not valid YAML" in problems[0] and "Hint: fix the YAML syntax" in problems[0]
     assert len(at.title) == 1  # the page still renders, read-only
     assert "(no role)" in at.sidebar.warning[0].value
 

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from store import db
+from store import db, schema
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -60,3 +60,15 @@ def described(engine: sa.Engine) -> dict[str, Any]:
                 "WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'alembic_version' ORDER BY 1, 2"
             ).all()
     return out
+
+
+def existing_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
+    """Every row of the store's tables that exist (an old store lacks the newer ones), ordered by primary key."""
+    present = set(sa.inspect(engine).get_table_names())
+    rows = {}
+    with db.read(engine) as conn:
+        for table in schema.metadata.sorted_tables:
+            if table.name in present and table.name != "schema_migrations":
+                query = sa.select(table).order_by(*table.primary_key.columns)
+                rows[table.name] = [tuple("NaN" if v != v else v for v in row) for row in conn.execute(query)]
+    return rows

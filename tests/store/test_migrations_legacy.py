@@ -8,8 +8,7 @@ import sqlalchemy as sa
 import clock
 from store import db, migrations, schema
 from store.errors import UnknownSchema
-from tests.ops.store_data import table_rows
-from tests.store.schema_snapshots import described, load_legacy
+from tests.store.schema_snapshots import described, existing_rows, load_legacy
 from tests.store.test_migrations import drift
 
 LEGACY_LOG = ["0001_initial", "0002_audit_append_only", "0003_console_ack_index"]
@@ -40,13 +39,16 @@ def fresh_url(legacy_url: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 def test_the_snapshot_is_a_full_pre_alembic_store(legacy_url: str) -> None:
     engine = db.get_engine(legacy_url)
-    rows = table_rows(engine)
-    assert all(rows[t.name] for t in schema.metadata.sorted_tables if t.name != "schema_migrations"), "every table holds rows"
+    rows = existing_rows(engine)
+    assert len(rows) == 15 and all(rows.values()), "every table of that version holds rows"
     assert not sa.inspect(engine).has_table("alembic_version")
 
 
 def test_the_first_revision_is_exactly_the_pre_alembic_schema(legacy_url: str, fresh_url: str) -> None:
-    assert described(db.get_engine(fresh_url)) == described(db.get_engine(legacy_url))
+    fresh = db.get_engine(fresh_url)
+    migrations.downgrade(fresh, migrations.BASELINE)  # the snapshot predates the later revisions
+    assert migrations.applied(fresh) == [migrations.BASELINE]
+    assert described(fresh) == described(db.get_engine(legacy_url))
 
 
 def test_a_pre_alembic_store_counts_as_current_before_it_is_stamped(legacy_url: str) -> None:
@@ -57,10 +59,11 @@ def test_a_pre_alembic_store_counts_as_current_before_it_is_stamped(legacy_url: 
 
 def test_upgrade_keeps_every_row_and_stamps_the_store(legacy_url: str, fresh_url: str) -> None:
     engine = db.get_engine(legacy_url)
-    before = table_rows(engine)
+    before = existing_rows(engine)
     applied = migrations.migrate(engine)
     assert applied == migrations.revisions()[1:]
-    assert table_rows(engine) == before
+    after = existing_rows(engine)
+    assert {name: after[name] for name in before} == before
     with db.read(engine) as conn:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [migrations.head()]
         log = conn.execute(sa.select(schema.schema_migrations.c.name).order_by(schema.schema_migrations.c.applied_at)).scalars().all()
@@ -74,7 +77,7 @@ def test_upgrade_keeps_every_row_and_stamps_the_store(legacy_url: str, fresh_url
 def test_an_upgraded_store_takes_new_writes_and_keeps_its_audit_guard(legacy_url: str) -> None:
     engine = db.get_engine(legacy_url)
     migrations.migrate(engine)
-    largest = max(row[0] for row in table_rows(engine)["runs"])
+    largest = max(row[0] for row in existing_rows(engine)["runs"])
     with db.write(engine) as conn:
         run_id = conn.execute(schema.runs.insert().values(
             suite="silver.orders", source="warehouse", trigger="manual", status="RUNNING", started_at=clock.utcnow(),
@@ -113,9 +116,10 @@ def test_a_store_with_only_the_first_pre_alembic_step_gets_the_rest(legacy_url: 
         conn.exec_driver_sql("DROP INDEX ix_violations_acknowledged_at")
         conn.execute(schema.schema_migrations.delete().where(schema.schema_migrations.c.name != "0001_initial"))
     assert migrations.pending(engine) == migrations.revisions()
-    before = table_rows(engine)
+    before = existing_rows(engine)
     migrations.migrate(engine)
-    assert table_rows(engine) == before
+    after = existing_rows(engine)
+    assert {name: after[name] for name in before} == before
     assert described(engine) == described(db.get_engine(fresh_url))
 
 
@@ -134,3 +138,17 @@ def test_a_first_migrate_that_failed_half_way_starts_afresh(tmp_path: Path) -> N
         schema.schema_migrations.create(conn)
     assert migrations.migrate(engine) == migrations.revisions()
     assert drift(engine) == []
+
+
+def test_a_pre_alembic_store_that_ran_a_later_migration_is_stamped_there(legacy_url: str, fresh_url: str) -> None:
+    engine = db.get_engine(legacy_url)
+    with engine.begin() as conn:  # what main's pre-Alembic 0050_reports_schedule did
+        schema.report_runs.create(conn)
+        schema.sla_states.create(conn)
+        conn.execute(schema.schema_migrations.insert().values(name="0050_reports_schedule", applied_at=clock.utcnow()))
+    assert migrations.applied(engine) == ["0001_baseline", "0050_reports_schedule"]
+    before = existing_rows(engine)
+    done = migrations.migrate(engine)  # would fail with "table report_runs already exists" if stamped at 0001
+    assert "0050_reports_schedule" not in done
+    assert existing_rows(engine) == before
+    assert described(engine) == described(db.get_engine(fresh_url))

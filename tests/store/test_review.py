@@ -51,3 +51,21 @@ def test_unacknowledged_by_owner_and_json(reviewed: review.WeeklyReview) -> None
         ("orders-team@company.com", 2), ("(no owner)", 1)]
     body = json.loads(reviewed.to_json())
     assert set(body) == {*review.WeeklyReview.SECTIONS, "generated_at"}
+
+
+def test_rules_without_sampling_use_the_runbooks_rule_and_the_rows_read(store_url: str) -> None:
+    seed.suite()
+    seed.rule(name="configured_big", sample_size=60_000)  # runbook: sample_size__gt=50000, use_sampling=False
+    seed.rule(name="reads_big")  # no sample_size, but read 80,000 rows
+    seed.rule(name="both_big", sample_size=70_000)
+    seed.rule(name="sampled_big", sample_size=90_000, use_sampling=True)  # sampling: fine
+    seed.rule(name="small", sample_size=50_000)  # not greater than 50,000
+    seed.checked("reads_big", at=ago(hours=1), rows_tested=80_000)
+    seed.checked("both_big", at=ago(hours=1), rows_tested=75_000)
+    seed.checked("small", at=ago(hours=1), rows_tested=10)
+    unsampled = review.weekly_review(now=NOW).unsampled_large
+    assert unsampled.select("name", "sample_size", "rows_tested", "why").rows() == [
+        ("reads_big", None, 80_000, "rows read"),
+        ("both_big", 70_000, 75_000, "sample_size and rows read"),
+        ("configured_big", 60_000, None, "sample_size"),
+    ]
