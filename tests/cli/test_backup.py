@@ -20,7 +20,7 @@ def test_backup_and_restore_commands(store_url, restore_pg_url, tmp_path, monkey
     populate()
     done = manage("backup", str(tmp_path / "bk"))
     assert done.returncode == 0, done.stderr
-    assert "in 15 tables and 2 suites" in done.stdout
+    assert "in 17 tables and 2 suites" in done.stdout
     done = manage("restore", str(tmp_path / "bk"), "--actor", "oncall", env={"DQ_STORE_URL": restore_pg_url})
     assert done.returncode == 0, done.stderr
     assert "run_dq_checks --all --dry-run" in done.stdout

@@ -172,6 +172,9 @@ def _fill_other_tables(conn: sa.Connection, now: datetime, run_id: int, violatio
     )).inserted_primary_key[0]
     conn.execute(schema.bypass_approvals.insert().values(
         request_id=request_id, approver="carol", role="data_eng_lead", decision="approve", reason="ok", decided_at=now))
+    conn.execute(schema.report_runs.insert().values(
+        report="daily_health_check", due_at=now, kind="daily", claimed_by="sched-1", created_at=now, alert_ids=[1]))
+    conn.execute(schema.sla_states.insert().values(kpi="success_rate", breached_since=now, value=0.91, target=">= 95%"))
     audit.record(conn, "tester", "bypass.requested", "bypass", request_id, note="populated for a test")
 
 

@@ -169,7 +169,7 @@ def test_a_run_with_a_suite_error_cannot_decide() -> None:
     ("dq: {blocking_severities: [HIGH, URGENT]}", ":1 key 'dq.blocking_severities': unknown value 'URGENT'"),
     ("dq: {strictmode: false}", ":1 key 'dq.strictmode': unknown key. Hint: did you mean strict_mode?"),
     ("enabled: true", ":1 key 'dq': is required"),
-    ("dq: [", ":1: not valid YAML"),
+    ("dq: [", ": not valid YAML \\("),
     ("dq:\n  blocking_severities: []", ":2 key 'dq.blocking_severities': must list at least 1 value"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
