@@ -23,6 +23,7 @@ import polars as pl
 from croniter import CroniterBadDateError, croniter
 
 from engine.checks import CHECKS, CheckType, Param
+from engine.coltypes import PORTABLE_TYPES, PRECISE_FORMS, expected_type_error
 from engine.durations import parse_duration
 from engine.errors import EngineError, ManifestError, Problem
 from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
@@ -45,7 +46,7 @@ PARAMETERS_KEYS = (
 MAX_PARALLEL_DEGREE = 64
 SOURCE_KEYS = ("kind", "description", "url_env", "demo")
 SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string", "host")
-SCHEMA_TYPES = ("int", "float", "decimal", "string", "bool", "date", "datetime", "time", "any")
+SCHEMA_TYPES = PORTABLE_TYPES + PRECISE_FORMS
 DEFAULT_SAMPLE_SIZE = 10_000
 MAX_RULES_PER_FILE = 2_000
 MAX_INT = 2**63 - 1  # the store keeps counts in 64-bit integers
@@ -59,6 +60,7 @@ _HINT_CALL = r"[A-Za-z_][A-Za-z0-9_]*\s*\(\s*[A-Za-z0-9_.,\s]*\)"
 _HINT = re.compile(rf"^\s*(/\*\+\s*)?{_HINT_CALL}(\s+{_HINT_CALL})*\s*(\*/)?\s*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_TOLERANCE_PCT = re.compile(r"^\s*\d+(?:\.\d+)?\s*%\s*$")
 
 
 # --- YAML with line numbers (engine/yamlsource.py) -------------------------------------------
@@ -262,6 +264,9 @@ def _param_value(ctx: _Context, rule_map: Mapping[str, Any], param: Param, rule:
     elif kind == "mapping":
         ok = isinstance(value, dict) and bool(value)
         hint = f"write `{param.name}: {{column: type}}`"
+    elif kind == "tolerance":
+        ok = (_is_number(value) and value >= 0) or (isinstance(value, str) and bool(_TOLERANCE_PCT.match(value)))
+        hint = f'write an absolute difference (`{param.name}: 5`) or a relative one (`{param.name}: "1%"`)'
     elif kind == "boolean":
         ok = isinstance(value, bool)
         hint = f"write `{param.name}: true` or `false`"
@@ -302,7 +307,7 @@ def _deep_check(ctx: _Context, rule_map: Mapping[str, Any], param: Param, value:
         ctx.add(rule_map, param.name, f"unknown value {value!r}", f"use any of {', '.join(param.choices)}", rule)
         return None
     elif kind == "mapping":
-        bad = {k: v for k, v in value.items() if str(v).lower() not in SCHEMA_TYPES}
+        bad = {k: v for k, v in value.items() if expected_type_error(str(v))}
         if bad:
             ctx.add(rule_map, param.name, f"unknown column types {bad}", f"use any of {', '.join(SCHEMA_TYPES)}", rule)
             return None

@@ -129,7 +129,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def _lake_result(check: str, params: dict, **options):
-    if check == "referential":
+    if "ref_table" in params:
         params["ref_table"] = "silver.ref"
     suite = Suite(name="edge", source="lake", table=EDGE, schema="silver", layer=Layer.SILVER, data_classes=(),
                   pii_columns=(), rules=(rule(check, **params),))

@@ -84,7 +84,8 @@ EXPECTED_VERDICTS = {
     "ltv_computed_recently": "WARNED", "ltv_customer_exists": "FAILED", "ltv_customer_unique": "PASSED",
     "ltv_segment_known": "PASSED", "ltv_median": "PASSED",
     "sla_built_recently": "PASSED", "sla_on_time_rate_range": "PASSED", "sla_mean_on_time_rate": "PASSED",
-    "sla_late_within_delivered": "PASSED",
+    "sla_late_within_delivered": "PASSED", "sla_shipments_reconcile_silver": "PASSED", "sla_carriers_reported": "PASSED",
+    "orders_ship_times_recorded": "PASSED",
 }
 
 
