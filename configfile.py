@@ -77,6 +77,7 @@ class Key:
     choices: tuple[str, ...] = ()  # allowed values of the strings inside
     names: tuple[str, ...] = ()  # allowed entry names of a Mapping
     minimum: float | None = None
+    maximum: float | None = None
     above: float | None = None  # strictly greater than
     pattern: str | None = None  # a regular expression every string inside must match
     pattern_hint: str | None = None
@@ -107,8 +108,12 @@ def key(default: Any = MISSING, **spec: Any) -> Any:
 
 
 def load(path: Path, schema: type[Schema], *, error: type[ConfigFileError] = ConfigFileError,
-         max_bytes: int = MAX_CONFIG_BYTES) -> Schema:
-    """Read one YAML document from `path` into `schema`, or raise `error` listing every problem."""
+         max_bytes: int = MAX_CONFIG_BYTES,
+         against: Callable[[Any], Iterable[tuple[str, str, str]]] | None = None) -> Schema:
+    """Read one YAML document from `path` into `schema`, or raise `error` listing every problem.
+
+    `against` checks the parsed file against something outside it (another file's names), yielding
+    `(key, message, hint)` like a schema's `problems()`."""
     problems: list[Problem] = []
     found = read_documents(path, problems, kind="config", max_bytes=max_bytes)
     if len(found) > 1:
@@ -118,6 +123,8 @@ def load(path: Path, schema: type[Schema], *, error: type[ConfigFileError] = Con
         reader = _Reader(str(path), problems)
         document = found[0] if found else LineMap()
         result = reader.section(schema, document, "", line_of(document) or 1)
+        if against is not None and result is not _BAD:
+            result = reader.report("", list(against(result)), result, 1)
     if problems or result is _BAD:
         raise error(problems)
     return typing.cast(Schema, result)
@@ -295,7 +302,8 @@ class _Reader:
             if kind is int and number_ok and not isinstance(raw, int):
                 number_ok = False
             bounds = _bounds(spec)
-            if number_ok and ((spec.minimum is not None and raw < spec.minimum) or (spec.above is not None and raw <= spec.above)):
+            if number_ok and ((spec.minimum is not None and raw < spec.minimum) or (spec.above is not None and raw <= spec.above)
+                              or (spec.maximum is not None and raw > spec.maximum)):
                 number_ok = False
             if not number_ok:
                 what = "a whole number" if kind is int else "a number"
@@ -336,6 +344,8 @@ def _leaf(path: str) -> str:
 
 
 def _bounds(spec: Key) -> str:
+    if spec.minimum is not None and spec.maximum is not None:
+        return f" from {spec.minimum:g} to {spec.maximum:g}"
     if spec.above is not None:
         return f" above {spec.above:g}"
     if spec.minimum is not None:
