@@ -25,6 +25,8 @@ from alerting.policy import Policy, current_policy
 from store import alerts as outbox
 from store import db
 from store.alerts import Alert
+from telemetry import counters
+from telemetry.logs import ALERT_FAILED, ALERT_SENT, event
 
 _log = logging.getLogger(__name__)
 MAX_ROUNDS = 20  # claims of up to 500 rows each per call; the rest waits for the next tick
@@ -73,10 +75,30 @@ def _send(
             counts["failed"] += gave_up
             counts["retrying"] += len(batch) - gave_up
             errors.append(f"{channel} {destination}: {exc}")
-            _log.warning("alert delivery to %s %s failed (%s rows): %s", channel, destination, len(batch), exc)
+            _log_failed(outcomes, channel, destination, exc)
         else:
             counts["messages"] += 1
             counts["sent"] += outbox.mark_sent(engine, batch, now)
+            _log_sent(batch, channel, destination)
+
+
+def _log_sent(batch: Sequence[Alert], channel: str, destination: str) -> None:
+    for row in batch:
+        counters.ALERTS.labels(channel, row.severity or "", "sent").inc()
+        event(_log, logging.INFO, ALERT_SENT, row.rule_name or f"({row.kind})", channel=channel, destination=destination,
+              kind=row.kind, severity=row.severity, suite=row.suite, violation_id=row.violation_id,
+              alert_id=row.id, attempt=row.attempts, batch=len(batch))
+
+
+def _log_failed(outcomes: Sequence[tuple[Alert, datetime | None]], channel: str, destination: str,
+                exc: DeliveryFailed) -> None:
+    for row, retry_at in outcomes:
+        outcome = "failed" if retry_at is None else "retrying"
+        counters.ALERTS.labels(channel, row.severity or "", outcome).inc()
+        event(_log, logging.ERROR if retry_at is None else logging.WARNING, ALERT_FAILED, row.rule_name or f"({row.kind})",
+              channel=channel, destination=destination, kind=row.kind, severity=row.severity, suite=row.suite,
+              violation_id=row.violation_id, alert_id=row.id, attempt=row.attempts, outcome=outcome,
+              retry_at=retry_at.isoformat() if retry_at else None, error=str(exc))
 
 
 def _batches(rows: Sequence[Alert]) -> Iterator[tuple[str, str, list[Alert]]]:

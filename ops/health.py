@@ -73,8 +73,11 @@ class Health:
         return asdict(self)
 
 
-def check() -> Health:
-    """Measure the health now; never raises for an unreachable or unmigrated store."""
+def check(suites: list[Suite] | None = None) -> Health:
+    """Measure the health now; never raises for an unreachable or unmigrated store.
+
+    `suites`: the live suites if the caller has them parsed already (the scheduler), else read here.
+    """
     engine = db.get_engine()
     store = engine.url.render_as_string(hide_password=True)
     timezone = str(settings.get("DQ_TIMEZONE"))
@@ -90,7 +93,7 @@ def check() -> Health:
                       store_reachable=False, timezone=timezone, scheduler_heartbeat_age_seconds=None,
                       problems=[_first_line(exc)])
     try:
-        suites = live_suites(engine)
+        suites = live_suites(engine) if suites is None else suites
     except Exception as exc:  # noqa: BLE001 - unreadable rules are reported, not raised
         health = _assess(numbers, [], last_due, store, timezone)
         return replace(health, healthy=False, problems=[*health.problems, f"the live rules cannot be read: {_first_line(exc)}"])

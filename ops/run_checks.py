@@ -20,6 +20,7 @@ from engine.evaluate import evaluate_suite
 from engine.manifest import load_sources
 from engine.model import Source, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
+from ops import run_events
 from store import db
 from store.errors import NotFound
 from store.results import RecordedRun, finish_run, start_run
@@ -39,7 +40,10 @@ def sources() -> dict[str, Source]:
 
 def run_suite(suite_name: str, *, trigger: str = "manual", rule_names: Sequence[str] | None = None,
               requested_by: str = "cli", dry_run: bool = False, due_at: datetime | None = None,
-              worker: str | None = None, run_id: int | None = None, engine: Engine | None = None) -> RunSummary:
+              worker: str | None = None, run_id: int | None = None, engine: Engine | None = None,
+              announce: bool = True) -> RunSummary:
+    """Run and record one suite. `announce=False`: the caller logs and counts the run (the scheduler
+    does it for its check processes, whose parent owns the log file)."""
     suite = live_suite(suite_name, engine)
     if rule_names:
         missing = [n for n in rule_names if n not in {r.name for r in suite.rules}]
@@ -58,6 +62,8 @@ def run_suite(suite_name: str, *, trigger: str = "manual", rule_names: Sequence[
         recorded = finish_run(conn, run_id, report, suite)
         # The outbox commits with the run: an alert is never lost or sent for a run that rolled back.
         enqueue_for_run(conn, recorded, report, suite)
+    if announce:
+        run_events.announce(report, suite, run_id, trigger)
     return RunSummary(run_id, report, recorded)
 
 

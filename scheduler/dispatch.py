@@ -13,6 +13,7 @@ from datetime import datetime
 
 from engine.model import Suite
 from engine.results import RuleResult, SuiteReport, Verdict
+from ops import run_events
 from ops.cron import DueWork
 from scheduler.worker import SuiteJob
 from store import db, results, scheduling
@@ -77,6 +78,8 @@ def finish(job: SuiteJob, suite: Suite, holder: str, error: str | None) -> None:
         if job.request_id is not None:
             scheduling.finish_request(conn, job.request_id, failed=error is not None, error=error)
         scheduling.release_lease(conn, job.suite, holder)
+    # The check process recorded the run; its lines, counters and lineage come from here.
+    run_events.announce_stored(job.run_id, suite)
 
 
 def abandon(job: SuiteJob, holder: str, reason: str) -> None:

@@ -35,6 +35,8 @@ from scheduler.http import serve
 from store import db, migrations, scheduling
 from store.errors import StoreError
 from store.rules import live_suites
+from telemetry.counters import TIMEOUTS, EventCounter
+from telemetry.logs import SUITE_TIMEOUT, event
 
 log = logging.getLogger("scheduler")
 
@@ -94,7 +96,7 @@ class Scheduler:
         self.running: dict[int, worker.Running] = {}
         self.running_suites: dict[int, Suite] = {}
         self.suites: list[Suite] = []
-        self.counters: Counter[tuple[str, str]] = Counter()
+        self.counters: Counter[tuple[str, str]] = EventCounter()  # also dq_scheduler_events_total
         self.http_address: tuple[str, int] = (config.health_host, config.health_port)
         self._last_errors: dict[str, str] = {}
         self._beating = threading.Event()
@@ -138,7 +140,7 @@ class Scheduler:
     def _serve(self) -> ThreadingHTTPServer:
         host, port = self.config.health_host, self.config.health_port
         try:
-            server = serve(host, port, lambda: dict(self.counters))
+            server = serve(host, port, lambda: self.suites or None)
         except OSError as exc:
             raise HealthPortUnavailable(
                 f"the health endpoint cannot listen on {host}:{port}: {exc.strerror or exc}. "
@@ -292,7 +294,9 @@ class Scheduler:
                 error = dispatch.timed_out_message(self.config.timeout_seconds)
                 dispatch.finish(running.job, self.running_suites[run_id], self.id, error)
                 self.counters[("timeout", running.job.suite)] += 1
-                log.error("%s: %s", running.job.describe(), error)
+                TIMEOUTS.labels(running.job.suite).inc()
+                event(log, logging.ERROR, SUITE_TIMEOUT, running.job.suite, run_id=running.job.run_id,
+                      timeout_s=self.config.timeout_seconds, error=error)
             else:
                 continue
             self._forget(run_id)

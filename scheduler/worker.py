@@ -56,6 +56,7 @@ def run_job(job: SuiteJob) -> None:
         due_at=job.due_at,
         worker=job.worker,
         run_id=job.run_id,
+        announce=False,  # the scheduler logs, counts and emits it (scheduler.dispatch.finish)
     )
 
 

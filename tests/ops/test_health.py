@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ops import health
-from scheduler.metrics import render
+from scheduler.metrics import registry, render
 from store import db, scheduling, schema
 from tests.scheduler.helpers import load_rules
 
@@ -67,6 +67,6 @@ def test_an_unreachable_store_is_reported_not_raised(monkeypatch: pytest.MonkeyP
     report = health.check()
     assert (report.healthy, report.store_reachable) == (False, False)
     assert "cannot be reached" in report.problems[0]
-    metrics = render(report, [], {})
-    assert "dq_healthy 0" in metrics and "dq_store_reachable 0" in metrics
-    assert "dq_scheduler_heartbeat_age_seconds -1" in metrics
+    metrics = render(registry()).decode()
+    assert "dq_healthy 0.0" in metrics and "dq_store_reachable 0.0" in metrics
+    assert "dq_scheduler_heartbeat_age_seconds" not in metrics  # unknown is absent, never -1
