@@ -8,7 +8,7 @@ from telemetry import logs
 
 # Hidden: every page draws the same links itself (console.nav explains the legacy pages/ trap).
 page = st.navigation(nav.st_pages(), position="hidden")
-st.set_page_config(page_title=f"{page.title} · DQ console", page_icon=":material/monitor_heart:", layout="wide")
+st.set_page_config(page_title=f"{page.title} · DQ console", page_icon=nav.FAVICON, layout="wide")
 nav.sidebar()
 try:
     logs.configure("console")  # stderr and DQ_LOG_DIR/console.log; a rerun changes nothing

@@ -1,13 +1,11 @@
 """Exceptions of the alerting package: one base, one-line subclasses."""
 
-from configfile import ConfigFileError
-
 
 class AlertingError(Exception):
     """Base of every alerting error; the message names the file, key or channel and ends with a Hint."""
 
 
-class PolicyError(AlertingError, ConfigFileError):
+class PolicyError(AlertingError):
     """config/alerting.yaml is missing a value or has one that cannot be used."""
 
 

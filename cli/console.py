@@ -14,12 +14,12 @@ from settings import ROOT
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "console", help="start the console (`streamlit run app.py`); dev mode listens on 127.0.0.1 only",
+        "console", help="start the console (`streamlit run serve.py`); dev mode listens on 127.0.0.1 only",
         description="Start the Streamlit console. Without OIDC ([auth] in secrets.toml) or DQ_AUTH_HEADER the "
         "console is in dev mode and refuses any address but 127.0.0.1 unless DQ_DEV_ALLOW_REMOTE=true.",
     )
     parser.add_argument("--check", action="store_true", help="only check the address rule and print the command")
-    parser.set_defaults(handler=handle, passes_through=True)  # other options go to `streamlit run app.py`
+    parser.set_defaults(handler=handle, passes_through=True)  # other options go to `streamlit run serve.py`
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -27,7 +27,8 @@ def handle(args: argparse.Namespace) -> int:
         launch = console_launch.plan(args.extra)
     except console_launch.RemoteDevMode as exc:
         raise UsageError(str(exc)) from exc
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *launch.args]
+    # serve.py runs app.py with deep links that probe no wrong address (console/server.py).
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "serve.py"), *launch.args]
     where = launch.address or "every interface"
     if launch.mode == "dev" and launch.address != console_launch.LOOPBACK:
         print(f"manage.py console: warning: dev mode on {where} (DQ_DEV_ALLOW_REMOTE=true)", file=sys.stderr)

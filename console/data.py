@@ -102,4 +102,10 @@ def config_problem() -> str | None:
     found = configuration.problems()
     if not found:
         return None
-    return "\n\n".join(str(exc).splitlines()[0] + "\n" + "\n".join(f"- {p}" for p in exc.problems) for exc in found)
+    return "\n\n".join(_as_markdown(exc) for exc in found)
+
+
+def _as_markdown(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    listed = [str(p) for p in getattr(exc, "problems", ())] or [line.strip() for line in lines[1:]]
+    return lines[0] + "".join(f"\n- {p}" for p in listed)

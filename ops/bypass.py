@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -11,13 +12,15 @@ import clock
 import settings
 from engine.errors import EngineError
 from engine.manifest import ManifestError
-from ops import gate, housekeeping
+from ops import approver_notices, gate, housekeeping
 from ops.roles import User
 from store import bypass as bypass_store
 from store import db, gate_reads
 from store import export as store_export
 from store.bypass import BypassRequest, NewRequest
 from store.errors import StoreError
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def failure_details(suite: str) -> FailureDetails:
 
 
 def request(user: User, new: NewRequest) -> int:
-    """File a request; the failing run and violations are linked automatically."""
+    """File a request; the failing run and violations are linked automatically; its approvers are told."""
     found = failure_details(new.suite)
     filled = replace(
         new,
@@ -60,7 +63,12 @@ def request(user: User, new: NewRequest) -> int:
         run_id=new.run_id if new.run_id is not None else found.run_id,
         violation_ids=new.violation_ids or found.violation_ids,
     )
-    return bypass_store.create_request(user, filled)
+    request_id = bypass_store.create_request(user, filled)
+    try:
+        approver_notices.notify_approvers()
+    except Exception:  # noqa: BLE001 - the request is filed; the scheduler's job notifies them within 30 s
+        _log.exception("bypass #%s is filed, but its approvers could not be notified yet", request_id)
+    return request_id
 
 
 def approve(user: User, request_id: int) -> BypassRequest:

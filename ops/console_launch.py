@@ -2,7 +2,7 @@
 reaches it act as DQ_DEV_USER, so it listens on 127.0.0.1 only unless DQ_DEV_ALLOW_REMOTE says otherwise.
 
 Streamlit itself listens on every interface by default; `python manage.py console` (what
-scripts/start.sh runs) applies this rule before it starts `streamlit run app.py`.
+scripts/start.sh runs) applies this rule before it starts `streamlit run serve.py` (app.py behind it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass(frozen=True)
 class Launch:
-    args: tuple[str, ...]  # for `streamlit run app.py`
+    args: tuple[str, ...]  # for `streamlit run serve.py`
     mode: str  # oidc | header | dev
     address: str | None  # None = Streamlit's default (every interface)
 

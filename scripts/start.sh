@@ -19,4 +19,4 @@ $PY manage.py scheduler >"${DQ_DATA_DIR:-data}/scheduler.log" 2>&1 &
 SCHEDULER=$!
 trap 'kill $SCHEDULER 2>/dev/null || true' EXIT INT TERM
 echo "scheduler running (pid $SCHEDULER, log ${DQ_DATA_DIR:-data}/scheduler.log, health http://127.0.0.1:${DQ_HEALTH_PORT:-8765}/api/v1/dq/health/)"
-$PY manage.py console "$@"
+$PY manage.py console "$@"   # streamlit run serve.py (app.py with offline-clean deep links), dev mode on 127.0.0.1

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from store import audit, results
+from store import audit, results, uptime
 from store.errors import LeaseHeld
 from store.schema import (
     rules,
@@ -162,6 +162,7 @@ def register_scheduler(
             scheduler_heartbeats.update()
             .where(scheduler_heartbeats.c.scheduler_id == scheduler_id).values(**values)
         )
+    uptime.opened(conn, scheduler_id, now)
     audit.record(conn, ACTOR, "scheduler.started", "scheduler", scheduler_id, host=host, pid=pid)
 
 
@@ -178,11 +179,13 @@ def _clash_message(live: Heartbeat, scheduler_id: str, single_active: bool) -> s
 def beat(conn: Connection, scheduler_id: str, *, status: str = "running",
          current_suite: str | None = None) -> None:
     """Write this scheduler's heartbeat with the database's time."""
+    now = db_now(conn)
     conn.execute(
         scheduler_heartbeats.update()
         .where(scheduler_heartbeats.c.scheduler_id == scheduler_id)
-        .values(beat_at=db_now(conn), status=status, current_suite=current_suite)
+        .values(beat_at=now, status=status, current_suite=current_suite)
     )
+    uptime.extended(conn, scheduler_id, now)
 
 
 # --- suite leases ----------------------------------------------------------------------------

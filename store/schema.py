@@ -145,7 +145,8 @@ results = sa.Table(
     metadata,
     _id(),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_name", sa.String(200), nullable=False),  # the name when it ran
+    sa.Column("rule_id", sa.Integer),  # rules.id: one rule across renames and severity changes (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
     sa.Column("severity", sa.String(10), nullable=False),
@@ -163,6 +164,7 @@ results = sa.Table(
     sa.Index("ix_results_rule_finished", "rule_name", "finished_at"),
     sa.Index("ix_results_run", "run_id"),
     sa.Index("ix_results_finished", "finished_at"),
+    sa.Index("ix_results_rule_id_finished", "rule_id", "finished_at"),
 )
 
 # --- violations ----------------------------------------------------------------------------
@@ -172,6 +174,7 @@ violations = sa.Table(
     metadata,
     _id(),
     sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_id", sa.Integer),  # rules.id (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
@@ -203,6 +206,7 @@ violations = sa.Table(
     sa.Index("ix_violations_status", "status", "detected_at"),
     sa.Index("ix_violations_unacked", "acknowledged", "detected_at"),
     sa.Index("ix_violations_acknowledged_at", "acknowledged_at"),
+    sa.Index("ix_violations_rule_id", "rule_id"),
 )
 
 violation_samples = sa.Table(
@@ -249,6 +253,20 @@ scheduler_heartbeats = sa.Table(
     sa.Column("timezone", sa.String(64)),
 )
 
+# One row per stretch of time a scheduler process was up: opened at its start, extended by each
+# heartbeat, a new row after a restart or a gap in its beats. Availability reads these (0060), so a
+# restart no longer overwrites the earlier lifetime kept in scheduler_heartbeats.started_at.
+scheduler_uptime = sa.Table(
+    "scheduler_uptime",
+    metadata,
+    _id(),
+    sa.Column("scheduler_id", sa.String(200), nullable=False),
+    sa.Column("up_from", UTCDateTime, nullable=False),  # the store database's clock
+    sa.Column("up_to", UTCDateTime, nullable=False),  # its newest heartbeat in this stretch
+    sa.Index("ix_scheduler_uptime_up_to", "up_to"),
+    sa.Index("ix_scheduler_uptime_scheduler", "scheduler_id", "id"),
+)
+
 suite_leases = sa.Table(
     "suite_leases",
     metadata,
@@ -293,8 +311,11 @@ alerts = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    # Fixed at the first claim: the rows sent together, and the webhook's Idempotency-Key (0040).
+    sa.Column("batch_key", sa.String(100)),
     sa.Index("ix_alerts_status", "status", "next_attempt_at"),
     sa.Index("ix_alerts_created", "created_at"),
+    sa.Index("ix_alerts_batch_key", "batch_key"),
 )
 
 # --- bypass procedure ----------------------------------------------------------------------

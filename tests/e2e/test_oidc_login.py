@@ -112,17 +112,21 @@ def test_log_in_through_the_provider_act_under_that_name_and_log_out(console: di
 
     # The identity reaches the writes: an acknowledgement is recorded under the OIDC e-mail.
     page.goto(f"{console['base']}/violations")
-    chooser = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select violations to act on")
-    chooser.locator("input").click(timeout=120_000)
-    page.locator('[role="option"]').filter(has_text=f"#{console['violation']} HIGH").click()
-    page.keyboard.press("Escape")
-    page.get_by_placeholder("e.g. upstream load re-running").fill("seen after OIDC login")
-    page.get_by_placeholder("e.g. upstream load re-running").press("Enter")
+    # Select the one violation's row in the table (its checkbox), then acknowledge it with a note.
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for(timeout=120_000)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=120_000)
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    page.get_by_role("button", name="Acknowledge (1)").wait_for(timeout=90_000)
+    page.get_by_placeholder("e.g. upstream load re-running").first.fill("seen after OIDC login")
+    page.get_by_placeholder("e.g. upstream load re-running").first.press("Enter")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Acknowledge selected') && !b.disabled)",
+        "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Acknowledge (1)') && !b.disabled)",
         timeout=90_000,
     )
-    page.get_by_role("button", name="Acknowledge selected").click()
+    page.get_by_role("button", name="Acknowledge (1)").click()
     engine = db.get_engine(str(console["url"]))
     row = None
     deadline = time.monotonic() + 90
@@ -150,5 +154,5 @@ def test_a_fresh_browser_is_not_signed_in(console: dict, browser: Browser) -> No
     page = context.new_page()
     page.goto(f"{console['base']}/violations")
     page.get_by_role("button", name="Log in").wait_for(timeout=120_000)
-    assert "Select violations to act on" not in page.content()
+    assert "Acknowledge (" not in page.content()
     context.close()

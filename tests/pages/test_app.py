@@ -60,7 +60,7 @@ def test_a_first_deep_link_through_the_legacy_path_joins_the_navigation(sqlite_s
     assert not at.exception
     assert at.session_state[nav.FLIP_TRIED] and at.session_state[nav.DRAWN_BY_APP]
     links = [e for e in at.sidebar if type(e).__name__ == "PageLink"]
-    assert [link.proto.label for link in links] == [p.title for p in nav.PAGES]
+    assert [link.proto.label for link in links] == [p.title for p in nav.SIDEBAR]
 
 
 def test_a_broken_gate_config_is_shown_at_start(sqlite_store: str, tmp_path, monkeypatch, open_page) -> None:
@@ -99,7 +99,7 @@ def test_a_role_typo_names_the_line_and_the_fix(sqlite_store: str, tmp_path, mon
 
 
 @pytest.mark.parametrize(("name", "text", "expected"), [
-    ("alerting.yaml", "noise: {batch_window_seconds: soon}\n", ":1 key 'noise.batch_window_seconds': must be a number"),
+    ("alerting.yaml", "noise: {batch_window_seconds: soon}\n", ":1: noise.batch_window_seconds: 'soon' is not a number"),
     ("dq.yaml", "dq: {strict_mode: maybe}\n", ":1 key 'dq.strict_mode': must be true or false"),
     ("approval_matrix.yaml", "never_allowed: [pii]\nlayers: {silver: {approvers: [data_eng_lead], max_hours: 24}}\n",
      ":1 key 'never_allowed': lacks ['compliance', 'financial']"),

@@ -62,13 +62,21 @@ def described(engine: sa.Engine) -> dict[str, Any]:
     return out
 
 
-def existing_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
-    """Every row of the store's tables that exist (an old store lacks the newer ones), ordered by primary key."""
-    present = set(sa.inspect(engine).get_table_names())
+def existing_columns(engine: sa.Engine) -> dict[str, set[str]]:
+    """The columns of each store table that exists (an old store lacks newer tables and columns)."""
+    inspector = sa.inspect(engine)
+    present = set(inspector.get_table_names())
+    return {t.name: {c["name"] for c in inspector.get_columns(t.name)}
+            for t in schema.metadata.sorted_tables if t.name in present and t.name != "schema_migrations"}
+
+
+def existing_rows(engine: sa.Engine, columns: dict[str, set[str]] | None = None) -> dict[str, list[tuple]]:
+    """Every row of those tables and columns (default: the ones that exist now), ordered by primary key."""
+    columns = columns or existing_columns(engine)
     rows = {}
     with db.read(engine) as conn:
         for table in schema.metadata.sorted_tables:
-            if table.name in present and table.name != "schema_migrations":
-                query = sa.select(table).order_by(*table.primary_key.columns)
+            if table.name in columns:
+                query = sa.select(*[c for c in table.c if c.name in columns[table.name]]).order_by(*table.primary_key.columns)
                 rows[table.name] = [tuple("NaN" if v != v else v for v in row) for row in conn.execute(query)]
     return rows
