@@ -63,6 +63,8 @@ _DECLARED = [
     Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
     Setting("DQ_READ_PARTITIONS", int, "2", "Parallel connections per table read from PostgreSQL/MySQL (connectorx partition_on over the integer primary key); 1 disables it."),
     Setting("DQ_SCHEDULER_CONCURRENCY", int, "2", "How many suites one scheduler process runs at once, each in its own child process."),
+    Setting("DQ_SOURCE_CONCURRENCY", int, "0", "How many of those may read one source at once while suites of other sources wait; 0 (default) = DQ_SCHEDULER_CONCURRENCY - 1 (at least 1), so one dead source never takes every worker."),
+    Setting("DQ_TIMEOUT_BACKOFF_MAX_SECONDS", float, "3600", "A suite that keeps timing out skips its ticks for its timeout, doubled after each further timeout, up to this long; one complete run resets it."),
     Setting("DQ_SCHEDULER_STOP_SECONDS", float, "20", "On SIGTERM the scheduler waits this long for running suites, then aborts them (they run again on the next start)."),
     Setting("DQ_OVERDUE_GRACE_SECONDS", float, "300", "A scheduled tick not picked up within this many seconds makes its suite overdue and the health check fail; so does a run request left pending this long."),
     # --- alerting (docs/alerting.md); an empty endpoint means the channel is not configured ---

@@ -40,4 +40,7 @@ def handle(args: argparse.Namespace) -> int:
     except SchedulerError as exc:
         print(f"manage.py scheduler: {exc}", file=sys.stderr)
         return 2
+    if scheduler.fenced is not None:
+        print(f"manage.py scheduler: stopped without writing: {scheduler.fenced}", file=sys.stderr)
+        return 3
     return 0

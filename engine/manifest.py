@@ -557,6 +557,9 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
         layer = Layer(str(layer_text).lower())
     data_classes = _enum_list(ctx, document, "data_classes", DataClass)
     pii_columns = tuple(_string_list(ctx, document, "pii_columns"))
+    if DataClass.PII in data_classes and not pii_columns:
+        ctx.add(document, "data_classes", "a pii suite must list its pii_columns",
+                "add `pii_columns: [...]` naming the columns that hold personal data, so failing-row samples mask them")
     schedule = _cron(ctx, document)
     timezone = _string(ctx, document, "timezone")
     owner = _string(ctx, document, "owner")

@@ -38,12 +38,17 @@ class RestoreOutcome:
     lines: tuple[str, ...]
 
 
+def _severities() -> tuple[str, ...]:
+    """What blocks the gate now (config/dq.yaml plus HIGH and CRITICAL); a bypass covers only that."""
+    return gate.load_config().effective_severities
+
+
 def failure_details(suite: str) -> FailureDetails:
-    """The suite's latest failing run and open violations, as the request form's failure details."""
-    run = gate_reads.latest_run(suite, failing_only=True)
+    """The suite's latest failing complete run and open violations, as the request form's failure details."""
+    run = gate_reads.latest_complete_run(suite, failing_only=True)
     violation_ids = gate_reads.open_violation_ids(suite)
     if run is None:
-        return FailureDetails(None, violation_ids, f"No failing run of {suite} is recorded.")
+        return FailureDetails(None, violation_ids, f"No failing complete run of {suite} is recorded.")
     failing = [r for r in run.results if r.status in gate.BLOCKING_VERDICTS]
     lines = [f"Run #{run.run_id} of {suite} ({run.status}) started {run.started_at:%Y-%m-%d %H:%M} UTC:"]
     lines += [f"- {r.rule_name} [{r.severity}] {r.status}: {r.message}" for r in failing]
@@ -63,7 +68,7 @@ def request(user: User, new: NewRequest) -> int:
         run_id=new.run_id if new.run_id is not None else found.run_id,
         violation_ids=new.violation_ids or found.violation_ids,
     )
-    request_id = bypass_store.create_request(user, filled)
+    request_id = bypass_store.create_request(user, filled, blocking=_severities())
     try:
         approver_notices.notify_approvers()
     except Exception:  # noqa: BLE001 - the request is filed; the scheduler's job notifies them within 30 s
@@ -72,7 +77,7 @@ def request(user: User, new: NewRequest) -> int:
 
 
 def approve(user: User, request_id: int) -> BypassRequest:
-    return bypass_store.approve(user, request_id)
+    return bypass_store.approve(user, request_id, blocking=_severities())
 
 
 def reject(user: User, request_id: int, reason: str) -> BypassRequest:
@@ -105,6 +110,12 @@ def restore(user: User, request_id: int, note: str) -> RestoreOutcome:
         lines += [f"- {b.rule_name} [{b.severity}] {b.status}: {b.message}" for b in blocking]
     bypass_store.record_verification(actor, request_id, run.run_id, passed, lines[0])
     return RestoreOutcome(bypass_store.get(request_id), run.run_id, passed, tuple(lines))
+
+
+@housekeeping.job(every_seconds=60)
+def end_passed_bypasses(now: datetime) -> list[int]:
+    """End bypasses whose suite passed a complete run since activation, with their audit row and notice."""
+    return bypass_store.end_passed(None, now, blocking=_severities())
 
 
 @housekeeping.job(every_seconds=60)

@@ -12,8 +12,10 @@ erroring and resolved automatically as soon as the rule runs again (PASSED, WARN
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,11 +26,14 @@ from engine.model import Rule, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
 from store import audit
 from store.errors import InvalidTransition, NotFound
+from store.fencing import Lease, check_lease, db_now
 from store.schema import UTCDateTime, results, rules, runs, suites, violation_samples, violations
 
 OPEN_STATES = ("open", "acknowledged")
 ERROR_EPISODE = "ERROR"  # violations.verdict of a "could not check" episode; data failures are FAILED
 RAN = (Verdict.PASSED, Verdict.WARNED, Verdict.FAILED)  # the rule ran: a could-not-check episode ends
+# A run still RUNNING this long after its timeout is taken for dead wherever its owner ran.
+DEADLINE_GRACE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -40,11 +45,20 @@ class RecordedRun:
 
 
 def start_run(conn: Connection, suite_name: str, source: str, trigger: str, *, due_at: datetime | None = None,
-              requested_by: str | None = None, worker: str | None = None) -> int:
-    """Insert a RUNNING run row; a crash leaves it RUNNING for the next start to mark ABORTED."""
+              requested_by: str | None = None, worker: str | None = None, timeout_seconds: float | None = None,
+              merged_ticks: int = 0, first_due_at: datetime | None = None) -> int:
+    """Insert a RUNNING run row owned by this process (host and pid).
+
+    A crash leaves it RUNNING; whichever process next finds the owner gone, or the deadline
+    (timeout plus a grace, by the database clock) passed, marks it ABORTED.
+    """
+    deadline = None
+    if timeout_seconds is not None:
+        deadline = db_now(conn) + timedelta(seconds=timeout_seconds + DEADLINE_GRACE_SECONDS)
     return int(conn.execute(runs.insert().values(
         suite=suite_name, source=source, trigger=trigger, status="RUNNING", started_at=clock.utcnow(),
-        due_at=due_at, requested_by=requested_by, worker=worker,
+        due_at=due_at, requested_by=requested_by, worker=worker, owner_host=socket.gethostname(),
+        owner_pid=os.getpid(), deadline_at=deadline, merged_ticks=merged_ticks, first_due_at=first_due_at,
     ).returning(runs.c.id)).scalar_one())
 
 
@@ -59,12 +73,17 @@ def abort_run(conn: Connection, run_id: int, reason: str) -> None:
     ))
 
 
-def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite) -> RecordedRun:
+def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite,
+               lease: Lease | None = None) -> RecordedRun:
     """Write results and violation episodes for `report` and close the run.
 
     Only a RUNNING run can be finished: a run already marked ABORTED (its lease expired and
     another scheduler took the suite over) refuses late results instead of being overwritten.
+    A run claimed under a lease is finished only while that lease generation is current
+    (FenceLost otherwise), so a paused scheduler's child cannot write over its successor.
     """
+    if lease is not None:
+        check_lease(conn, lease)
     closed = conn.execute(runs.update().where(runs.c.id == run_id, runs.c.status == "RUNNING").values(
         status=report.status.value, finished_at=report.finished_at, duration_ms=report.duration_ms,
         rows_read=report.rows_read, rules_total=len(report.results),

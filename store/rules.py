@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 import clock
 from engine.manifest import ManifestError, rule_hash, suite_from_definitions
 from engine.model import Catalog, Rule, Suite
-from store import audit, db
+from store import audit, db, table_classes
 from store.errors import NotFound, RuleMoveRefused
 from store.schema import rule_versions, rules, suites, violations
 
@@ -176,6 +176,8 @@ def sync_catalog(conn: Connection, catalog: Catalog, actor: str, *, prune: bool 
     for name in plan.suites_disabled:
         conn.execute(suites.update().where(suites.c.name == name).values(enabled=False, updated_at=now))
         audit.record(conn, actor, "suite.disabled", "suite", name, reason="missing from the loaded manifests")
+    # Classes belong to the table: the union over every suite naming it; removals wait for approval.
+    table_classes.reconcile(conn, actor, now, {(s.source, s.qualified_table) for s in catalog.suites})
     return plan
 
 
@@ -247,10 +249,18 @@ def live_suites(engine: Engine | None = None) -> list[Suite]:
     by_suite: dict[str, list[Any]] = {}
     for row in rule_rows:
         by_suite.setdefault(row["suite"], []).append(row)
+    # A table's PII columns are masked in every suite naming it, not only in the one that lists them.
+    masked: dict[tuple[str, str], set[str]] = {}
+    for suite_row in suite_rows:
+        key = table_classes.identity(suite_row["source"], suite_row["table_name"])
+        masked.setdefault(key, set()).update(suite_row["pii_columns"] or ())
     live = []
     for suite_row in suite_rows:
         try:
-            live.append(_suite_with_rules(suite_row, by_suite.get(suite_row["name"], [])))
+            suite = _suite_with_rules(suite_row, by_suite.get(suite_row["name"], []))
+            table_pii = masked[table_classes.identity(suite_row["source"], suite_row["table_name"])]
+            extra = sorted(table_pii - set(suite.pii_columns))
+            live.append(dataclasses.replace(suite, pii_columns=(*suite.pii_columns, *extra)) if extra else suite)
         except ManifestError as exc:
             # One unreadable stored suite (e.g. written by a newer version) must not hide the others.
             log.error("suite %s skipped: %s", suite_row["name"], exc)

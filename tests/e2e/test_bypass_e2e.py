@@ -43,6 +43,7 @@ def console(sqlite_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     """The console (`streamlit run app.py`) with the trusted-header identity; yields the page's URL."""
     warehouse = real_orders_suite(tmp_path, monkeypatch)
     add_suite("gold.revenue", "gold")
+    add_run("gold.revenue", [("revenue_blocking", "HIGH", "FAILED")])  # a bypass only while blocked
     add_suite("silver.customers", "silver", ["pii"])
     add_run("silver.customers", [("customers_email_valid", "CRITICAL", "FAILED")])
     port = _free_port()

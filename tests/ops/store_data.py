@@ -176,6 +176,9 @@ def _fill_other_tables(conn: sa.Connection, now: datetime, run_id: int, violatio
     )).inserted_primary_key[0]
     conn.execute(schema.bypass_approvals.insert().values(
         request_id=request_id, approver="carol", role="data_eng_lead", decision="approve", reason="ok", decided_at=now))
+    conn.execute(schema.class_changes.insert().values(
+        source="warehouse", table_name="gold.customers", current=["financial"], proposed=[], proposed_by="bob",
+        proposed_at=now, status="pending"))
     audit.record(conn, "tester", "bypass.requested", "bypass", request_id, note="populated for a test")
 
 

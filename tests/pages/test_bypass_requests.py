@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from ops.roles import user
 from store import bypass, db
 from store.schema import alerts
-from tests.bypass_rows import add_run, add_suite, checklist
+from tests.bypass_rows import add_blocked_suite, add_run, add_suite, checklist
 
 ONCALL, LEAD, LEAD2, MANAGER = "oncall@company.com", "data-eng-lead@company.com", "lead2@company.com", "manager@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -22,8 +22,8 @@ SUBMIT = "FormSubmitter:bypass_request-Submit bypass request"
 @pytest.fixture(autouse=True)
 def store(sqlite_store: str, open_page, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DQ_NOW", T0.isoformat())  # after open_page, which sets its own
-    add_suite("silver.orders", "silver")
-    add_suite("gold.revenue", "gold")
+    add_blocked_suite("silver.orders", "silver")  # run #1: a bypass is allowed only while blocked
+    add_blocked_suite("gold.revenue", "gold")  # run #2
     add_suite("silver.customers", "silver", ["pii"])
     add_suite("gold.ledger", "gold", ["financial"])
     add_suite("silver.kyc", "silver", ["compliance"])
@@ -75,7 +75,7 @@ def test_failure_details_are_filled_from_the_latest_failing_run(page, monkeypatc
 
 
 def test_a_complete_request_is_filed_for_approval(page, monkeypatch: pytest.MonkeyPatch) -> None:
-    add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
+    run_id = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
 
     app = fill(page(ONCALL), "silver.orders")
 
@@ -84,7 +84,7 @@ def test_a_complete_request_is_filed_for_approval(page, monkeypatch: pytest.Monk
         "(data_eng_lead) or admin@company.com (admin)."]
     assert app.session_state["bp_tab"] == "Request"  # still on its tab after the rerun
     stored = bypass.get(1)
-    assert (stored.requested_by, stored.status, stored.incident_id, stored.run_id) == (ONCALL, "pending", "INC-7", 1)
+    assert (stored.requested_by, stored.status, stored.incident_id, stored.run_id) == (ONCALL, "pending", "INC-7", run_id)
 
 
 def test_a_missing_checklist_item_is_refused(page, monkeypatch: pytest.MonkeyPatch) -> None:

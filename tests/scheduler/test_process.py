@@ -151,7 +151,7 @@ def test_a_hung_query_is_stopped_at_the_timeout_and_the_loop_goes_on(sqlite_stor
         with db.read() as conn:
             messages = conn.execute(sa.text("SELECT status, message FROM results WHERE run_id = :r"), {"r": timed_out["id"]}).all()
         assert {status for status, _ in messages} == {"ERROR"} and len(messages) == 2
-        assert "Hint: raise DQ_SUITE_TIMEOUT_SECONDS" in messages[0][1]
+        assert "Hint: raise the timeout (--timeout, DQ_SUITE_TIMEOUT_SECONDS)" in messages[0][1]
         _release(lock)
         lock = None
         request_id = request_run("gold_daily", requested_by="ann", origin="cli")
