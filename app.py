@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from console import data, nav
+from console import nav
 from settings import SettingsError
 from telemetry import logs
 
@@ -14,7 +14,6 @@ try:
     logs.configure("console")  # stderr and DQ_LOG_DIR/console.log; a rerun changes nothing
 except SettingsError as exc:
     st.error(f"Logging: {exc}")
-if problem := data.config_problem():  # validated at start: the gate and the bypass page depend on it
-    st.error(f"Configuration problem: {problem}")
+# Config file problems are shown by console.page.start on every page (every run, whatever the path).
 st.session_state[nav.DRAWN_BY_APP] = True
 page.run()

@@ -38,6 +38,13 @@ class LineMap(dict):  # type: ignore[type-arg]
     key_lines: dict[str, int]
 
 
+class LineList(list):  # type: ignore[type-arg]
+    """A list that remembers the line of itself and of each item."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
 class _Loader(_Base):  # type: ignore[misc, valid-type]
     duplicate_keys: list[tuple[str, int]]
 
@@ -60,7 +67,23 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineMap:
     return mapping
 
 
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    items = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    items.line = node.start_mark.line + 1
+    items.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return items
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+# What the limits' messages call the file, and how to get under them, per kind of file.
+_KINDS = {
+    "manifest": ("a manifest", "split it into one file per suite (table)",
+                 "a manifest is a suite with a list of flat rules; flatten the structure"),
+    "config": ("a config file", "a config file is a page of YAML: check that this is the file you meant",
+               "flatten the structure (see the comments in the shipped file)"),
+}
 
 
 @dataclass
@@ -70,30 +93,35 @@ class _Refused(Exception):
     hint: str
 
 
-def read_documents(path: Path, problems: list[Problem]) -> list[Any]:
-    """The non-empty YAML documents of `path` (mappings are LineMaps); problems appended instead of raising."""
+def read_documents(path: Path, problems: list[Problem], *, kind: str = "manifest", max_bytes: int | None = None) -> list[Any]:
+    """The non-empty YAML documents of `path` (mappings are LineMaps, lists LineLists); problems appended
+    instead of raising. `kind` ("manifest" or "config") words the limits' messages."""
     try:
-        text = _text(path)
-        _scan(text)
+        text = _text(path, kind, max_bytes or MAX_FILE_BYTES)
+        _scan(text, kind)
         documents = _construct(text, str(path), problems)
     except _Refused as refused:
         problems.append(Problem(str(path), refused.line, refused.message, refused.hint))
         return []
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(Problem(str(path), mark.line + 1 if mark else None,
-                                f"not valid YAML ({getattr(exc, 'problem', None) or _first_line(exc)})",
+        mark, context_mark = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+        what = str(getattr(exc, "problem", None) or _first_line(exc))
+        context = getattr(exc, "context", None)
+        if context and context_mark is not None:  # what the parser was reading, and where it started
+            what += f"; {context} that starts at line {context_mark.line + 1}"
+        problems.append(Problem(str(path), mark.line + 1 if mark else None, f"not valid YAML ({what})",
                                 "fix the YAML syntax (indentation, quotes, colons)"))
         return []
     return [d for d in documents if d is not None]
 
 
-def _text(path: Path) -> str:
+def _text(path: Path, kind: str, max_bytes: int) -> str:
+    what, too_big, _ = _KINDS[kind]
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _Refused(None, f"is {size / 1024 / 1024:.1f} MB, more than the {MAX_FILE_BYTES // 1024 // 1024} MB "
-                                 "a manifest may have", "split it into one file per suite (table)")
+        if size > max_bytes:
+            raise _Refused(None, f"is {size / 1024 / 1024:.1f} MB, more than the {max_bytes / 1024 / 1024:g} MB "
+                                 f"{what} may have", too_big)
         raw = path.read_bytes()
     except OSError as exc:
         raise _Refused(None, f"cannot be read ({exc.strerror})", "check the path and its permissions") from None
@@ -112,15 +140,14 @@ def _text(path: Path) -> str:
                        _SAVE_AS_UTF8) from None
 
 
-def _scan(text: str) -> None:
+def _scan(text: str, kind: str) -> None:
     """Refuse deep nesting and huge scalars from the event stream, before anything recursive runs."""
     depth = 0
     for event in yaml.parse(text, Loader=_Base):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise _Refused(_line_of(event), f"nests deeper than {MAX_DEPTH} levels",
-                               "a manifest is a suite with a list of flat rules; flatten the structure")
+                raise _Refused(_line_of(event), f"nests deeper than {MAX_DEPTH} levels", _KINDS[kind][2])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         elif isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:

@@ -8,7 +8,10 @@ from ops import roles
 def people(wanted: tuple[str, ...] | list[str], exclude: set[str] | None = None, *, with_admin: bool = True) -> str:
     """'a@x, b@x (data_eng_lead) or admin@x (admin)', from config/roles.yaml."""
     exclude = {e.lower() for e in exclude or set()}
-    table = roles.load_roles()
+    try:
+        table = roles.load_roles()
+    except roles.RolesError:  # shown once with its line and fix by manage.py check and the console's banner
+        return "nobody until config/roles.yaml is fixed (see the configuration problem)"
     groups = []
     for role in [*wanted, *(["admin"] if with_admin and "admin" not in wanted else [])]:
         names = sorted(n for n, held in table.items() if role in held and n not in exclude)

@@ -1,5 +1,7 @@
 """Exceptions of the operations use cases (export, backup, restore, retention): one base, one-line subclasses."""
 
+from configfile import ConfigFileError
+
 
 class OpsError(Exception):
     """Base of every operations error; the message names what is wrong and ends with a Hint."""
@@ -25,7 +27,7 @@ class InvalidRequest(OpsError):
     """Arguments that cannot work (unknown kind or rule, negative days, unwritable file)."""
 
 
-class ReportConfigError(OpsError):
+class ReportConfigError(OpsError, ConfigFileError):
     """config/reports.yaml is malformed."""
 
 

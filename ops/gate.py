@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy.engine import Connection
 
 import clock
+import configfile
 import settings
+from configfile import key
 from ops.errors import OpsError
 from store import approval_matrix, audit, db, gate_reads
 from store import bypass as bypass_store
@@ -32,8 +33,28 @@ BLOCKING_VERDICTS = gate_reads.BLOCKING_VERDICTS
 COMPLETE_RUN, FRESH_RUN = "complete run", "fresh run"  # how the gate got its evaluation
 
 
-class GateConfigError(OpsError):
+class GateConfigError(OpsError, configfile.ConfigFileError):
     """config/dq.yaml is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class GateSection:
+    """The `dq:` section of config/dq.yaml (docs/gate.md)."""
+
+    enabled: bool = True
+    strict_mode: bool = True
+    bypass_tables: tuple[str, ...] = key((), example="bypass_tables: [silver.orders]")
+    blocking_severities: tuple[str, ...] = key(
+        ("HIGH", "CRITICAL"), choices=SEVERITIES, case="upper", min_items=1, unique=True,
+        example="blocking_severities: [HIGH, CRITICAL]",
+    )
+
+
+@dataclass(frozen=True)
+class DqFile:
+    """config/dq.yaml."""
+
+    dq: GateSection = key(example="dq: {strict_mode: true}")
 
 
 class SuiteNotRun(Exception):
@@ -118,28 +139,14 @@ def config_file() -> Path:
 
 
 def load_config(path: Path | None = None) -> GateConfig:
+    """config/dq.yaml (or --config); GateConfigError names the file, line and key."""
     path = path or config_file()
     if not path.is_file():
-        raise GateConfigError(f"{path}: not found. Hint: pass --config or create config/dq.yaml (see docs/gate.md).")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise GateConfigError(f"{path}: invalid YAML: {exc}. Hint: fix the YAML syntax.") from exc
-    section = data.get("dq") if isinstance(data, dict) else None
-    if not isinstance(section, dict):
-        raise GateConfigError(f"{path}: expected a top-level `dq:` mapping. Hint: see docs/gate.md.")
-    unknown = sorted(set(section) - {"enabled", "strict_mode", "bypass_tables", "blocking_severities"})
-    if unknown:
-        raise GateConfigError(
-            f"{path}: unknown key(s) dq.{', dq.'.join(unknown)}. "
-            "Hint: use enabled, strict_mode, bypass_tables, blocking_severities."
-        )
+        raise configfile.missing_file(path, "pass --config or create config/dq.yaml (see docs/gate.md)", GateConfigError)
+    section = configfile.load(path, DqFile, error=GateConfigError).dq
     return GateConfig(
-        enabled=_bool(path, section, "enabled", True),
-        strict_mode=_bool(path, section, "strict_mode", True),
-        bypass_tables=_names(path, section.get("bypass_tables") or [], "bypass_tables"),
-        blocking_severities=_severities(path, section.get("blocking_severities", ["HIGH", "CRITICAL"])),
-        file=str(path),
+        enabled=section.enabled, strict_mode=section.strict_mode, bypass_tables=section.bypass_tables,
+        blocking_severities=section.blocking_severities, file=str(path),
     )
 
 
@@ -147,29 +154,6 @@ def validate_startup(dq_path: Path | None = None) -> None:
     """Check config/dq.yaml and config/approval_matrix.yaml at start; raises naming file and key."""
     load_config(dq_path)
     approval_matrix.load()
-
-
-def _bool(path: Path, section: dict[str, Any], key: str, default: bool) -> bool:
-    value = section.get(key, default)
-    if not isinstance(value, bool):
-        raise GateConfigError(f"{path}: key dq.{key} must be true or false, got {value!r}. Hint: {key}: true.")
-    return value
-
-
-def _names(path: Path, value: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise GateConfigError(f"{path}: key dq.{key} must be a list of suite names. Hint: [silver.orders].")
-    return tuple(value)
-
-
-def _severities(path: Path, value: Any) -> tuple[str, ...]:
-    names = _names(path, value, "blocking_severities")
-    bad = [v for v in names if v.upper() not in SEVERITIES]
-    if bad or not names:
-        raise GateConfigError(
-            f"{path}: key dq.blocking_severities has {bad or 'no values'}. Hint: use any of {', '.join(SEVERITIES)}."
-        )
-    return tuple(v.upper() for v in names)
 
 
 # --- deciding ------------------------------------------------------------------------------

@@ -1,29 +1,27 @@
 """config/reports.yaml: which reports the scheduler delivers on which cron, and the SLA notices' terms.
 
-Parsed with line numbers (engine/yamlsource.py, the manifests' reader); every problem names the
-file, the line, the key and the fix. A missing file means the runbook's defaults.
+Read by configfile.load into the declared schema `ReportsFile` (line numbers from engine/yamlsource.py,
+the manifests' reader); every problem names the file, the line, the key and the fix. A missing file
+means the runbook's defaults.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from croniter import croniter
 
+import configfile
 import settings
-from engine.errors import Problem
-from engine.yamlsource import LineMap, read_documents
+from configfile import key
 from ops.errors import ReportConfigError
 
 KINDS = ("daily", "weekly")
 SLA_KPIS = ("success_rate", "critical_pass", "high_pass", "freshness", "availability", "alert_response")
-_REPORT_KEYS = ("kind", "schedule", "to", "enabled")
-_TOP_KEYS = ("timezone", "reports", "sla")
-_SLA_KEYS = ("for_minutes", "window_hours", "to", "kpis", "enabled")
 
 
 @dataclass(frozen=True)
@@ -64,95 +62,66 @@ def load(path: Path | None = None, teams: Mapping[str, Any] | None = None) -> Re
     path = path or config_file()
     if not path.is_file():
         return ReportsConfig()
-    problems: list[Problem] = []
-    documents = read_documents(path, problems)
-    parser = _Parser(str(path), problems, teams)
-    config = parser.config(documents[0] if documents else LineMap())
-    if problems:
-        lines = "\n".join(f"  {p}" for p in problems)
-        raise ReportConfigError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {path}:\n{lines}")
-    return config
+    parsed = configfile.load(path, ReportsFile, error=ReportConfigError, against=_recipients(teams))
+    reports = tuple(ReportSpec(name, r.kind, r.schedule, r.to, r.enabled) for name, r in parsed.reports.items())
+    sla = SlaSpec(parsed.sla.kpis, parsed.sla.for_minutes, parsed.sla.window_hours, parsed.sla.to, parsed.sla.enabled)
+    return ReportsConfig(parsed.timezone, reports, sla, str(path))
 
 
-@dataclass
-class _Parser:
-    file: str
-    problems: list[Problem]
-    teams: Mapping[str, Any] | None
+# --- the file's schema -----------------------------------------------------------------------
 
-    def add(self, mapping: Any, key: str | None, message: str, hint: str) -> None:
-        line = None
-        if isinstance(mapping, LineMap):
-            line = mapping.key_lines.get(key or "", mapping.line) if key else mapping.line
-        self.problems.append(Problem(self.file, line, message, hint, None, key))
 
-    def mapping(self, parent: Any, key: str, value: Any, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            self.add(parent, key, f"must be a mapping, got {value!r}", f"write `{key}:` with keys {', '.join(allowed)}")
-            return {}
-        for k in value:
-            if k not in allowed:
-                self.add(value, str(k), "unknown key", f"allowed keys are {', '.join(allowed)}")
-        return value
+def _cron(expression: str) -> Iterator[tuple[str, str, str]]:
+    if not croniter.is_valid(expression):
+        yield ("", f"{expression!r} is not a valid cron expression", 'write five fields, e.g. "0 9 * * *" for 9 AM every day')
 
-    def config(self, document: Any) -> ReportsConfig:
-        top = self.mapping(document, "reports.yaml", document, _TOP_KEYS) if document else {}
-        timezone = top.get("timezone", "UTC")
-        try:
-            zoneinfo.ZoneInfo(str(timezone))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            self.add(top, "timezone", f"unknown time zone {timezone!r}", "use an IANA name such as UTC or Europe/Berlin")
-        reports = ReportsConfig().reports
-        if "reports" in top:
-            raw = self.mapping(top, "reports", top["reports"] or {}, tuple(str(k) for k in (top["reports"] or {})))
-            reports = tuple(r for r in (self.report(raw, str(n), v) for n, v in raw.items()) if r is not None)
-        sla = self.sla(top, top["sla"]) if "sla" in top else SlaSpec()
-        return ReportsConfig(str(timezone), reports, sla, self.file)
 
-    def report(self, parent: Any, name: str, value: Any) -> ReportSpec | None:
-        spec = self.mapping(parent, name, value, _REPORT_KEYS)
-        kind = spec.get("kind")
-        if kind not in KINDS:
-            self.add(spec or parent, "kind" if spec else name, f"unknown report kind {kind!r}",
-                     f"use one of {', '.join(KINDS)} (the `report` command's kinds)")
-        schedule = spec.get("schedule")
-        if not isinstance(schedule, str) or not croniter.is_valid(schedule):
-            self.add(spec or parent, "schedule" if spec else name, f"{schedule!r} is not a valid cron expression",
-                     'write five fields, e.g. "0 9 * * *" for 9 AM every day')
-        enabled = spec.get("enabled", True)
-        if not isinstance(enabled, bool):
-            self.add(spec, "enabled", f"must be true or false, got {enabled!r}", "write `enabled: false` to pause it")
-        to = self.teams_list(spec, "to")
-        if kind not in KINDS or not isinstance(schedule, str) or not croniter.is_valid(schedule):
-            return None
-        return ReportSpec(name, str(kind), schedule, to, bool(enabled))
+def _zone(name: str) -> Iterator[tuple[str, str, str]]:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        yield ("", f"unknown time zone {name!r}", "use an IANA name such as UTC or Europe/Berlin")
 
-    def sla(self, parent: Any, value: Any) -> SlaSpec:
-        spec = self.mapping(parent, "sla", value, _SLA_KEYS)
-        kpis = spec.get("kpis", list(SLA_KPIS))
-        if not isinstance(kpis, list) or any(k not in SLA_KPIS for k in kpis):
-            self.add(spec, "kpis", f"unknown KPIs in {kpis!r}", f"use any of {', '.join(SLA_KPIS)}")
-            kpis = list(SLA_KPIS)
-        numbers = {}
-        for key, default in (("for_minutes", 15.0), ("window_hours", 24.0)):
-            number = spec.get(key, default)
-            if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 10_000:
-                self.add(spec, key, f"must be a number from 0 to 10000, got {number!r}", f"e.g. `{key}: {default:g}`")
-                number = default
-            numbers[key] = float(number)
-        enabled = spec.get("enabled", True)
-        if not isinstance(enabled, bool):
-            self.add(spec, "enabled", f"must be true or false, got {enabled!r}", "write `enabled: false` to stop notices")
-        return SlaSpec(tuple(kpis), numbers["for_minutes"], numbers["window_hours"], self.teams_list(spec, "to"),
-                       enabled is not False)
 
-    def teams_list(self, spec: Mapping[str, Any], key: str) -> tuple[str, ...]:
-        value = spec.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.add(spec, key, f"must be a list of team names, got {value!r}", "write e.g. `to: [data-eng]`")
-            return ()
-        unknown = [v for v in value if self.teams is not None and v not in self.teams]
-        if unknown:
-            known = ", ".join(sorted(self.teams or {})) or "none"
-            self.add(spec, key, f"unknown team(s) {unknown}", f"use teams of config/alerting.yaml ({known})")
-        return tuple(v for v in value if v not in unknown)
+@dataclass(frozen=True)
+class ReportEntry:
+    kind: str = key(choices=KINDS, example="kind: daily")
+    schedule: str = key(check=_cron, example='schedule: "0 9 * * *"')
+    to: tuple[str, ...] = key((), example="to: [data-eng]")
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SlaEntry:
+    for_minutes: float = key(15.0, minimum=0, maximum=10_000, example="for_minutes: 15")
+    window_hours: float = key(24.0, minimum=0, maximum=10_000, example="window_hours: 24")
+    to: tuple[str, ...] = key((), example="to: [data-eng, management]")
+    kpis: tuple[str, ...] = key(SLA_KPIS, choices=SLA_KPIS, example="kpis: [success_rate, critical_pass]")
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ReportsFile:
+    """config/reports.yaml."""
+
+    timezone: str = key("UTC", check=_zone, example="timezone: Europe/Berlin")
+    reports: Mapping[str, ReportEntry] = key({  # the runbook's two; `reports: {}` (or an empty `reports:`) for none
+        "daily_health_check": ReportEntry("daily", "0 9 * * *"),
+        "weekly_rule_review": ReportEntry("weekly", "0 10 * * 1"),
+    })
+    sla: SlaEntry = key(SlaEntry())
+
+
+def _recipients(teams: Mapping[str, Any] | None) -> Callable[[ReportsFile], Iterator[tuple[str, str, str]]]:
+    """Every recipient is a team of config/alerting.yaml (unchecked when `teams` is None)."""
+    def check(parsed: ReportsFile) -> Iterator[tuple[str, str, str]]:
+        if teams is None:
+            return
+        hint = f"use teams of config/alerting.yaml ({', '.join(sorted(teams)) or 'none'})"
+        lists = [(f"reports.{name}.to", spec.to) for name, spec in parsed.reports.items()]
+        for where, names in [*lists, ("sla.to", parsed.sla.to)]:
+            unknown = [n for n in names if n not in teams]
+            if unknown:
+                yield (where, f"unknown team(s) {unknown}", hint)
+
+    return check

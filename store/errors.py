@@ -13,6 +13,14 @@ class SchemaOutOfDate(StoreError):
     """The store has not been migrated to the schema this code needs."""
 
 
+class UnknownSchema(SchemaOutOfDate):
+    """The store's schema is not one the migrations know (newer, foreign, or without a record)."""
+
+
+class MigrationFailed(StoreError):
+    """A revision failed; the whole migrate was rolled back."""
+
+
 class NotFound(StoreError):
     """The requested record does not exist."""
 

@@ -1,4 +1,4 @@
-"""The store's tables (SQLAlchemy Core). Changes to them are migrations in store/migrations.py.
+"""The store's tables (SQLAlchemy Core). A change here needs a revision in store/alembic/versions/.
 
 Times are stored as naive UTC and returned as aware UTC (UTCDateTime). Verdicts and states
 are upper- or lower-case strings listed next to each column; JSON columns hold small documents.
@@ -145,6 +145,7 @@ runs = sa.Table(
     sa.Index("ix_runs_started", "started_at"),
     sa.Index("ix_runs_suite_started", "suite", "started_at"),
     sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_status_owner", "status", "owner_host"),
 )
 
 results = sa.Table(
@@ -171,6 +172,7 @@ results = sa.Table(
     sa.Index("ix_results_rule_finished", "rule_name", "finished_at"),
     sa.Index("ix_results_run", "run_id"),
     sa.Index("ix_results_finished", "finished_at"),
+    sa.Index("ix_results_rule_id_finished", "rule_id", "finished_at"),
 )
 
 # --- violations ----------------------------------------------------------------------------
@@ -211,6 +213,8 @@ violations = sa.Table(
     sa.Index("ix_violations_rule_detected", "rule_name", "detected_at"),
     sa.Index("ix_violations_status", "status", "detected_at"),
     sa.Index("ix_violations_unacked", "acknowledged", "detected_at"),
+    sa.Index("ix_violations_acknowledged_at", "acknowledged_at"),
+    sa.Index("ix_violations_rule_id", "rule_id"),
 )
 
 violation_samples = sa.Table(
@@ -323,6 +327,7 @@ alerts = sa.Table(
     sa.Column("batch_key", sa.String(100)),
     sa.Index("ix_alerts_status", "status", "next_attempt_at"),
     sa.Index("ix_alerts_created", "created_at"),
+    sa.Index("ix_alerts_batch_key", "batch_key"),
 )
 
 # --- bypass procedure ----------------------------------------------------------------------

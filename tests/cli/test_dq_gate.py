@@ -120,7 +120,7 @@ def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.C
     config = _config(tmp_path, "dq: {strict_mode: nope}")
 
     assert main(["dq_gate", "--suite", "silver.orders", "--max-age", "60", "--config", config]) == 2
-    assert f"{config}: key dq.strict_mode must be true or false" in capsys.readouterr().err
+    assert f"{config}:1 key 'dq.strict_mode': must be true or false, got 'nope'" in capsys.readouterr().err
 
 
 def test_a_suite_that_could_not_run_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

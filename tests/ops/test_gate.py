@@ -164,12 +164,13 @@ def test_a_run_with_a_suite_error_cannot_decide() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("dq: {strict_mode: maybe}", "key dq.strict_mode must be true or false"),
-    ("dq: {bypass_tables: silver.orders}", "key dq.bypass_tables must be a list"),
-    ("dq: {blocking_severities: [HIGH, URGENT]}", "dq.blocking_severities has \\['URGENT'\\]"),
-    ("dq: {strictmode: false}", "unknown key\\(s\\) dq.strictmode"),
-    ("enabled: true", "expected a top-level `dq:` mapping"),
-    ("dq: [", "invalid YAML"),
+    ("dq: {strict_mode: maybe}", ":1 key 'dq.strict_mode': must be true or false, got 'maybe'. Hint: write `strict_mode: true`"),
+    ("dq: {bypass_tables: silver.orders}", ":1 key 'dq.bypass_tables': must be a list"),
+    ("dq: {blocking_severities: [HIGH, URGENT]}", ":1 key 'dq.blocking_severities': unknown value 'URGENT'"),
+    ("dq: {strictmode: false}", ":1 key 'dq.strictmode': unknown key. Hint: did you mean strict_mode?"),
+    ("enabled: true", ":1 key 'dq': is required"),
+    ("dq: [", ": not valid YAML \\("),
+    ("dq:\n  blocking_severities: []", ":2 key 'dq.blocking_severities': must list at least 1 value"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "dq.yaml"
@@ -186,15 +187,15 @@ def test_the_shipped_config_is_strict() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("never_allowed: [pii, compliance]\nlayers: {silver: {approvers: [data_eng_lead], max_hours: 24}}",
-     "key `never_allowed` lacks \\['financial'\\]"),
+     ":1 key 'never_allowed': lacks \\['financial'\\]"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {gold: {approvers: [data_eng_lead], max_hours: 12}}",
-     "key `layers.gold.approvers` must include \\['data_eng_lead', 'manager'\\]"),
+     ":2 key 'layers.gold.approvers': must include \\['data_eng_lead', 'manager'\\]"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {silver: {approvers: [data_eng_lead], max_hours: 48}}",
-     "key `layers.silver.max_hours` is 48 but the failover runbook allows at most 24 h"),
+     ":2 key 'layers.silver.max_hours': is 48 but the failover runbook allows at most 24 h"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {silver: {approvers: [boss], max_hours: 4}}",
-     "key `layers.silver.approvers` has unknown role"),
+     ":2 key 'layers.silver.approvers': unknown value 'boss'"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {platinum: {approvers: [manager], max_hours: 4}}",
-     "key `layers.platinum`: unknown layer"),
+     ":2 key 'layers.platinum': unknown key. Hint: allowed keys are bronze, silver, gold"),
 ])
 def test_matrix_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "approval_matrix.yaml"
@@ -220,7 +221,7 @@ def test_startup_validation_names_the_broken_file(tmp_path: Path, monkeypatch: p
     (tmp_path / "approval_matrix.yaml").write_text("never_allowed: [pii]\nlayers: {}")
     monkeypatch.setenv("DQ_CONFIG_DIR", str(tmp_path))
 
-    with pytest.raises(approval_matrix.MatrixError, match="approval_matrix.yaml: key `never_allowed` lacks"):
+    with pytest.raises(approval_matrix.MatrixError, match="approval_matrix.yaml:1 key 'never_allowed': lacks"):
         gate.validate_startup()
 
 

@@ -60,12 +60,12 @@ def test_the_shipped_config_is_the_runbooks_schedule() -> None:
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
-    ("reports:\n  daily: {kind: hourly, schedule: '0 9 * * *'}\n", "reports.yaml:2 key 'kind': unknown report kind 'hourly'"),
-    ("reports:\n  daily:\n    kind: daily\n    schedule: 'at nine'\n", "reports.yaml:4 key 'schedule': 'at nine' is not a valid cron"),
-    ("reports:\n  daily:\n    kind: daily\n    schedule: '0 9 * * *'\n    to: [nobody]\n", "reports.yaml:5 key 'to': unknown team(s) ['nobody']"),
+    ("reports:\n  daily: {kind: hourly, schedule: '0 9 * * *'}\n", "reports.yaml:2 key 'reports.daily.kind': unknown value 'hourly'. Hint: use any of daily, weekly"),
+    ("reports:\n  daily:\n    kind: daily\n    schedule: 'at nine'\n", "reports.yaml:4 key 'reports.daily.schedule': 'at nine' is not a valid cron"),
+    ("reports:\n  daily:\n    kind: daily\n    schedule: '0 9 * * *'\n    to: [nobody]\n", "reports.yaml:5 key 'reports.daily.to': unknown team(s) ['nobody']"),
     ("timezone: Mars/Base\n", "reports.yaml:1 key 'timezone': unknown time zone"),
-    ("sla:\n  kpis: [uptime]\n", "reports.yaml:2 key 'kpis': unknown KPIs"),
-    ("sla:\n  for_minutes: soon\n", "key 'for_minutes': must be a number"),
+    ("sla:\n  kpis: [uptime]\n", "reports.yaml:2 key 'sla.kpis': unknown value 'uptime'"),
+    ("sla:\n  for_minutes: soon\n", "reports.yaml:2 key 'sla.for_minutes': must be a number from 0 to 10000"),
     ("reprots: {}\n", "reports.yaml:1 key 'reprots': unknown key"),
     ("reports: [\n", "not valid YAML"),
 ])
