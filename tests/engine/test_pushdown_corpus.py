@@ -89,3 +89,12 @@ def test_every_sql_form_renders_for_the_generated_only_dialects(dialect: str) ->
             continue
         text = statement(relation, outputs(index, form_ctx, form)).sql(dialect=dialect)
         assert "Edge Cases" in text and "SELECT" in text, (r.name, text)
+
+
+def test_mariadb_collation_is_the_documented_difference(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/checks.md: MariaDB's default collation is case-insensitive in IN; local compares exactly."""
+    listed = rule("accepted_values", "names", column="prénom", values=["ann", "Zoë", "Bob", "Ken", "Xi"])
+    monkeypatch.setenv("DQ_EXECUTION", "local")
+    assert warehouse.result(listed).failing_rows == 2
+    monkeypatch.setenv("DQ_EXECUTION", "pushdown")
+    assert warehouse.result(listed).failing_rows == (0 if warehouse.backend == "mariadb" else 2)
