@@ -59,8 +59,15 @@ def outputs(index: int, ctx: SqlContext, form: SqlCompiled) -> list[exp.Expressi
         form.fails.copy() if scope is None else exp.And(this=exp.Paren(this=scope.copy()),
                                                          expression=exp.Paren(this=form.fails.copy())))
     tested = ctx.count()
-    extra = [named(v, k) for k, v in form.metrics.items()]
-    return [named(failing, "failing"), named(tested, "tested"), *extra]
+    # Metrics (distinct duplicated values) repeat the check's grouping: only for a failing rule (`metrics`).
+    return [named(failing, "failing"), named(tested, "tested")]
+
+
+def metrics(backend: Backend, form: SqlCompiled, timeout: float) -> dict[str, Any]:
+    if not form.metrics:
+        return {}
+    query = exp.select(*[exp.alias_(v.copy(), k, quoted=True) for k, v in form.metrics.items()])
+    return backend.run(query, timeout_seconds=timeout).row(0, named=True)
 
 
 def statement(relation: exp.Expression, columns: Sequence[exp.Expression]) -> exp.Select:

@@ -82,8 +82,14 @@ def _run(run: Any, backend: Backend, plan: Plan, rules: list[RulePlan], schema: 
         if form.value is not None:
             result = ev._judge_aggregate(rule_plan, _plain(outcome.get("value")), run.suite)
         else:
-            if not int(outcome.get("failing") or 0):
-                outcome.pop("duplicated_values", None)
+            if int(outcome.get("failing") or 0):
+                try:
+                    outcome |= executor.metrics(backend, form, timeout)
+                except PushdownTimeout as exc:
+                    results.append(ev._error(rule_plan.rule, str(exc)))
+                    continue
+            else:
+                outcome |= {name: 0 for name in form.metrics}  # nothing failed: nothing duplicated, as locally
             result = ev._judge_rows(rule_plan, outcome, run.suite)
             if result.status in {Verdict.FAILED, Verdict.WARNED} and run.cap > 0:
                 own = list(dict.fromkeys([*rule_plan.columns, *columns]))

@@ -58,6 +58,8 @@ def test_both_executors_agree(warehouse: Warehouse, monkeypatch: pytest.MonkeyPa
         assert (got.status, got.failing_rows, got.rows_tested) == (
             expected.status, expected.failing_rows, expected.rows_tested), (name, got.message, expected.message)
         assert _same(got.observed_value, expected.observed_value), (name, got.message, expected.message)
+        assert got.metrics.get("duplicated_values") == expected.metrics.get("duplicated_values"), name
+        assert got.message == expected.message, name
 
 
 def test_failing_rule_has_a_sample_from_the_source(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
