@@ -66,6 +66,8 @@ _DECLARED = [
     Setting("DQ_CONSOLE_URL", str, "http://localhost:8501", "Base URL of the console, used for deep links in alerts."),
     Setting("DQ_READ_PARTITIONS", int, "2", "Parallel connections per table read from PostgreSQL/MySQL (connectorx partition_on over the integer primary key); 1 disables it."),
     Setting("DQ_SCHEDULER_CONCURRENCY", int, "2", "How many suites one scheduler process runs at once, each in its own child process."),
+    Setting("DQ_SOURCE_CONCURRENCY", int, "0", "How many of those may read one source at once while suites of other sources wait; 0 (default) = DQ_SCHEDULER_CONCURRENCY - 1 (at least 1), so one dead source never takes every worker."),
+    Setting("DQ_TIMEOUT_BACKOFF_MAX_SECONDS", float, "3600", "A suite that keeps timing out skips its ticks for its timeout, doubled after each further timeout, up to this long; one complete run resets it."),
     Setting("DQ_SCHEDULER_STOP_SECONDS", float, "20", "On SIGTERM the scheduler waits this long for running suites, then aborts them (they run again on the next start)."),
     Setting("DQ_OVERDUE_GRACE_SECONDS", float, "300", "A scheduled tick not picked up within this many seconds makes its suite overdue and the health check fail; so does a run request left pending this long."),
     # --- alerting (docs/alerting.md); an empty endpoint means the channel is not configured ---
@@ -87,6 +89,17 @@ _DECLARED = [
     Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted by the scheduler once per 30-day period. Empty (default) = keep everything."),
     Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
     Setting("DQ_PARTITION_MIN_ROWS", int, "1000000", "Tables with fewer rows (catalog estimate) are read over one connection."),
+    # --- observability (docs/operations.md) ---
+    Setting("DQ_LOG_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder of the rotating log files (`scheduler.log`, `cli.log`, `console.log`). Default: `logs` in DQ_DATA_DIR."),
+    Setting("DQ_LOG_LEVEL", lambda v: v.strip().upper(), "INFO", "Level of the product's logs: DEBUG, INFO, WARNING or ERROR."),
+    Setting("DQ_LOG_MAX_MB", float, "20", "A log file is rotated when it reaches this size."),
+    Setting("DQ_LOG_BACKUPS", int, "10", "How many rotated log files are kept per program."),
+    Setting("DQ_OPENLINEAGE_URL", str, "", "Base URL of an OpenLineage HTTP receiver (Marquez, DataHub, OpenMetadata); each run emits a run event with its data-quality assertions. Empty disables it."),
+    Setting("DQ_OPENLINEAGE_ENDPOINT", str, "api/v1/lineage", "Path of the OpenLineage receiver's endpoint under DQ_OPENLINEAGE_URL."),
+    Setting("DQ_OPENLINEAGE_API_KEY", str, "", "Bearer token for the OpenLineage receiver (secret); empty sends none."),
+    Setting("DQ_OPENLINEAGE_NAMESPACE", str, "dq-console", "OpenLineage namespace of the DQ jobs (one job per suite)."),
+    Setting("DQ_OPENLINEAGE_TIMEOUT_SECONDS", float, "5", "Timeout of one OpenLineage HTTP post; a receiver that is down never fails the run."),
+    Setting("DQ_DEV_ALLOW_REMOTE", _bool, "false", "Let the console in dev mode (no OIDC, no DQ_AUTH_HEADER) listen on an address other than 127.0.0.1. Anyone who reaches it acts as DQ_DEV_USER."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}

@@ -14,13 +14,19 @@ from typing import Any
 import settings
 from store.alerts import ViolationFacts
 
-EVENTS = ("new", "still_failing", "escalated", "recovered", "notice")
+EVENTS = ("new", "could_not_check", "still_failing", "still_could_not_check", "escalated", "recovered",
+          "checked_again", "notice")
+# The events of a could-not-check episode (a violation with verdict ERROR: the rule could not run).
+ERROR_EVENTS = {"new": "could_not_check", "still_failing": "still_could_not_check", "recovered": "checked_again"}
 _EVENT_WORDS = {
     "notice": ("notice", "notices"),
     "new": ("new violation", "new violations"),
+    "could_not_check": ("could not check", "could not check"),
     "still_failing": ("still failing", "still failing"),
+    "still_could_not_check": ("still could not check", "still could not check"),
     "escalated": ("escalated (not acknowledged)", "escalated (not acknowledged)"),
     "recovered": ("recovered", "recovered"),
+    "checked_again": ("checked again", "checked again"),
 }
 _RANK = {"INFO": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 
@@ -33,9 +39,16 @@ def violation_link(violation_id: int, base: str | None = None) -> str:
 def payload(
     violation: ViolationFacts, event: str, *, table: str | None = None, console_url: str | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """The snapshot of one violation event that every channel renders."""
+    """The snapshot of one violation event that every channel renders.
+
+    A could-not-check episode (verdict ERROR) gets its own events: could_not_check,
+    still_could_not_check, checked_again.
+    """
+    if violation.verdict == "ERROR":
+        event = ERROR_EVENTS.get(event, event)
     return {
         "event": event,
+        "verdict": violation.verdict,
         "violation_id": violation.id,
         "rule": violation.rule_name,
         "suite": violation.suite,
@@ -123,8 +136,15 @@ def _event_text(item: Mapping[str, Any]) -> str:
     event = item["event"]
     if event == "still_failing":
         return f"still failing ({item['occurrences']} runs since {item['detected_at']})"
+    if event == "could_not_check":
+        return "COULD NOT CHECK, the rule could not run"
+    if event == "still_could_not_check":
+        return f"still could not check ({item['occurrences']} runs since {item['detected_at']})"
     if event == "escalated":
-        return f"not acknowledged after {item['after_minutes']:g} min, escalated to {item['team']} (level {item['level']})"
+        what = "could not check, " if item.get("verdict") == "ERROR" else ""
+        return f"{what}not acknowledged after {item['after_minutes']:g} min, escalated to {item['team']} (level {item['level']})"
     if event == "recovered":
         return "recovered, the rule passes again"
+    if event == "checked_again":
+        return "checked again, the rule runs"
     return "new violation"

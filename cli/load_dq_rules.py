@@ -59,7 +59,7 @@ def _print(plan: SyncPlan, suites: int, rules: int, args: argparse.Namespace, wa
         }, indent=2, default=str))
         return
     words = {"added": ("add", "added"), "changed": ("change", "changed"), "restored": ("restore", "restored"),
-             "moved": ("move", "moved"),
+             "moved": ("move", "moved"), "renamed": ("rename (history kept)", "renamed (history kept)"),
              "removed": ("disable (removed from manifests)", "disabled (removed from manifests)")}
     print(f"{suites} suites, {rules} rules valid.")
     for warning in warnings:
@@ -74,5 +74,6 @@ def _print(plan: SyncPlan, suites: int, rules: int, args: argparse.Namespace, wa
     for name in plan.suites_disabled:
         print(f"  {'would disable' if args.dry_run else 'disabled'} suite: {name}")
     summary = (f"added {plan.count('added')}, changed {plan.count('changed')}, moved {plan.count('moved')}, "
-               f"disabled {plan.count('removed')}, restored {plan.count('restored')}, unchanged {plan.unchanged}")
+               f"disabled {plan.count('removed')}, restored {plan.count('restored')}, renamed {plan.count('renamed')}, "
+               f"unchanged {plan.unchanged}")
     print(f"{'Dry run, nothing written' if args.dry_run else 'Loaded in one transaction'}: {summary}.")

@@ -1,18 +1,20 @@
 """`python manage.py run_dq_checks`: run rules now (or queue them with --async), as the runbooks call it.
 
 Exit codes: 0 every rule passed (warnings included), 1 some rule FAILED, 2 some rule could not
-run (ERROR; takes precedence over 1), 3 usage error.
+run (ERROR; takes precedence over 1), 3 usage error, 130/143 interrupted by SIGINT/SIGTERM (the
+run is recorded ABORTED and its reads are cancelled in the source, even while one hangs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 
 from cli import UsageError
 from engine.results import RuleResult, Verdict
-from ops.run_checks import RunSummary, all_suite_names, run_suite
+from ops.run_checks import Interrupted, RunSummary, all_suite_names, interruptible, run_suite
 from store import db, migrations
 from store.rules import suite_of_rule
 
@@ -31,7 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--async", action="store_true", dest="run_async", help="queue a run request for the scheduler and return")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--user", default="cli", help="recorded as who requested the run")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="stop each suite's reads after this long, in the source too (default: DQ_SUITE_TIMEOUT_SECONDS)")
     parser.set_defaults(handler=handle)
+
+
+def positive_timeout(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise UsageError("--timeout must be a positive number of seconds. Hint: e.g. --timeout 300.")
+    return value
 
 
 def _targets(args: argparse.Namespace) -> list[tuple[str, list[str] | None]]:
@@ -56,8 +66,18 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     if args.run_async:
         return _queue(targets, args)
-    summaries = [run_suite(suite, trigger="manual", rule_names=rules, requested_by=args.user, dry_run=args.dry_run)
-                 for suite, rules in targets]
+    timeout = positive_timeout(args.timeout)
+    summaries: list[RunSummary] = []
+    try:
+        with interruptible():
+            for suite, rules in targets:
+                summaries.append(run_suite(suite, trigger="manual", rule_names=rules, requested_by=args.user,
+                                           dry_run=args.dry_run, timeout_seconds=timeout))
+    except Interrupted as stop:
+        runs = ", ".join(f"#{r}" for r in stop.run_ids) or "none started"
+        print(f"manage.py run_dq_checks: interrupted by {stop}; run {runs} recorded ABORTED, its reads cancelled "
+              "in the source. Hint: run it again when ready.", file=sys.stderr)
+        return stop.exit_code
     _print(summaries, args)
     return exit_code([r for s in summaries for r in s.report.results])
 

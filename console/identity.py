@@ -16,6 +16,17 @@ def _oidc_configured() -> bool:
         return False
 
 
+def _oidc_name() -> str:
+    """The name roles.yaml knows an OIDC user by: e-mail, else the preferred user name, else the subject."""
+    for claim in ("email", "preferred_username", "name", "sub"):
+        value = st.user.get(claim)
+        if value:
+            return str(value)
+    st.error("The identity provider sent no e-mail, user name or subject. Hint: request the `email` scope.")
+    st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises
+
+
 def current_user() -> User:
     """The user of this session; pages pass `.name` to every store write.
 
@@ -27,7 +38,7 @@ def current_user() -> User:
         if not st.user.is_logged_in:
             st.button("Log in", on_click=st.login)
             st.stop()
-        return user(str(st.user.get("email") or st.user.get("name")), mode="oidc")
+        return user(_oidc_name(), mode="oidc")
     header = settings.get("DQ_AUTH_HEADER")
     if header:
         name = st.context.headers.get(header)

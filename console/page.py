@@ -29,6 +29,8 @@ def banner(user: User) -> None:
         )
     else:
         st.sidebar.caption(f"Signed in as **{user.name}** ({roles}) via {user.mode}")
+    if user.mode == "oidc":
+        st.sidebar.button("Log out", on_click=st.logout, key="dq_logout")
 
 
 def fmt_time(value: object) -> str:

@@ -14,6 +14,10 @@ class SourceUnavailable(EngineError):
     """The source database or file cannot be read (connection refused, bad URL, missing file)."""
 
 
+class ReadCancelled(SourceUnavailable):
+    """A read was ended inside the source: its statement timeout fired or it was cancelled."""
+
+
 class SourceNotConfigured(EngineError):
     """A source named in the rules has no URL in the environment or secrets.toml."""
 

@@ -36,7 +36,7 @@ SUITE_KEYS = (
 RULE_KEYS = (
     "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
     "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes", "where",
-    "warn", "fail", "threshold", "parameters", "parallel_degree", "use_index", "query_hint",
+    "warn", "fail", "threshold", "parameters", "parallel_degree", "use_index", "query_hint", "renamed_from",
 )
 # The runbooks nest tuning keys and check parameters under `parameters:`; they mean the same there.
 PARAMETERS_KEYS = (
@@ -512,6 +512,11 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     owner = _string(ctx, rule_map, "owner", rule=label)
     description = _string(ctx, rule_map, "description", rule=label)
     parallel_degree, use_index, query_hint = _tuning(ctx, rule_map, label)
+    # The rule's previous name: loading keeps its store row (id, versions, results) under the new name.
+    renamed_from = _string(ctx, rule_map, "renamed_from", rule=label)
+    if renamed_from is not None and (renamed_from == name or not _NAME.match(renamed_from)):
+        ctx.add(rule_map, "renamed_from", f"{renamed_from!r} is not a previous rule name",
+                "name the rule's old name, e.g. `renamed_from: orders_id_not_null`", label)
     if len(ctx.problems) != before or name is None or check is None or severity is None:
         return None
     return Rule(
@@ -552,6 +557,9 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
         layer = Layer(str(layer_text).lower())
     data_classes = _enum_list(ctx, document, "data_classes", DataClass)
     pii_columns = tuple(_string_list(ctx, document, "pii_columns"))
+    if DataClass.PII in data_classes and not pii_columns:
+        ctx.add(document, "data_classes", "a pii suite must list its pii_columns",
+                "add `pii_columns: [...]` naming the columns that hold personal data, so failing-row samples mask them")
     schedule = _cron(ctx, document)
     timezone = _string(ctx, document, "timezone")
     owner = _string(ctx, document, "owner")

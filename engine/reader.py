@@ -24,9 +24,10 @@ import polars as pl
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 import settings
+from engine import cancel
 from engine.coltypes import ColumnType, from_catalog, from_polars, from_sqlite
-from engine.errors import SchemaMismatch, SourceUnavailable
-from engine.sources import Location, host_port, mask
+from engine.errors import ReadCancelled, SchemaMismatch, SourceUnavailable
+from engine.sources import Location, check_login, host_port, mask
 
 _PREPARERS = {
     "sqlite": sqlite.dialect().identifier_preparer,
@@ -139,6 +140,8 @@ def sql_literal(value: Any, dialect: str) -> str:
 
 _CAST_HINT = ("Hint: read it through a view that casts it to a type the engine reads "
               "(e.g. CAST(x AS double precision) or CAST(x AS text)), or fix the offending values")
+# Driver messages of a statement ended by its timeout or cancelled (PostgreSQL, MariaDB).
+_CANCELLED = ("canceling statement due to", "max_statement_time exceeded", "Query execution was interrupted")
 
 
 class _DriverError(Exception):
@@ -176,17 +179,27 @@ class ConnectorxReader:
                 raise SourceUnavailable(
                     f"source {self.location.source!r} at {self.location.masked()} is unreachable: {exc}. "
                     "Hint: check that the database is up and the host/port in the source URL.") from exc
+            check_login(self.location, CONNECT_TIMEOUT_SECONDS)
         self._reachable = True
 
     def _read(self, sql: str, **options: Any) -> pl.DataFrame:
         """Run one query; a failure raises _DriverError carrying the driver's message, password masked."""
         self._check_reachable()
+        url, sql = cancel.prepare(self.location, sql, partitioned="partition_on" in options)
         try:
-            table = cx.read_sql(self.location.url, sql, return_type="arrow", **options)
+            table = cx.read_sql(url, sql, return_type="arrow", **options)
         except BaseException as exc:  # connectorx raises RuntimeError, ValueError and pyo3 panics (BaseException)
             if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
                 raise
-            raise _DriverError(mask(str(exc), self.location.url)) from exc
+            text = mask(str(exc), self.location.url)
+            if any(n in text for n in _CANCELLED):
+                active = cancel.current()
+                limit = f" longer than {active.seconds:g}s" if active is not None and active.seconds else ""
+                raise ReadCancelled(
+                    f"source {self.location.source!r}: the suite ran{limit} and was stopped: its read was "
+                    f"ended in the source ({text}). Hint: raise the timeout (--timeout, "
+                    "DQ_SUITE_TIMEOUT_SECONDS), enable sampling, or look for locks and slow queries on the table.") from exc
+            raise _DriverError(text) from exc
         return pl.from_arrow(table)  # type: ignore[return-value]
 
     def query(self, sql: str, **options: Any) -> pl.DataFrame:

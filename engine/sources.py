@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import settings
-from engine.errors import SourceNotConfigured
+from engine.errors import SourceNotConfigured, SourceUnavailable
 from engine.model import Source
 
 DEMO_WAREHOUSE = "demo_warehouse.db"
@@ -100,6 +100,57 @@ def host_port(url: str) -> tuple[str, int] | None:
     except ValueError:
         port = default
     return parts.hostname or "localhost", port
+
+
+def mysql_params(url: str) -> dict[str, object]:
+    """PyMySQL connect() keywords for a mysql:// URL (user, password, host, port, database)."""
+    parts = urlsplit(url)
+    return {"host": parts.hostname or "localhost", "port": parts.port or 3306,
+            "user": unquote(parts.username or ""), "password": unquote(parts.password or ""),
+            "database": parts.path.lstrip("/") or None}
+
+
+def libpq_url(url: str) -> str:
+    """The URL without connectorx's own query options (cxprotocol=...), which libpq would refuse."""
+    parts = urlsplit(url)
+    kept = [pair for pair in parts.query.split("&") if pair and not pair.lower().startswith("cx")]
+    return parts._replace(query="&".join(kept)).geturl()
+
+
+# What the drivers say when the server refused the login itself (not the network, not the table).
+_AUTH_FAILURES = ("password authentication failed", "role \"", "no pg_hba.conf entry", "authentication failed",
+                  "access denied for user", "(1045", "(1044", "(1698")
+
+
+def check_login(location: Location, timeout_seconds: float) -> None:
+    """Log in once with the source's credentials, failing within `timeout_seconds`.
+
+    connectorx's pool retries a refused login until its own 30 s timeout and then says only
+    "timed out waiting for connection"; this says what is wrong, at once.
+    """
+    if location.dialect not in ("postgresql", "mysql"):
+        return
+    try:
+        if location.dialect == "postgresql":
+            import psycopg
+
+            psycopg.connect(libpq_url(location.url), connect_timeout=max(1, int(timeout_seconds))).close()
+        else:
+            import pymysql
+
+            pymysql.connect(**mysql_params(location.url), connect_timeout=timeout_seconds).close()  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - both drivers raise their own OperationalError
+        text = mask(str(exc), location.url)
+        variable = settings.source_env_name(location.source)
+        if any(needle in text.lower() for needle in _AUTH_FAILURES):
+            raise SourceUnavailable(
+                f"source {location.source!r} at {location.masked()} refused the login: {text.strip()}. "
+                f"Hint: check the user name and password (credentials) in {variable} and that the role "
+                "exists and may connect to that database.") from exc
+        raise SourceUnavailable(
+            f"source {location.source!r} at {location.masked()} cannot be connected to within "
+            f"{timeout_seconds:g}s: {text.strip()}. Hint: check that the database is up and the host, "
+            f"port and database name in {variable}.") from exc
 
 
 def sqlite_path(url: str) -> str:

@@ -29,6 +29,13 @@ class DueWork:
     suite: str
     due_at: datetime
     rule_names: tuple[str, ...] | None
+    merged_ticks: int = 0  # missed ticks before due_at that this one run stands for
+    first_due_at: datetime | None = None  # the oldest of them (None when nothing was missed)
+
+    @property
+    def waiting_since(self) -> datetime:
+        """The oldest moment this work has been due: what fair scheduling orders by."""
+        return self.first_due_at or self.due_at
 
 
 def zone(name: str) -> ZoneInfo:
@@ -90,11 +97,35 @@ def due_work(suite: Suite, now: datetime, default_tz: str, last_due: datetime | 
         return None
     names = tuple(rule.name for _, rules in due for rule in rules)
     every_enabled = {rule.name for rule in suite.rules if rule.enabled}
+    due_at = max(tick for tick, _ in due)
+    merged, first = (0, None) if last_due is None else missed_ticks(
+        [expr for expr in scheduled_rules(suite)], tz, last_due, due_at)
     return DueWork(
         suite=suite.name,
-        due_at=max(tick for tick, _ in due),
+        due_at=due_at,
         rule_names=None if set(names) == every_enabled else tuple(sorted(names)),
+        merged_ticks=merged,
+        first_due_at=first,
     )
+
+
+MAX_COUNTED_TICKS = 1_000
+
+
+def missed_ticks(exprs: list[str], tz: str, after: datetime, until: datetime) -> tuple[int, datetime | None]:
+    """How many distinct ticks of `exprs` fall in (after, until), before `until` itself, and the first.
+
+    Counting stops at MAX_COUNTED_TICKS (a per-second schedule down for a day), so the figure is a floor.
+    """
+    ticks: set[datetime] = set()
+    for expr in exprs:
+        iterator = _iterator(expr, tz, after)
+        while len(ticks) < MAX_COUNTED_TICKS:
+            tick = iterator.get_next(datetime).astimezone(UTC)
+            if tick >= until:
+                break
+            ticks.add(tick)
+    return len(ticks), min(ticks) if ticks else None
 
 
 def next_due(suite: Suite, now: datetime, default_tz: str) -> datetime | None:

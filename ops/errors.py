@@ -27,3 +27,7 @@ class InvalidRequest(OpsError):
 
 class ReportConfigError(OpsError):
     """config/reports.yaml is malformed."""
+
+
+class PermissionDenied(OpsError):
+    """The user's roles do not allow the action (ops.permissions); the message names who can."""

@@ -43,8 +43,9 @@ def daily_markdown(summary: DailySummary, beats: pl.DataFrame) -> str:
     lines += [f"- Run requests waiting: {summary.queue_length}", "", "## KPIs", "",
               "| KPI | Value | Target | Status |", "| --- | --- | --- | --- |"]
     for k in summary.kpis:
-        state = {True: "OK", False: "OFF TARGET", None: "no data"}[k.ok]
-        lines.append(f"| {k.label} | {k.shown()} | {k.target} | {state} |")
+        state = {"on target": "OK", "off target": "OFF TARGET"}.get(k.state(), k.state())
+        value = f"{k.shown()} ({k.detail})" if k.detail else k.shown()
+        lines.append(f"| {k.label} | {value} | {k.target or '-'} | {state} |")
     runs = ", ".join(f"{s}: {n}" for s, n in sorted(summary.runs_by_status.items())) or "none"
     lines += ["", "## Recent activity (24 h)", "", f"- Runs: {sum(summary.runs_by_status.values())} ({runs})",
               "", "## Active rules", "", f"- Total rules: {summary.rules_total}",

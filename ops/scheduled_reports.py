@@ -83,7 +83,7 @@ def report_payload(spec: ReportSpec, due_at: datetime) -> dict[str, Any]:
 
 def _kpi_row(k: Kpi) -> dict[str, Any]:
     return {"key": k.key, "label": k.label, "value": k.shown(), "target": k.target,
-            "status": {True: "OK", False: "OFF TARGET", None: "no data"}[k.ok]}
+            "status": {"on target": "OK", "off target": "OFF TARGET"}.get(k.state(), k.state())}
 
 
 def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

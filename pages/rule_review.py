@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from console import data
+from console import data, links
 from console.page import fmt_time, start
 from store import review
 
@@ -40,4 +40,5 @@ for name, (title, caption) in TITLES.items():
     if frame.is_empty():
         st.info("Nothing here.")
     else:
-        st.dataframe(frame, hide_index=True, width="stretch")
+        shown, config = links.linked(frame, rule="rule_name" if "rule_name" in frame.columns else "name")
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=config)

@@ -1,10 +1,13 @@
 """The scheduler loop: `schedule` jobs for the tick and housekeeping, children for suites, a heartbeat
 thread that also renews leases, and an orderly stop on SIGTERM.
 
-One tick: repair expired leases, re-read the live suites (rules loaded while running take effect
-here), claim pending run requests, then claim due schedule ticks, up to DQ_SCHEDULER_CONCURRENCY
-suites at once. Nothing a suite does (an exception, a dead source, a hang) can stop the loop:
-each runs in a child process with a deadline, and every job is wrapped so an error is logged.
+One tick: repair expired leases and runs whose owner is gone, re-read the live suites (rules
+loaded while running take effect here), then fill free workers fairly (scheduler/fairness.py):
+due ticks oldest-due first, then run requests, no source taking every worker, suites that keep
+timing out backed off. Nothing a suite does (an exception, a dead source, a hang) can stop the
+loop: each runs in a child process with a deadline, and every job is wrapped so an error is logged.
+Every write carries this scheduler's registration epoch and its leases' generations; when the
+store refuses one (FenceLost: we were paused and superseded) the scheduler stops writing at once.
 """
 
 from __future__ import annotations
@@ -28,13 +31,16 @@ import clock
 import settings
 from alerting.policy import current_policy
 from engine.model import Suite
-from ops import cron, gate, health, housekeeping
-from scheduler import dispatch, worker
+from ops import cron, gate, health, housekeeping, owners
+from scheduler import dispatch, fairness, worker
 from scheduler.errors import HealthPortUnavailable, SchedulerError
 from scheduler.http import serve
 from store import db, migrations, scheduling
-from store.errors import StoreError
+from store.errors import FenceLost, StoreError
+from store.fencing import check_registration
 from store.rules import live_suites
+from telemetry.counters import TIMEOUTS, EventCounter
+from telemetry.logs import SUITE_TIMEOUT, event
 
 log = logging.getLogger("scheduler")
 
@@ -51,6 +57,9 @@ class Config:
     timezone: str
     health_host: str
     health_port: int
+    source_concurrency: int = 0  # 0: concurrency - 1, at least 1
+    backoff_max_seconds: float = 3600.0
+    overdue_grace: float = 300.0
 
     @classmethod
     def from_settings(cls, scheduler_id: str | None = None) -> Config:
@@ -65,20 +74,17 @@ class Config:
             timezone=settings.get("DQ_TIMEZONE"),
             health_host=settings.get("DQ_HEALTH_HOST"),
             health_port=settings.get("DQ_HEALTH_PORT"),
+            source_concurrency=max(0, settings.get("DQ_SOURCE_CONCURRENCY")),
+            backoff_max_seconds=settings.get("DQ_TIMEOUT_BACKOFF_MAX_SECONDS"),
+            overdue_grace=settings.get("DQ_OVERDUE_GRACE_SECONDS"),
         )
 
+    @property
+    def per_source(self) -> int:
+        return self.source_concurrency or max(1, self.concurrency - 1)
 
-def pid_alive(host: str, pid: int) -> bool:
-    """Whether a process recorded in a heartbeat still exists; other hosts are assumed alive."""
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+
+pid_alive = owners.alive_on  # kept for callers of the old name
 
 
 def _run_job(job: housekeeping.Job) -> None:
@@ -94,7 +100,7 @@ class Scheduler:
         self.running: dict[int, worker.Running] = {}
         self.running_suites: dict[int, Suite] = {}
         self.suites: list[Suite] = []
-        self.counters: Counter[tuple[str, str]] = Counter()
+        self.counters: Counter[tuple[str, str]] = EventCounter()  # also dq_scheduler_events_total
         self.http_address: tuple[str, int] = (config.health_host, config.health_port)
         self._last_errors: dict[str, str] = {}
         self._beating = threading.Event()
@@ -102,6 +108,10 @@ class Scheduler:
         self._server: ThreadingHTTPServer | None = None
         self._once = False
         self._scheduled_this_pass: set[str] = set()
+        self.epoch: int | None = None  # the registration's fencing token, set by start()
+        self.fenced: str | None = None  # why the store refused our writes; then we stop writing
+        self.backoff = fairness.Backoff(config.timeout_seconds, config.backoff_max_seconds)
+        self._jobs = threading.RLock()  # running jobs and their leases: changed by the loop, read by the heartbeat
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -128,9 +138,9 @@ class Scheduler:
 
     def _register(self, single: bool) -> None:
         with db.write() as conn:
-            scheduling.register_scheduler(
+            self.epoch = scheduling.register_scheduler(
                 conn, self.id, host=socket.gethostname(), pid=os.getpid(), timezone=self.config.timezone,
-                stale_seconds=health.stale_after_seconds(), single_active=single, alive=pid_alive,
+                stale_seconds=health.stale_after_seconds(), single_active=single, alive=owners.alive_on,
             )
             # Leases left by this id's previous life, or on SQLite by anyone, belong to dead processes.
             scheduling.expire_leases(conn, None if single else [self.id])
@@ -138,7 +148,7 @@ class Scheduler:
     def _serve(self) -> ThreadingHTTPServer:
         host, port = self.config.health_host, self.config.health_port
         try:
-            server = serve(host, port, lambda: dict(self.counters))
+            server = serve(host, port, lambda: self.suites or None)
         except OSError as exc:
             raise HealthPortUnavailable(
                 f"the health endpoint cannot listen on {host}:{port}: {exc.strerror or exc}. "
@@ -183,6 +193,9 @@ class Scheduler:
     def shutdown(self) -> None:
         """Let running suites finish for up to DQ_SCHEDULER_STOP_SECONDS, abort the rest, say stopped."""
         self.stopping.set()
+        if self.fenced is not None:
+            self._stop_fenced()
+            return
         deadline = time.monotonic() + self.config.stop_seconds
         if self.running:
             log.info("stopping: waiting up to %gs for %d running suite(s)", self.config.stop_seconds, len(self.running))
@@ -191,10 +204,12 @@ class Scheduler:
             time.sleep(0.05)
         for run_id, running in list(self.running.items()):
             running.stop()
-            self._safe("abort", partial(dispatch.abandon, running.job, self.id,
-                                        "the scheduler was stopped before the suite finished; it runs again on the next start"))
-            log.warning("aborted %s: the scheduler is stopping", running.job.describe())
-            self._forget(run_id)
+            self._cancel_reads(run_id)
+            with self._jobs:
+                self._safe("abort", partial(dispatch.abandon, running.job, self._holder(),
+                                            "the scheduler was stopped before the suite finished; it runs again on the next start"))
+                log.warning("aborted %s: the scheduler is stopping", running.job.describe())
+                self._forget(run_id)
         self._beating.set()
         if self._heart.is_alive():
             self._heart.join(10)  # its last "stopping" beat must not land after our "stopped"
@@ -203,6 +218,27 @@ class Scheduler:
             self._server.shutdown()
             self._server.server_close()
         log.info("scheduler %r stopped", self.id)
+
+    def _stop_fenced(self) -> None:
+        """Superseded: kill our children and write nothing; whoever holds the store now repairs."""
+        for run_id, running in list(self.running.items()):
+            running.stop()
+            self._cancel_reads(run_id)
+            self._forget(run_id)
+        self._beating.set()
+        if self._heart.is_alive() and threading.current_thread() is not self._heart:
+            self._heart.join(10)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        log.error("scheduler %r stopped without writing: %s", self.id, self.fenced)
+
+    def _fence(self, exc: FenceLost) -> None:
+        if self.fenced is None:
+            self.fenced = str(exc)
+            log.error("the store refused a write of scheduler %r: %s", self.id, exc)
+        self.hurry.set()
+        self.stopping.set()
 
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -223,13 +259,11 @@ class Scheduler:
             return
         self._repair()
         self._refresh_suites()
-        while self._free() and not self.stopping.is_set():
-            job = dispatch.claim_request(self.suites, self.id, self.config.lease_seconds, self._busy())
-            if job is None:
-                break
-            self._launch(job, self._suite(job.suite))
         if self._free():
-            self._run_due()
+            self._fill()
+
+    def _holder(self) -> dispatch.Holder:
+        return dispatch.Holder(self.id, self.config.lease_seconds, self.epoch, self.config.timeout_seconds)
 
     def _refresh_suites(self) -> None:
         """Re-read the live rules; if they cannot be read, keep scheduling the last good ones."""
@@ -240,13 +274,20 @@ class Scheduler:
             return
         self._last_errors.pop("rules", None)
 
-    def _run_due(self) -> None:
+    def _fill(self) -> None:
+        """Fill free workers: due ticks oldest-due first, then run requests; fair across sources.
+
+        A request that has waited half the overdue grace goes before the due ticks (one per tick),
+        so a stream of due work can delay requests but never starve them.
+        """
         with db.read() as conn:
             now = scheduling.db_now(conn)
             last_due = scheduling.last_due_times(conn)
+            pending = scheduling.pending_requests(conn, limit=200, lock=False)
+        requested = {r.suite for r in pending}
+        starving = bool(pending) and (now - pending[0].requested_at).total_seconds() > self.config.overdue_grace / 2
+        due = []
         for suite in self.suites:
-            if not self._free() or self.stopping.is_set():
-                return
             if suite.name in self._busy() or suite.name in self._scheduled_this_pass:
                 continue
             try:
@@ -254,13 +295,40 @@ class Scheduler:
             except cron.CronError as exc:
                 self._note_error(f"cron:{suite.name}", f"suite {suite.name!r} cannot be scheduled: {exc}")
                 continue
-            if work is None:
+            if work is not None and self.backoff.allows(suite.name):
+                due.append((suite, work))
+        by_name = {s.name: s for s in self.suites}
+        waiting = Counter(s.source for s, _ in due)
+        waiting.update(by_name[n].source for n in requested if n in by_name and n not in self._busy())
+        sources = fairness.Sources(self.config.per_source, self._running_sources(), waiting)
+        if starving:
+            self._claim_requests(sources, limit=1)
+        for suite, work in fairness.order(due, self.backoff):
+            if not self._free() or self.stopping.is_set():
+                return
+            if not sources.may_start(suite.source):
                 continue
-            job = dispatch.claim_due(work, suite, self.id, self.config.lease_seconds)
+            job = dispatch.claim_due(work, suite, self._holder())
             if job is not None:
                 self._launch(job, suite)
+                sources.started(suite.source)
                 if self._once:  # --once runs each suite's due tick once, not every tick until it exits
                     self._scheduled_this_pass.add(suite.name)
+        self._claim_requests(sources)
+
+    def _claim_requests(self, sources: fairness.Sources, limit: int | None = None) -> None:
+        claimed = 0
+        while self._free() and not self.stopping.is_set() and (limit is None or claimed < limit):
+            job = dispatch.claim_request(self.suites, self._holder(), busy=self._busy(),
+                                         allowed=lambda s: sources.may_start(s.source))
+            if job is None:
+                return
+            self._launch(job, self._suite(job.suite))
+            sources.started(self._suite(job.suite).source)
+            claimed += 1
+
+    def _running_sources(self) -> Counter[str]:
+        return Counter(suite.source for suite in self.running_suites.values())
 
     def _launch(self, job: worker.SuiteJob, suite: Suite) -> None:
         try:
@@ -271,7 +339,8 @@ class Scheduler:
             else:
                 dispatch.finish(job, suite, self.id, f"the check process could not start: {exc}")
             raise
-        self.running[job.run_id] = running
+        with self._jobs:
+            self.running[job.run_id] = running
         self.running_suites[job.run_id] = suite
         self.counters[("started", job.trigger)] += 1
 
@@ -281,21 +350,41 @@ class Scheduler:
         for run_id, running in list(self.running.items()):
             if running.finished:
                 error = running.error()
-                if error is not None and self.stopping.is_set():
-                    # Killed along with us (systemd signals the whole group): run it again next start.
-                    dispatch.abandon(running.job, self.id, f"the scheduler was stopping and {error}")
-                else:
-                    dispatch.finish(running.job, self.running_suites[run_id], self.id, error)
-                    self._log_end(running, error)
+                with self._jobs:  # the heartbeat must not check a lease we are releasing
+                    if error is not None and self.stopping.is_set():
+                        # Killed along with us (systemd signals the whole group): run it again next start.
+                        dispatch.abandon(running.job, self._holder(), f"the scheduler was stopping and {error}")
+                    else:
+                        dispatch.finish(running.job, self.running_suites[run_id], self._holder(), error)
+                        self._log_end(running, error)
+                        self._note_outcome(running.job, timed_out=running.ran_out_of_time)
+                    self._forget(run_id)
             elif running.timed_out(now):
                 running.stop()
+                self._cancel_reads(run_id)
                 error = dispatch.timed_out_message(self.config.timeout_seconds)
-                dispatch.finish(running.job, self.running_suites[run_id], self.id, error)
+                with self._jobs:
+                    dispatch.finish(running.job, self.running_suites[run_id], self._holder(), error)
+                    self._forget(run_id)
                 self.counters[("timeout", running.job.suite)] += 1
-                log.error("%s: %s", running.job.describe(), error)
-            else:
-                continue
-            self._forget(run_id)
+                TIMEOUTS.labels(running.job.suite).inc()
+                event(log, logging.ERROR, SUITE_TIMEOUT, running.job.suite, run_id=running.job.run_id,
+                      timeout_s=self.config.timeout_seconds, error=error)
+                self._note_outcome(running.job, timed_out=True)
+
+    def _cancel_reads(self, run_id: int) -> None:
+        """A killed child leaves its backend running (waiting on a lock, say): end it in the source."""
+        suite = self.running_suites.get(run_id)
+        if suite is not None:
+            owners.cancel_reads(suite.source, f"dq-run-{run_id}")
+
+    def _note_outcome(self, job: worker.SuiteJob, *, timed_out: bool) -> None:
+        if not timed_out:
+            self.backoff.clear(job.suite)
+            return
+        seconds = self.backoff.strike(job.suite)
+        log.warning("suite %r timed out %d time(s) in a row: its ticks are skipped for %.0fs so that it "
+                    "holds no worker others need", job.suite, self.backoff.strikes(job.suite), seconds)
 
     def _log_end(self, running: worker.Running, error: str | None) -> None:
         seconds = time.monotonic() - running.started
@@ -315,11 +404,16 @@ class Scheduler:
 
     def _repair(self) -> None:
         with db.write() as conn:
+            if self.epoch is not None:
+                check_registration(conn, self.id, self.epoch)
             aborted = scheduling.repair_expired(conn)
         for run_id in aborted:
             self.counters[("repaired", "aborted")] += 1
             log.warning("run #%s was left RUNNING by a scheduler that stopped renewing its lease: "
                         "marked ABORTED; it runs again", run_id)
+        for run_id in owners.repair_orphans():
+            self.counters[("repaired", "orphan")] += 1
+            log.warning("run #%s was left RUNNING by a process that is gone: marked ABORTED", run_id)
 
     def _free(self) -> bool:
         return len(self.running) < self.config.concurrency
@@ -335,16 +429,28 @@ class Scheduler:
             self._safe("heartbeat", lambda: self._beat("stopping" if self.stopping.is_set() else "running"))
 
     def _beat(self, status: str) -> None:
-        current = ", ".join(sorted(self._busy()))[:200] or None
-        with db.write() as conn:
-            scheduling.beat(conn, self.id, status=status, current_suite=current)
+        with self._jobs, db.write() as conn:
+            current = ", ".join(sorted(self._busy()))[:200] or None
+            held = [lease for r in self.running.values() if (lease := r.job.lease()) is not None]
+            # Fencing first: a scheduler that was paused and superseded writes not even its heartbeat.
+            if self.epoch is not None:
+                check_registration(conn, self.id, self.epoch)
             if status != "stopped":
-                scheduling.renew_leases(conn, self.id, self.config.lease_seconds)
+                scheduling.renew_leases(conn, self.id, self.config.lease_seconds, held)
+            scheduling.beat(conn, self.id, status=status, current_suite=current, epoch=self.epoch)
 
     def _safe(self, name: str, fn: Callable[[], object]) -> None:
         """Run one job; log its error once (until it changes or recovers) and carry on."""
         try:
+            if self.fenced is not None:
+                return
+            if self.epoch is not None and name not in ("tick", "poll", "heartbeat", "abort"):
+                with db.read() as conn:  # housekeeping writes too: only while our registration holds
+                    check_registration(conn, self.id, self.epoch)
             fn()
+        except FenceLost as exc:
+            self._fence(exc)
+            return
         except Exception as exc:  # noqa: BLE001 - the loop outlives any one failure
             self._note_error(name, f"{name} failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", exc)
             return

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 
+from store.fencing import Lease
+
 log = logging.getLogger("scheduler")
 
 _PRELOAD = ["ops.run_checks", "store.results", "polars", "connectorx", "sqlalchemy"]
@@ -37,6 +39,12 @@ class SuiteJob:
     due_at: datetime | None = None
     rule_names: tuple[str, ...] | None = None
     request_id: int | None = None
+    generation: int | None = None  # the lease's fencing token: the child's writes carry it
+    source: str | None = None
+    timeout_seconds: float | None = None
+
+    def lease(self) -> Lease | None:
+        return None if self.generation is None else Lease(self.suite, self.worker, self.generation)
 
     def describe(self) -> str:
         what = f"suite {self.suite!r}" + (f" (rules {', '.join(self.rule_names)})" if self.rule_names else "")
@@ -44,11 +52,19 @@ class SuiteJob:
         return f"run #{self.run_id} of {what}, {why}"
 
 
-def run_job(job: SuiteJob) -> None:
-    """The suite-running call: the one place the scheduler hands a claimed run to the engine."""
+# The child's reads are stopped in the source at the timeout; it is killed only if still alive this much later.
+KILL_GRACE_SECONDS = 5.0
+# The child recorded its run, but its reads were stopped at the time budget: the loop backs the suite off.
+EXIT_RAN_OUT_OF_TIME = 75
+
+
+def run_job(job: SuiteJob) -> bool:
+    """The suite-running call: the one place the scheduler hands a claimed run to the engine.
+
+    Returns whether the run ran out of time (its reads were stopped in the source)."""
     from ops.run_checks import run_suite
 
-    run_suite(
+    summary = run_suite(
         job.suite,
         trigger=job.trigger,
         rule_names=list(job.rule_names) if job.rule_names else None,
@@ -56,7 +72,12 @@ def run_job(job: SuiteJob) -> None:
         due_at=job.due_at,
         worker=job.worker,
         run_id=job.run_id,
+        announce=False,  # the scheduler logs, counts and emits it (scheduler.dispatch.finish)
+        lease=job.lease(),
+        # The source ends the child's reads at the timeout; the scheduler kills it only KILL_GRACE later.
+        timeout_seconds=job.timeout_seconds,
     )
+    return summary.timed_out
 
 
 def _watch_scheduler(pid: int) -> None:
@@ -79,13 +100,15 @@ def _child_main(job: SuiteJob, errors: Connection, scheduler_pid: int) -> None:
     # Children come from the forkserver, not the scheduler, so nothing else ends them with it.
     threading.Thread(target=_watch_scheduler, args=(scheduler_pid,), daemon=True).start()
     try:
-        run_job(job)
+        ran_out = run_job(job)
     except BaseException as exc:  # noqa: BLE001 - anything that escapes must reach the parent
         errors.send(f"{type(exc).__name__}: {exc}")
         traceback.print_exc()
         raise SystemExit(1) from None
     finally:
         errors.close()
+    if ran_out:
+        raise SystemExit(EXIT_RAN_OUT_OF_TIME)
 
 
 @dataclass
@@ -102,6 +125,11 @@ class Running:
     def finished(self) -> bool:
         return not self.process.is_alive()
 
+    @property
+    def ran_out_of_time(self) -> bool:
+        """The child recorded its run, its reads stopped in the source at the time budget."""
+        return self.process.exitcode == EXIT_RAN_OUT_OF_TIME
+
     def timed_out(self, now: float) -> bool:
         return now > self.deadline
 
@@ -116,7 +144,7 @@ class Running:
         code = self.process.exitcode
         if message:
             return message
-        if code == 0:
+        if code in (0, EXIT_RAN_OUT_OF_TIME):
             return None
         if code is not None and code < 0:
             return f"the check process was killed by signal {signal.Signals(-code).name}"
@@ -149,4 +177,5 @@ def start(job: SuiteJob, timeout_seconds: float, scheduler_pid: int) -> Running:
     sender.close()  # the child holds its own copy; the parent only reads
     now = time.monotonic()
     log.info("started %s (pid %s)", job.describe(), process.pid)
-    return Running(job=job, process=process, errors=receiver, started=now, deadline=now + timeout_seconds)
+    return Running(job=job, process=process, errors=receiver, started=now,
+                   deadline=now + timeout_seconds + KILL_GRACE_SECONDS)

@@ -31,3 +31,7 @@ class LeaseHeld(StoreError):
 
 class RuleMoveRefused(StoreError):
     """A manifest defines a rule that already belongs to another suite, and --move was not given."""
+
+
+class FenceLost(StoreError):
+    """A scheduler's registration or a suite lease was taken over: its writes are refused."""

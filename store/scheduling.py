@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from store import audit, results
-from store.errors import LeaseHeld
+from store import audit, results, uptime
+from store.errors import LeaseHeld, NotFound
+from store.fencing import Lease, check_lease, check_registration, db_now
 from store.schema import (
     rules,
     run_requests,
@@ -96,18 +97,6 @@ class RunTotals:
 # --- the database's clock --------------------------------------------------------------------
 
 
-def db_now(conn: Connection) -> datetime:
-    """Aware UTC now according to the store database."""
-    if conn.dialect.name == "sqlite":
-        raw = conn.execute(sa.select(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"))).scalar_one()
-        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
-    if conn.dialect.name == "postgresql":
-        value = conn.execute(sa.select(sa.func.statement_timestamp())).scalar_one()
-    else:
-        value = conn.execute(sa.select(sa.func.current_timestamp())).scalar_one()
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, object]) -> int:
     """Insert a row unless its unique key exists; returns 1 when this call inserted it."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
@@ -148,21 +137,43 @@ def live_schedulers(
 def register_scheduler(
     conn: Connection, scheduler_id: str, *, host: str, pid: int, timezone: str,
     stale_seconds: float, single_active: bool, alive: AliveCheck,
-) -> None:
-    """Record this scheduler as running; refuse when its id, or on SQLite any scheduler, is live."""
+) -> int:
+    """Record this scheduler as running; refuse when its id, or on SQLite any scheduler, is live.
+
+    Atomic: on PostgreSQL an advisory lock on the id (and the row's lock) serialises two starts
+    at the same instant; SQLite's BEGIN IMMEDIATE does the same. Returns the registration's new
+    epoch, the fencing token every later write of this scheduler carries; a start on a SQLite store
+    also fences every other registration, so a paused scheduler that wakes writes nothing.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"dq-scheduler:{scheduler_id}"))))
+    now = db_now(conn)
+    _insert_ignore(conn, scheduler_heartbeats, {
+        "scheduler_id": scheduler_id, "host": host, "pid": pid, "started_at": now, "beat_at": now,
+        "status": "stopped", "epoch": 0,
+    })
+    conn.execute(sa.select(scheduler_heartbeats.c.epoch)
+                 .where(scheduler_heartbeats.c.scheduler_id == scheduler_id).with_for_update())
     others = [b for b in live_schedulers(conn, stale_seconds, alive) if b.pid != pid or b.host != host]
     clash = [b for b in others if b.scheduler_id == scheduler_id or single_active]
     if clash:
         raise LeaseHeld(_clash_message(clash[0], scheduler_id, single_active))
-    now = db_now(conn)
-    values = dict(host=host, pid=pid, started_at=now, beat_at=now, status="running",
-                  current_suite=None, timezone=timezone)
-    if not _insert_ignore(conn, scheduler_heartbeats, {"scheduler_id": scheduler_id, **values}):
+    epoch = conn.execute(
+        scheduler_heartbeats.update().where(scheduler_heartbeats.c.scheduler_id == scheduler_id)
+        .values(host=host, pid=pid, started_at=now, beat_at=now, status="running", current_suite=None,
+                timezone=timezone, epoch=scheduler_heartbeats.c.epoch + 1)
+        .returning(scheduler_heartbeats.c.epoch)
+    ).scalar_one()
+    if single_active:
         conn.execute(
             scheduler_heartbeats.update()
-            .where(scheduler_heartbeats.c.scheduler_id == scheduler_id).values(**values)
+            .where(scheduler_heartbeats.c.scheduler_id != scheduler_id,
+                   scheduler_heartbeats.c.status.in_(LIVE_STATUSES))
+            .values(status="superseded", epoch=scheduler_heartbeats.c.epoch + 1)
         )
-    audit.record(conn, ACTOR, "scheduler.started", "scheduler", scheduler_id, host=host, pid=pid)
+    uptime.opened(conn, scheduler_id, now)
+    audit.record(conn, ACTOR, "scheduler.started", "scheduler", scheduler_id, host=host, pid=pid, epoch=epoch)
+    return int(epoch)
 
 
 def _clash_message(live: Heartbeat, scheduler_id: str, single_active: bool) -> str:
@@ -176,21 +187,26 @@ def _clash_message(live: Heartbeat, scheduler_id: str, single_active: bool) -> s
 
 
 def beat(conn: Connection, scheduler_id: str, *, status: str = "running",
-         current_suite: str | None = None) -> None:
-    """Write this scheduler's heartbeat with the database's time."""
+         current_suite: str | None = None, epoch: int | None = None) -> None:
+    """Write this scheduler's heartbeat with the database's time; FenceLost if its epoch was superseded."""
+    if epoch is not None:
+        check_registration(conn, scheduler_id, epoch)
+    now = db_now(conn)
     conn.execute(
         scheduler_heartbeats.update()
         .where(scheduler_heartbeats.c.scheduler_id == scheduler_id)
-        .values(beat_at=db_now(conn), status=status, current_suite=current_suite)
+        .values(beat_at=now, status=status, current_suite=current_suite)
     )
+    uptime.extended(conn, scheduler_id, now)
 
 
 # --- suite leases ----------------------------------------------------------------------------
 
 
-def take_lease(conn: Connection, suite: str, holder: str, seconds: float) -> bool:
+def take_lease(conn: Connection, suite: str, holder: str, seconds: float) -> int | None:
     """Take the suite's lease for `holder` unless another holder's lease is still valid.
 
+    Returns the lease's new generation (its fencing token), or None when it is held.
     An expired lease that still names a run belongs to a dead scheduler: that run is
     aborted and its schedule tick or request reopened before the lease changes hands.
     """
@@ -199,17 +215,19 @@ def take_lease(conn: Connection, suite: str, holder: str, seconds: float) -> boo
         sa.select(suite_leases).where(suite_leases.c.suite == suite).with_for_update(skip_locked=True)
     ).first()
     if row is None:
-        return False  # another replica is deciding about this suite right now
+        return None  # another replica is deciding about this suite right now
     now = db_now(conn)
     if row.holder is not None and row.expires_at is not None and row.expires_at > now:
-        return False
+        return None
     if row.run_id is not None:
         abandon_run(conn, row.run_id, f"its scheduler {row.holder!r} stopped renewing the lease (killed or hung)")
+    generation = int(row.generation or 0) + 1
     conn.execute(
         suite_leases.update().where(suite_leases.c.suite == suite)
-        .values(holder=holder, run_id=None, acquired_at=now, expires_at=now + timedelta(seconds=seconds))
+        .values(holder=holder, run_id=None, acquired_at=now, expires_at=now + timedelta(seconds=seconds),
+                generation=generation)
     )
-    return True
+    return generation
 
 
 def bind_lease(conn: Connection, suite: str, holder: str, run_id: int) -> None:
@@ -221,16 +239,22 @@ def bind_lease(conn: Connection, suite: str, holder: str, run_id: int) -> None:
     )
 
 
-def release_lease(conn: Connection, suite: str, holder: str) -> None:
-    conn.execute(
-        suite_leases.update()
-        .where(suite_leases.c.suite == suite, suite_leases.c.holder == holder)
-        .values(holder=None, run_id=None, acquired_at=None, expires_at=None)
-    )
+def release_lease(conn: Connection, suite: str, holder: str, generation: int | None = None) -> None:
+    """Free the suite's lease if `holder` (and, given, that generation) still holds it."""
+    stmt = suite_leases.update().where(suite_leases.c.suite == suite, suite_leases.c.holder == holder)
+    if generation is not None:
+        stmt = stmt.where(suite_leases.c.generation == generation)
+    conn.execute(stmt.values(holder=None, run_id=None, acquired_at=None, expires_at=None))
 
 
-def renew_leases(conn: Connection, holder: str, seconds: float) -> int:
-    """Push the expiry of every lease `holder` holds; returns how many it holds."""
+def renew_leases(conn: Connection, holder: str, seconds: float, held: Sequence[Lease] | None = None) -> int:
+    """Push the expiry of every lease `holder` holds; returns how many it holds.
+
+    With `held` (the leases of the runs this scheduler is running), each must still be current:
+    FenceLost names the first one taken over, and nothing is renewed.
+    """
+    for lease in held or ():
+        check_lease(conn, lease)
     result = conn.execute(
         suite_leases.update().where(suite_leases.c.holder == holder)
         .values(expires_at=db_now(conn) + timedelta(seconds=seconds))
@@ -261,6 +285,45 @@ def repair_expired(conn: Connection) -> list[int]:
         ):
             aborted.append(row.run_id)
         release_lease(conn, row.suite, row.holder)
+    return aborted
+
+
+def orphaned_runs(conn: Connection, host: str, alive: Callable[[int], bool]) -> list[tuple[int, str]]:
+    """RUNNING runs whose owner process is gone (on this host) or whose deadline passed (anywhere), with why."""
+    now = db_now(conn)
+    rows = conn.execute(
+        sa.select(runs.c.id, runs.c.owner_host, runs.c.owner_pid, runs.c.deadline_at).where(runs.c.status == "RUNNING")
+    ).all()
+    found = []
+    for row in rows:
+        if row.owner_host == host and row.owner_pid is not None and not alive(row.owner_pid):
+            found.append((int(row.id), f"its process (pid {row.owner_pid} on {host}) is gone (killed or crashed)"))
+        elif row.deadline_at is not None and row.deadline_at < now:
+            found.append((int(row.id), f"it was still RUNNING past its deadline {row.deadline_at.isoformat()} "
+                                       f"(its owner, pid {row.owner_pid} on {row.owner_host}, is lost)"))
+    return found
+
+
+def run_sources(conn: Connection, run_ids: Sequence[int]) -> dict[int, str]:
+    """The source each of these runs read."""
+    if not run_ids:
+        return {}
+    rows = conn.execute(sa.select(runs.c.id, runs.c.source).where(runs.c.id.in_(list(run_ids))))
+    return {int(run_id): source for run_id, source in rows}
+
+
+def repair_orphans(conn: Connection, host: str, alive: Callable[[int], bool]) -> list[tuple[int, str]]:
+    """Mark ABORTED the runs `orphaned_runs` finds, reopening their tick or request; (run id, why).
+
+    The CLI, the gate, the scheduler and `scheduler --once` all call this, so a run left by
+    SIGKILL or a power cut is repaired by whichever process comes next.
+    """
+    aborted = []
+    for run_id, reason in orphaned_runs(conn, host, alive):
+        if abandon_run(conn, run_id, reason):
+            conn.execute(suite_leases.update().where(suite_leases.c.run_id == run_id)
+                         .values(holder=None, run_id=None, acquired_at=None, expires_at=None))
+            aborted.append((run_id, reason))
     return aborted
 
 
@@ -388,20 +451,52 @@ def enqueue_request(conn: Connection, suite: str, *, rule_name: str | None, requ
     return int(request_id)
 
 
-def pending_requests(conn: Connection, limit: int = 20) -> list[RunRequest]:
-    """The oldest pending requests, locked for this transaction (skipping those another replica holds)."""
-    rows = conn.execute(
-        sa.select(run_requests).where(run_requests.c.status == "pending")
-        .order_by(run_requests.c.requested_at, run_requests.c.id).limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+def pending_requests(conn: Connection, limit: int = 20, *, lock: bool = True,
+                     exclude: Sequence[str] = ()) -> list[RunRequest]:
+    """The oldest pending requests, locked for this transaction (skipping those another replica holds);
+    `exclude`: suites not to look at (busy ones), so requests behind them are reached."""
+    query = (sa.select(run_requests).where(run_requests.c.status == "pending")
+             .order_by(run_requests.c.requested_at, run_requests.c.id).limit(limit))
+    if exclude:
+        query = query.where(run_requests.c.suite.not_in(list(exclude)))
+    rows = conn.execute(query.with_for_update(skip_locked=True) if lock else query)
     return [_request(row) for row in rows]
 
 
-def claim_request(conn: Connection, request_id: int, holder: str, run_id: int) -> None:
+def claim_request(conn: Connection, which: RunRequest | int, holder: str, run_id: int) -> list[int]:
+    """Claim a request for `run_id`, with every identical pending one (same suite and rule): they
+    coalesce into this one run. Returns the ids of the requests folded in besides `which`."""
+    found = request(conn, which) if isinstance(which, int) else which
+    if found is None:
+        raise NotFound(f"run request #{which} does not exist. Hint: check the id printed by --async.")
+    claimed: RunRequest = found
+    now = db_now(conn)
     conn.execute(
-        run_requests.update().where(run_requests.c.id == request_id)
-        .values(status="claimed", claimed_by=holder, claimed_at=db_now(conn), run_id=run_id)
+        run_requests.update().where(run_requests.c.id == claimed.id)
+        .values(status="claimed", claimed_by=holder, claimed_at=now, run_id=run_id)
+    )
+    same_rule = (run_requests.c.rule_name.is_(None) if claimed.rule_name is None
+                 else run_requests.c.rule_name == claimed.rule_name)
+    twins = [int(i) for i in conn.execute(
+        sa.select(run_requests.c.id)
+        .where(run_requests.c.status == "pending", run_requests.c.suite == claimed.suite, same_rule,
+               run_requests.c.id != claimed.id)
+        .with_for_update(skip_locked=True)
+    ).scalars()]
+    if twins:
+        conn.execute(
+            run_requests.update().where(run_requests.c.id.in_(twins))
+            .values(status="claimed", claimed_by=holder, claimed_at=now, run_id=run_id)
+        )
+        audit.record(conn, ACTOR, "run_request.coalesced", "run_request", claimed.id, run_id=run_id, requests=twins)
+    return twins
+
+
+def finish_requests(conn: Connection, run_id: int, *, failed: bool, error: str | None = None) -> None:
+    """Close every request served by `run_id` (a request and the identical ones coalesced into it)."""
+    conn.execute(
+        run_requests.update().where(run_requests.c.run_id == run_id, run_requests.c.status == "claimed")
+        .values(status="failed" if failed else "done", finished_at=db_now(conn), error=error)
     )
 
 

@@ -135,6 +135,13 @@ runs = sa.Table(
     sa.Column("requested_by", sa.String(200)),
     sa.Column("worker", sa.String(200)),  # scheduler id / host:pid that ran it
     sa.Column("error", sa.Text),
+    # The process that created the run: whoever finds it gone (or the deadline passed) marks it ABORTED.
+    sa.Column("owner_host", sa.String(200)),
+    sa.Column("owner_pid", sa.Integer),
+    sa.Column("deadline_at", UTCDateTime),  # the store database's clock
+    # A scheduled run that stands for several missed ticks: how many were merged, and the first one.
+    sa.Column("merged_ticks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_due_at", UTCDateTime),
     sa.Index("ix_runs_started", "started_at"),
     sa.Index("ix_runs_suite_started", "suite", "started_at"),
     sa.Index("ix_runs_status", "status"),
@@ -145,7 +152,8 @@ results = sa.Table(
     metadata,
     _id(),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_name", sa.String(200), nullable=False),  # the name when it ran
+    sa.Column("rule_id", sa.Integer),  # rules.id: one rule across renames and severity changes (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
     sa.Column("severity", sa.String(10), nullable=False),
@@ -172,6 +180,7 @@ violations = sa.Table(
     metadata,
     _id(),
     sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_id", sa.Integer),  # rules.id (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
@@ -246,6 +255,22 @@ scheduler_heartbeats = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),  # running stopping stopped
     sa.Column("current_suite", sa.String(200)),
     sa.Column("timezone", sa.String(64)),
+    # Fencing token of the registration: bumped by each start; a write with an older one is refused.
+    sa.Column("epoch", sa.Integer, nullable=False, server_default="0"),
+)
+
+# One row per stretch of time a scheduler process was up: opened at its start, extended by each
+# heartbeat, a new row after a restart or a gap in its beats. Availability reads these (0060), so a
+# restart no longer overwrites the earlier lifetime kept in scheduler_heartbeats.started_at.
+scheduler_uptime = sa.Table(
+    "scheduler_uptime",
+    metadata,
+    _id(),
+    sa.Column("scheduler_id", sa.String(200), nullable=False),
+    sa.Column("up_from", UTCDateTime, nullable=False),  # the store database's clock
+    sa.Column("up_to", UTCDateTime, nullable=False),  # its newest heartbeat in this stretch
+    sa.Index("ix_scheduler_uptime_up_to", "up_to"),
+    sa.Index("ix_scheduler_uptime_scheduler", "scheduler_id", "id"),
 )
 
 suite_leases = sa.Table(
@@ -256,6 +281,8 @@ suite_leases = sa.Table(
     sa.Column("run_id", sa.Integer),
     sa.Column("acquired_at", UTCDateTime),
     sa.Column("expires_at", UTCDateTime),  # the store database's clock
+    # Fencing token of the lease: bumped by each take; a write under an older one is refused.
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
 )
 
 schedule_claims = sa.Table(
@@ -292,6 +319,8 @@ alerts = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    # Fixed at the first claim: the rows sent together, and the webhook's Idempotency-Key (0040).
+    sa.Column("batch_key", sa.String(100)),
     sa.Index("ix_alerts_status", "status", "next_attempt_at"),
     sa.Index("ix_alerts_created", "created_at"),
 )
@@ -341,6 +370,42 @@ bypass_approvals = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("decided_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
+)
+
+# --- table data classes (gate-security) ----------------------------------------------------
+
+# The classes in force for a table (source + table): the union over every suite naming it,
+# reduced only by an approved class change. Signed like a bypass, so an edited row is noticed.
+table_classes = sa.Table(
+    "table_classes",
+    metadata,
+    _id(),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("data_classes", sa.JSON, nullable=False),  # sorted list of pii | financial | compliance
+    sa.Column("signature", sa.String(128), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.UniqueConstraint("source", "table_name", name="uq_table_classes_source_table"),
+)
+
+# A proposed removal of classes from a table; in force only once a data_eng_lead other than
+# its author approves it.
+class_changes = sa.Table(
+    "class_changes",
+    metadata,
+    _id(),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("current", sa.JSON, nullable=False),  # the classes in force when proposed
+    sa.Column("proposed", sa.JSON, nullable=False),  # the classes the manifests declare
+    sa.Column("proposed_by", sa.String(200), nullable=False),
+    sa.Column("proposed_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending approved rejected withdrawn
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("reason", sa.Text),
+    sa.Index("ix_class_changes_status", "status", "source", "table_name"),
 )
 
 # --- scheduled reports and SLA notices -----------------------------------------------------

@@ -34,7 +34,8 @@ def compose(destination: str, rows: Sequence[Alert]) -> EmailMessage:
     for item in items:
         link = item.get("link") or item.get("incident_url")
         lines += [messages.line(item), *([f"  {link}"] if link else []), ""]
-    lines.append("Acknowledge in the console to stop reminders and escalation.")
+    if any(messages.event_of(item) != "notice" for item in items):
+        lines.append("Acknowledge in the console to stop reminders and escalation.")
     message.set_content("\n".join(lines))
     return message
 

@@ -10,7 +10,11 @@ from alerting.channels.http_post import endpoint, post_json
 from store.alerts import Alert
 
 MAX_SECTIONS = 45  # Slack accepts at most 50 blocks per message
-_ICONS = {"notice": ":information_source:", "new": ":red_circle:", "still_failing": ":large_orange_circle:", "escalated": ":rotating_light:", "recovered": ":large_green_circle:"}
+_ICONS = {
+    "notice": ":information_source:", "new": ":red_circle:", "could_not_check": ":warning:",
+    "still_failing": ":large_orange_circle:", "still_could_not_check": ":warning:", "escalated": ":rotating_light:",
+    "recovered": ":large_green_circle:", "checked_again": ":large_green_circle:",
+}
 
 
 def escape(text: str) -> str:

@@ -138,6 +138,7 @@ def test_an_unknown_suite_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bypass_cli_lists_exports_and_expires(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=1))
     bypass.approve(user(LEAD), request_id)
 

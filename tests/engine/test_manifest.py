@@ -128,6 +128,7 @@ BAD_CASES = [
     (_rule("").replace("table: t", "table: t\nurl: postgresql://u:p@h/db"), 4, None, "must not hold connection details"),
     (_rule("").replace("table: t", "table: t\ndata_classes: [secret]"), 4, None, "unknown value 'secret'. Hint: use any of pii, financial, compliance"),
     (_rule("").replace("table: t", "table: t\ntimezone: Mars/Base"), 4, None, "unknown time zone 'Mars/Base'"),
+    (_rule("").replace("table: t", "table: t\ndata_classes: [pii]"), 4, None, "a pii suite must list its pii_columns. Hint: add `pii_columns: [...]`"),
     (_rule("").replace("table: t\n", ""), 1, None, "key 'table': is required"),
     ("suite: s\nsource: warehouse\ntable: t\nlayer: bronze\nlayer: gold\nrules: []\n", 5, None, "key 'layer' appears twice"),
     ("suite: s\n  bad: [\n", 2, None, "not valid YAML"),

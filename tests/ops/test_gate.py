@@ -13,7 +13,7 @@ from ops.gate import GateConfig
 from ops.roles import user
 from store import approval_matrix, bypass, db, gate_reads
 from store.schema import audit_log
-from tests.bypass_rows import add_run, add_suite, checklist
+from tests.bypass_rows import add_run, add_suite, checklist, real_orders_suite
 
 ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -222,3 +222,49 @@ def test_startup_validation_names_the_broken_file(tmp_path: Path, monkeypatch: p
 
     with pytest.raises(approval_matrix.MatrixError, match="approval_matrix.yaml: key `never_allowed` lacks"):
         gate.validate_startup()
+
+
+@pytest.mark.parametrize(("asked", "effective", "deviations"), [
+    (("HIGH", "CRITICAL"), ("HIGH", "CRITICAL"), []),
+    (("CRITICAL", "HIGH"), ("HIGH", "CRITICAL"), []),
+    (("MEDIUM", "HIGH", "CRITICAL"), ("MEDIUM", "HIGH", "CRITICAL"), ["dq.blocking_severities adds MEDIUM"]),
+    (("INFO",), ("INFO", "HIGH", "CRITICAL"), [
+        "dq.blocking_severities adds INFO",
+        "dq.blocking_severities ['INFO'] cannot remove HIGH, CRITICAL: HIGH and CRITICAL always block",
+    ]),
+    (("CRITICAL",), ("HIGH", "CRITICAL"), [
+        "dq.blocking_severities ['CRITICAL'] cannot remove HIGH: HIGH and CRITICAL always block",
+    ]),
+])
+def test_configuration_adds_blocking_severities_and_never_removes_high_or_critical(
+    asked: tuple[str, ...], effective: tuple[str, ...], deviations: list[str]
+) -> None:
+    config = GateConfig(blocking_severities=asked)
+
+    assert config.effective_severities == effective
+    assert config.deviations() == deviations
+
+
+def test_every_decision_is_audited_with_its_deviations(tmp_path: Path) -> None:
+    run = _failing_orders("HIGH")
+    config = GateConfig(strict_mode=False, blocking_severities=("CRITICAL",), file=str(tmp_path / "i.yaml"))
+
+    decision = gate.decide("silver.orders", run, config, bypass_flag=False, actor="airflow")
+
+    assert decision.exit_code == 1  # HIGH blocks although the file lists only CRITICAL
+    [row] = _audit("gate.blocked")
+    assert row["deviations"][0] == f"--config {tmp_path / 'i.yaml'} (not the default {gate.config_file()})"
+    assert "dq.strict_mode: false (asks to bypass every suite; honoured only with an approved bypass)" in row["deviations"]
+    assert f"clock override DQ_NOW={T0.isoformat()} in use" in row["deviations"][-1]
+    assert "Gate configuration differs from the defaults: dq.strict_mode: false" in "\n".join(decision.lines)
+
+
+def test_max_age_skips_partial_runs_of_a_loaded_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_orders_suite(tmp_path, monkeypatch)  # rules orders_id_not_null (HIGH) and orders_amount_not_null (LOW)
+    complete = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED"), ("orders_amount_not_null", "LOW", "PASSED")],
+                       started_at=T0 - timedelta(minutes=20))
+    add_run("silver.orders", [("orders_id_not_null", "HIGH", "PASSED")], started_at=T0 - timedelta(minutes=5))
+
+    run, how = gate.latest_or_run_how("silver.orders", max_age_minutes=30, actor="t")
+
+    assert (run.run_id, how) == (complete, gate.COMPLETE_RUN)

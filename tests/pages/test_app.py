@@ -60,7 +60,7 @@ def test_a_first_deep_link_through_the_legacy_path_joins_the_navigation(sqlite_s
     assert not at.exception
     assert at.session_state[nav.FLIP_TRIED] and at.session_state[nav.DRAWN_BY_APP]
     links = [e for e in at.sidebar if type(e).__name__ == "PageLink"]
-    assert [link.proto.label for link in links] == [p.title for p in nav.PAGES]
+    assert [link.proto.label for link in links] == [p.title for p in nav.SIDEBAR]
 
 
 def test_a_broken_gate_config_is_shown_at_start(sqlite_store: str, tmp_path, monkeypatch, open_page) -> None:

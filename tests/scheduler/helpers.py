@@ -156,3 +156,40 @@ def get(url: str) -> tuple[int, str]:
 def health(process: Process) -> tuple[int, dict[str, Any]]:
     status, body = get(process.url())
     return status, json.loads(body)
+
+
+class Lock:
+    """An exclusive lock on `orders` held by another session; counts the sessions waiting on it."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        self.dialect = self.engine.dialect.name
+        self.holder = self.engine.connect()
+        if self.dialect == "postgresql":
+            self.holder.exec_driver_sql("BEGIN")
+            self.holder.exec_driver_sql("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        else:
+            self.holder.exec_driver_sql("LOCK TABLES orders WRITE")
+        self.watcher = self.engine.connect()
+
+    def waiting(self) -> int:
+        """Backends of this database still waiting on the lock: what a hung read leaves behind."""
+        if self.dialect == "postgresql":
+            sql = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+        else:
+            sql = ("SELECT count(*) FROM information_schema.processlist WHERE db = DATABASE() "
+                   "AND state LIKE 'Waiting for table%%lock' AND id <> CONNECTION_ID()")
+        return int(self.watcher.exec_driver_sql(sql).scalar_one())
+
+    def release_now(self) -> None:
+        """Let readers through, keeping the watcher (release() still cleans up)."""
+        if self.holder.closed:
+            return
+        self.holder.exec_driver_sql("ROLLBACK" if self.dialect == "postgresql" else "UNLOCK TABLES")
+        self.holder.close()
+
+    def release(self) -> None:
+        self.release_now()
+        self.watcher.close()
+        self.engine.dispose()

@@ -36,8 +36,19 @@ def test_latest_tick(expr: str, tz: str, now: str, expected: str) -> None:
 def test_missed_ticks_collapse_into_one_run() -> None:
     suite = _suite(_rule("a"))
     work = cron.due_work(suite, at("2026-03-01 15:20:00"), "UTC", last_due=at("2026-03-01 09:00:00"))
-    assert work == cron.DueWork("silver.orders", at("2026-03-01 15:00:00"), None)
+    # one run for 15:00, recorded as standing for the five missed ticks 10:00-14:00 too
+    assert work == cron.DueWork("silver.orders", at("2026-03-01 15:00:00"), None,
+                                merged_ticks=5, first_due_at=at("2026-03-01 10:00:00"))
+    assert work.waiting_since == at("2026-03-01 10:00:00")
+    on_time = cron.due_work(suite, at("2026-03-01 16:00:30"), "UTC", last_due=work.due_at)
+    assert on_time is not None and (on_time.merged_ticks, on_time.first_due_at) == (0, None)
     assert cron.due_work(suite, at("2026-03-01 15:59:00"), "UTC", last_due=work.due_at) is None
+
+
+def test_counting_missed_ticks_stops_at_a_floor() -> None:
+    suite = _suite(_rule("a", "* * * * * *"))
+    work = cron.due_work(suite, at("2026-03-02 09:00:00"), "UTC", last_due=at("2026-03-01 09:00:00"))
+    assert work is not None and work.merged_ticks == cron.MAX_COUNTED_TICKS
 
 
 def test_rules_on_their_own_schedule_run_alone() -> None:
@@ -46,7 +57,8 @@ def test_rules_on_their_own_schedule_run_alone() -> None:
     work = cron.due_work(suite, now, "UTC", last_due=at("2026-03-01 10:04:00"))
     assert work == cron.DueWork("silver.orders", at("2026-03-01 10:05:00"), ("minutely",))
     both = cron.due_work(suite, now, "UTC", last_due=at("2026-03-01 09:59:00"))
-    assert both == cron.DueWork("silver.orders", at("2026-03-01 10:05:00"), None)
+    assert both == cron.DueWork("silver.orders", at("2026-03-01 10:05:00"), None,
+                                merged_ticks=5, first_due_at=at("2026-03-01 10:00:00"))  # 10:00-10:04
 
 
 def test_a_suite_without_schedules_or_disabled_is_never_due() -> None:

@@ -71,3 +71,15 @@ def test_a_busy_suite_keeps_its_request_waiting(store_url: str, tmp_path: Path) 
     assert dispatch.claim_request(suites, "a", 60, busy={"silver_orders"}) is None
     with db.read() as conn:
         assert len(scheduling.pending_requests(conn)) == 1
+
+
+def test_requests_behind_many_for_a_busy_suite_are_reached(store_url: str, tmp_path: Path) -> None:
+    load_rules(tmp_path / "rules", {"silver_orders": "0 9 * * *", "gold_orders": "0 9 * * *"})
+    suites = live_suites()
+    with db.write() as conn:
+        for n in range(25):  # distinct rules of the busy suite: they do not coalesce
+            scheduling.enqueue_request(conn, "silver_orders", rule_name="silver_orders_id_not_null" if n % 2 else None,
+                                       requested_by="ann", origin="console")
+        behind = scheduling.enqueue_request(conn, "gold_orders", rule_name=None, requested_by="bob", origin="console")
+    job = dispatch.claim_request(suites, "a", 60, busy={"silver_orders"})
+    assert job is not None and job.request_id == behind
