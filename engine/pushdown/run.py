@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 import settings
+from engine import cancel
 from engine.errors import EngineError
 from engine.plan import Plan, ReadKey, RulePlan
 from engine.pushdown import executor
@@ -60,6 +61,10 @@ def _run(run: Any, backend: Backend, plan: Plan, rules: list[RulePlan], schema: 
     from engine import evaluate as ev
 
     timeout = float(settings.get("DQ_PUSHDOWN_TIMEOUT_SECONDS"))
+    active = cancel.current()
+    remaining = active.remaining() if active is not None else None
+    if remaining is not None:  # the run's budget (timeout_seconds) ends it sooner
+        timeout = max(0.001, min(timeout, remaining - cancel.MARGIN_SECONDS))
     relation = backend.relation(plan.table)
     results: list[RuleResult] = []
     forms = {}

@@ -69,3 +69,26 @@ def test_unsupported_source_is_an_error_per_rule_naming_the_fix(tmp_path: Path,
     report = evaluate_suite(suite, {"lake": Source("lake", kind="parquet", url_env="DQ_TEST_LAKE")})
     result = report.results[0]
     assert result.status.value == "ERROR" and "a_nn" in result.message and "table t" in result.message and "execution: local" in result.message
+
+
+def test_a_pushdown_statement_past_the_runs_budget_ends_as_error(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from engine import cancel
+    from engine.evaluate import evaluate_suite
+
+    path = tmp_path / "big.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (a INTEGER)")
+        conn.execute("INSERT INTO t WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+                     "SELECT i FROM n")
+    monkeypatch.setenv("DQ_TEST_BIG", f"sqlite:///{path}")
+    suite = Suite(name="s", source="wh", table="t", schema=None, layer=Layer.SILVER, data_classes=(),
+                  pii_columns=(), rules=(rule("unique", "a_unique", column="a"),), execution="pushdown")
+    started = time.monotonic()
+    with cancel.budget("dq-run-1", time.monotonic() + 0.6, 0.6):
+        report = evaluate_suite(suite, {"wh": Source("wh", url_env="DQ_TEST_BIG")})
+    assert time.monotonic() - started < 5
+    result = report.results[0]
+    assert result.status.value == "ERROR" and "ran past" in result.message, result.message
