@@ -17,9 +17,11 @@ from typing import Any
 
 import polars as pl
 
+from engine import sqlforms
 from engine.coltypes import ColumnType, from_polars, matches, parse_expected
 from engine.durations import parse_duration
 from engine.errors import CheckFailedToRun, SchemaMismatch
+from engine.sqlforms import SqlBuild
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class CheckType:
     build: Build | None = None
     lookup: Callable[[Mapping[str, Any], str], Lookup] | None = None  # (params, suite source) -> other table's values
     words: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None  # extra fields of the sentence
+    sql: SqlBuild | None = None  # the SQL form (engine/sqlforms.py) the pushdown executor runs in the source
+    local_only: str | None = None  # why the check has no SQL form (then pushdown runs it with Polars)
 
     @property
     def row_level(self) -> bool:
@@ -665,48 +669,53 @@ CHECKS: dict[str, CheckType] = {
     c.name: c
     for c in [
         CheckType("row_count", "aggregate", "{table} must have {bounds} rows",
-                  (Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), row_count),
-        CheckType("not_null", "row", "{column} must not be null", (COLUMN,), None, not_null),
+                  (Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), row_count, sql=sqlforms.row_count),
+        CheckType("not_null", "row", "{column} must not be null", (COLUMN,), None, not_null, sql=sqlforms.not_null),
         CheckType("null_rate", "row", "{column} null rate must be at most {threshold}", (COLUMN,),
-                  None, null_rate),
+                  None, null_rate, sql=sqlforms.not_null),
         CheckType("unique", "row", "{columns} must be unique{normalized} (NULLs are not duplicates)",
                   (Param("column", "column"), Param("columns", "columns"),
                    Param("normalize", "values", doc="any of nfc, trim, lower: compare keys after these steps")),
-                  _normalize_rules, unique, words=lambda p: {
+                  _normalize_rules, unique, sql=sqlforms.unique, words=lambda p: {
                       "normalized": f" after {', '.join(s for s in NORMALIZATIONS if s in p.get('normalize', ()))}"
                       if p.get("normalize") else ""}),
         CheckType("duplicate_rows", "row", "rows must not repeat over {columns}",
-                  (Param("columns", "columns", doc="default: every column of the table"),), None, duplicate_rows),
+                  (Param("columns", "columns", doc="default: every column of the table"),), None, duplicate_rows,
+                  sql=sqlforms.duplicate_rows),
         CheckType("accepted_values", "row", "{column} must be one of {values}",
-                  (COLUMN, Param("values", "values", True)), None, accepted_values),
+                  (COLUMN, Param("values", "values", True)), None, accepted_values, sql=sqlforms.accepted_values),
         CheckType("between", "row", "{column} must be {bounds}",
                   (COLUMN, Param("min", "bound"), Param("max", "bound"),
                    Param("min_exclusive", "boolean", doc="default false: min itself passes"),
                    Param("max_exclusive", "boolean", doc="default false: max itself passes")),
-                  _between_rules, between),
+                  _between_rules, between, sql=sqlforms.between),
         CheckType("regex", "row", "{column} must match {pattern}",
                   (COLUMN, Param("pattern", "regex", True),
-                   Param("full_match", "boolean", doc="default true: the whole string must match")), None, regex),
+                   Param("full_match", "boolean", doc="default true: the whole string must match")), None, regex,
+                  local_only="SQLite has no REGEXP function and the dialects' regex flavours differ (POSIX, PCRE, ICU)"),
         CheckType("string_length", "row", "{column} length must be {bounds} characters",
-                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), string_length),
+                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), string_length,
+                  sql=sqlforms.string_length),
         CheckType("freshness", "aggregate", "newest {column} must be at most {max_age} old",
                   (COLUMN, Param("max_age", "duration", True), Param("warn_age", "duration"),
-                   Param("timezone", "string", doc="zone of naive timestamps; default UTC")), None, freshness),
+                   Param("timezone", "string", doc="zone of naive timestamps; default UTC")), None, freshness,
+                  local_only="naive timestamps are read in the rule's time zone, which the SQL form does not port yet"),
         CheckType("schema", "schema", "{table} must have the expected columns and types",
                   (Param("columns", "mapping", True, "column name -> type (int, float, decimal, string, bool, date, "
                          "datetime, time, any; or decimal(p,s), varchar(n), char(n), timestamp, timestamptz)"),
-                   Param("allow_extra", "boolean", doc="default true: columns not listed are fine")), None, schema),
+                   Param("allow_extra", "boolean", doc="default true: columns not listed are fine")), None, schema, sql=sqlforms.catalog),
         CheckType("aggregate", "aggregate", "{stat} of {column} must be {bounds}",
                   (COLUMN, Param("stat", "choice", True, choices=STATS), Param("quantile", "number"),
-                   Param("min", "number"), Param("max", "number")), _aggregate_rules, aggregate),
+                   Param("min", "number"), Param("max", "number")), _aggregate_rules, aggregate, sql=sqlforms.aggregate),
         CheckType("referential", "reference", "{column} must exist in {ref_table}.{ref_column}",
                   (COLUMN, Param("ref_table", "string", True), Param("ref_column", "column", True),
                    Param("ref_source", "string", doc="default: the suite's source")), None, referential,
-                  reference_key),
+                  reference_key, local_only="the referenced column may live in another source: no one statement can join them"),
         CheckType("count", "aggregate", "non-NULL {column} values must be {bounds}",
-                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), count),
+                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), count, sql=sqlforms.count),
         CheckType("count_distinct", "aggregate", "distinct {column} values must be {bounds}",
-                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), count_distinct),
+                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), count_distinct,
+                  sql=sqlforms.count_distinct),
         CheckType("reconciliation", "aggregate",
                   "{stat} of {table}{of_column} must match {ref_stat} of {ref_table}{of_ref_column} within {tolerance}",
                   (Param("stat", "choice", True, choices=RECONCILE_STATS), Param("column", "column"),
@@ -714,8 +723,10 @@ CHECKS: dict[str, CheckType] = {
                    Param("ref_stat", "choice", doc="default: the same as stat", choices=RECONCILE_STATS),
                    Param("ref_source", "string", doc="default: the suite's source"),
                    Param("tolerance", "tolerance", doc='absolute (5) or relative ("1%"); default 0')),
-                  _reconcile_rules, reconciliation, reconcile_lookup, _reconcile_words),
+                  _reconcile_rules, reconciliation, reconcile_lookup, _reconcile_words,
+                  local_only="the other side may live in another source: no one statement can read both"),
         CheckType("row_condition", "row", "rows must satisfy {expression}",
-                  (Param("expression", "sql", True, "a Polars SQL boolean expression"),), None, row_condition),
+                  (Param("expression", "sql", True, "a Polars SQL boolean expression"),), None, row_condition,
+                  local_only="the expression is Polars SQL, whose functions differ from each source's dialect"),
     ]
 }

@@ -97,11 +97,20 @@ class _Run:
         results = [_error(p.rule, p.error) for p in plan.rules if p.error is not None]
         results += [_static(p, self.suite) for p in plan.rules if p.error is None and p.compiled and p.compiled.static]
         rows = 0
+        pushed, plan = self.pushdown(plan, table.schema)
+        results += pushed
         for key, spec in plan.reads().items():
             group_results, group_rows = self.evaluate_read(reader, plan, key, spec)
             results += group_results
             rows += group_rows
         return results, rows
+
+    def pushdown(self, plan: Plan, schema: pl.Schema) -> tuple[list[RuleResult], Plan]:
+        """Under `execution: pushdown` (or auto above DQ_PUSHDOWN_AUTO_ROWS) the rules with a SQL form run
+        inside the source; the plan that is left (local_only checks, sampled or windowed reads) runs locally."""
+        from engine.pushdown import run as pushdown_run
+
+        return pushdown_run.evaluate(self, plan, schema)
 
     def references(self, rules: list[Rule]) -> tuple[dict, dict]:
         """What rules read from other tables (referenced values, the other side of a reconciliation),

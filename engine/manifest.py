@@ -31,7 +31,7 @@ from engine.yamlsource import LineMap, read_documents
 
 SUITE_KEYS = (
     "suite", "source", "table", "schema", "layer", "data_classes", "pii_columns", "schedule",
-    "timezone", "owner", "description", "enabled", "rules",
+    "timezone", "owner", "description", "enabled", "rules", "execution",
 )
 RULE_KEYS = (
     "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
@@ -564,6 +564,9 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
     timezone = _string(ctx, document, "timezone")
     owner = _string(ctx, document, "owner")
     description = _string(ctx, document, "description")
+    execution = _string(ctx, document, "execution")
+    if execution is not None and execution not in EXECUTIONS:
+        ctx.add(document, "execution", f"unknown execution {execution!r}", f"use one of {', '.join(EXECUTIONS)}")
     if timezone is not None:
         try:
             zoneinfo.ZoneInfo(timezone)
@@ -593,9 +596,12 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
         name=name, source=source, table=table, schema=schema, layer=layer, data_classes=data_classes,
         pii_columns=pii_columns, rules=tuple(r for r in rules if r is not None), schedule=schedule,
         timezone=timezone, owner=owner, description=description,
-        enabled=_bool(ctx, document, "enabled", True), file=file, line=_line(document),
+        enabled=_bool(ctx, document, "enabled", True), file=file, line=_line(document), execution=execution,
         definition=MappingProxyType(definition),
     )
+
+
+EXECUTIONS = ("local", "pushdown", "auto")
 
 
 def _documents(path: Path, problems: list[Problem]) -> list[Any]:

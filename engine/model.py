@@ -117,6 +117,7 @@ class Suite:
     enabled: bool = True
     file: str | None = None
     line: int | None = None
+    execution: str | None = None  # local | pushdown | auto; None: the DQ_EXECUTION setting
     definition: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
