@@ -84,12 +84,16 @@ class Plan:
     def reads(self) -> dict[ReadKey, ReadSpec]:
         """One ReadSpec per distinct ReadKey, with the union of its rules' columns (in table order)."""
         grouped: dict[ReadKey, list[str]] = {}
+        degrees: dict[ReadKey, int] = {}
         for plan in self.rules:
             if plan.error is None and plan.outputs():
                 columns = grouped.setdefault(plan.read, [])
                 columns.extend(c for c in plan.columns if c not in columns)
+                if plan.rule.parallel_degree:  # rules share the read: it uses the largest degree asked for
+                    degrees[plan.read] = max(degrees.get(plan.read, 1), plan.rule.parallel_degree)
         first = (self.first_column,) if self.first_column else ()
-        return {key: ReadSpec(self.table, tuple(columns) or first, key.sample_size, key.window)
+        return {key: ReadSpec(self.table, tuple(columns) or first, key.sample_size, key.window,
+                              partitions=degrees.get(key))
                 for key, columns in grouped.items()}
 
     def rules_of(self, key: ReadKey) -> list[RulePlan]:

@@ -63,6 +63,7 @@ class ReadSpec:
     sample_size: int | None = None
     window: Window | None = None
     distinct: bool = False
+    partitions: int | None = None  # the runbook's parallel_degree of its rules; None: DQ_READ_PARTITIONS
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,7 @@ class ConnectorxReader:
         options: dict[str, Any] = {}
         key = self._partition_key(spec)
         if key is not None:
-            options = {"partition_on": key, "partition_num": self.partitions}
+            options = {"partition_on": key, "partition_num": spec.partitions or self.partitions}
         frame = self._read(sql, **options)
         if key is not None and key not in spec.columns:
             frame = frame.drop(key)
@@ -328,9 +329,10 @@ class ConnectorxReader:
 
     def _partition_key(self, spec: ReadSpec) -> str | None:
         """A NOT NULL integer primary-key column for connectorx's parallel read (NULL keys would be lost)."""
-        if self.partitions <= 1 or self.dialect == "sqlite" or spec.sample_size or spec.distinct:
+        if (spec.partitions or self.partitions) <= 1 or self.dialect == "sqlite" or spec.sample_size or spec.distinct:
             return None
-        if estimated_rows(self, spec.table) < settings.get("DQ_PARTITION_MIN_ROWS"):
+        # A rule's explicit parallel_degree is honoured whatever the size; the global setting only above it.
+        if spec.partitions is None and estimated_rows(self, spec.table) < settings.get("DQ_PARTITION_MIN_ROWS"):
             return None  # a parallel read costs a min/max query and more connections: not worth it when small
         key = primary_integer_key(self, spec.table)
         if key is None or key not in spec.columns:
