@@ -52,6 +52,9 @@ _DECLARED = [
     Setting("DQ_CONFIG_DIR", _path, "config", "Folder of operational config: `dq.yaml`, `alerting.yaml`, `approval_matrix.yaml`, `roles.yaml`."),
     Setting("DQ_TIMEZONE", str, "UTC", "Time zone in which cron schedules are evaluated and times are shown."),
     Setting("DQ_FAILING_ROWS_SAMPLE", int, "20", "How many failing rows are kept per row-level rule and run (PII columns masked)."),
+    Setting("DQ_EXECUTION", str, "local", "Where suites without `execution:` run: local (Polars over a read), pushdown (SQL inside the source) or auto."),
+    Setting("DQ_PUSHDOWN_AUTO_ROWS", int, "1000000", "execution: auto pushes down tables whose catalog estimate has at least this many rows."),
+    Setting("DQ_PUSHDOWN_TIMEOUT_SECONDS", float, "300", "Statement timeout of each pushdown statement; one that runs longer ends the run as ERROR."),
     Setting("DQ_SUITE_TIMEOUT_SECONDS", float, "300", "A suite that runs longer is stopped and its rules recorded as ERROR."),
     Setting("DQ_HEALTH_HOST", str, "127.0.0.1", "Bind address of the scheduler's health and metrics HTTP server."),
     Setting("DQ_HEALTH_PORT", int, "8765", "Port of the scheduler's health and metrics HTTP server (`/api/v1/dq/health/`, `/metrics`)."),
@@ -86,6 +89,17 @@ _DECLARED = [
     Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted by the scheduler once per 30-day period. Empty (default) = keep everything."),
     Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
     Setting("DQ_PARTITION_MIN_ROWS", int, "1000000", "Tables with fewer rows (catalog estimate) are read over one connection."),
+    # --- observability (docs/operations.md) ---
+    Setting("DQ_LOG_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder of the rotating log files (`scheduler.log`, `cli.log`, `console.log`). Default: `logs` in DQ_DATA_DIR."),
+    Setting("DQ_LOG_LEVEL", lambda v: v.strip().upper(), "INFO", "Level of the product's logs: DEBUG, INFO, WARNING or ERROR."),
+    Setting("DQ_LOG_MAX_MB", float, "20", "A log file is rotated when it reaches this size."),
+    Setting("DQ_LOG_BACKUPS", int, "10", "How many rotated log files are kept per program."),
+    Setting("DQ_OPENLINEAGE_URL", str, "", "Base URL of an OpenLineage HTTP receiver (Marquez, DataHub, OpenMetadata); each run emits a run event with its data-quality assertions. Empty disables it."),
+    Setting("DQ_OPENLINEAGE_ENDPOINT", str, "api/v1/lineage", "Path of the OpenLineage receiver's endpoint under DQ_OPENLINEAGE_URL."),
+    Setting("DQ_OPENLINEAGE_API_KEY", str, "", "Bearer token for the OpenLineage receiver (secret); empty sends none."),
+    Setting("DQ_OPENLINEAGE_NAMESPACE", str, "dq-console", "OpenLineage namespace of the DQ jobs (one job per suite)."),
+    Setting("DQ_OPENLINEAGE_TIMEOUT_SECONDS", float, "5", "Timeout of one OpenLineage HTTP post; a receiver that is down never fails the run."),
+    Setting("DQ_DEV_ALLOW_REMOTE", _bool, "false", "Let the console in dev mode (no OIDC, no DQ_AUTH_HEADER) listen on an address other than 127.0.0.1. Anyone who reaches it acts as DQ_DEV_USER."),
 ]
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _DECLARED}

@@ -2,6 +2,8 @@
 
 Called by ops.run_checks.run_suite inside the transaction that records the run, so a run and
 its alerts are stored together or not at all. Nothing is sent here; the delivery job sends.
+`enqueue_missed` is the delivery job's safety net for runs recorded by anyone who enqueued nothing
+(the scheduler closing a run it stopped after its timeout): no recorded episode goes unalerted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ from alerting.policy import Policy, Team, current_policy
 from alerting.rows import outbox_row
 from alerting.targets import STORE, Target, targets_for
 from store import alerts as outbox
+from store import db
 from store.alerts import ActiveBypass, NewAlert, ViolationFacts
+from store.rules import live_suites
+
+MISSED_WINDOW = timedelta(days=1)  # older unalerted episodes (e.g. from before an upgrade) stay quiet
 
 
 class RecordedRunLike(Protocol):
@@ -41,6 +47,7 @@ class _RunContext:
     policy: Policy
     bypass: ActiveBypass | None
     console_url: str = ""
+    send_now: bool = False  # catching up: the batching window has passed already
     targets: dict[tuple[str, tuple[str, ...]], list[Target]] = field(default_factory=dict)
 
     def targets_for(self, team: Team, channels: tuple[str, ...]) -> list[Target]:
@@ -81,6 +88,29 @@ def enqueue_for_run(
     return outbox.add(conn, new, now)
 
 
+def enqueue_missed(now: datetime, policy: Policy, engine: Any = None) -> list[int]:
+    """Write the "new" alerts of open episodes detected within MISSED_WINDOW that have no outbox row."""
+    since = now - MISSED_WINDOW
+    with db.read(engine) as conn:
+        missed = outbox.unalerted(conn, since)
+    if not missed:
+        return []
+    wanted = {v.suite for v in missed}
+    suites = {s.name: s for s in live_suites(engine) if s.name in wanted}
+    console_url = str(settings.get("DQ_CONSOLE_URL"))
+    with db.write(engine) as conn:
+        outbox.one_enqueuer_at_a_time(conn)
+        new: list[NewAlert] = []
+        for v in outbox.unalerted(conn, since):  # again, under the lock: another deliverer may have been first
+            suite = suites.get(v.suite)
+            if suite is None:
+                continue  # a suite no longer live: nobody can act on it
+            ctx = _RunContext(suite, v.last_run_id, now, policy, outbox.active_bypass(conn, suite.name, now),
+                              console_url=console_url, send_now=True)
+            new += _trigger(conn, ctx, v, "new")
+        return outbox.add(conn, new, now)
+
+
 def _rule(suite: Any, rule_name: str) -> Any:
     for rule in getattr(suite, "rules", ()):
         if rule.name == rule_name:
@@ -104,7 +134,7 @@ def _suppression(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: s
         return f"acknowledged by {v.acknowledged_by or 'someone'}; no reminders"
     rule = _rule(ctx.suite, v.rule_name)
     cooldown = ctx.policy.cooldown(getattr(rule, "alert_cooldown_minutes", None))
-    last = outbox.last_alarm_at(conn, v.rule_name)
+    last = outbox.last_alarm_at(conn, v.rule_name, _trigger_kind(v))
     if last is not None and ctx.now - last < cooldown:
         return f"cooldown {_minutes(cooldown)} min: alerted at {last.isoformat()}, next reminder after {(last + cooldown).isoformat()}"
     return None
@@ -115,23 +145,30 @@ def _minutes(delta: timedelta) -> str:
 
 
 def _row(ctx: _RunContext, v: ViolationFacts, kind: str, target: Target, payload: dict[str, Any]) -> NewAlert:
-    return outbox_row(v, kind, target, payload, send_at=ctx.now + timedelta(seconds=ctx.policy.batch_window_seconds))
+    wait = 0 if ctx.send_now else ctx.policy.batch_window_seconds
+    return outbox_row(v, kind, target, payload, send_at=ctx.now + timedelta(seconds=wait))
 
 
 def _suppressed(v: ViolationFacts, kind: str, payload: dict[str, Any], reason: str) -> NewAlert:
     return outbox_row(v, kind, STORE, payload, send_at=None, suppressed=reason)
 
 
+def _trigger_kind(v: ViolationFacts) -> str:
+    """A rule that could not run raises an alert of its own kind, with its own cooldown."""
+    return "could_not_check" if v.verdict == "ERROR" else "trigger"
+
+
 def _trigger(conn: Connection, ctx: _RunContext, v: ViolationFacts, event: str) -> list[NewAlert]:
     payload = messages.payload(v, event, table=_table(ctx.suite), console_url=ctx.console_url, run_id=ctx.run_id)
+    kind = _trigger_kind(v)
     reason = _suppression(conn, ctx, v, event)
     if reason:
-        return [_suppressed(v, "trigger", payload, reason)]
+        return [_suppressed(v, kind, payload, reason)]
     rule = _rule(ctx.suite, v.rule_name)
     owners = (getattr(rule, "owner", None), getattr(ctx.suite, "owner", None))
     team = ctx.policy.team_for(ctx.suite.name, owners)
     payload["team"] = team.name
-    return [_row(ctx, v, "trigger", t, payload) for t in ctx.targets_for(team, ctx.policy.channels_for(v.severity))]
+    return [_row(ctx, v, kind, t, payload) for t in ctx.targets_for(team, ctx.policy.channels_for(v.severity))]
 
 
 def _resolve(conn: Connection, ctx: _RunContext, v: ViolationFacts) -> list[NewAlert]:

@@ -1,7 +1,9 @@
-"""Escalation in time: a HIGH/CRITICAL violation nobody acknowledged goes to the next level's team.
+"""Escalation in time: a violation nobody acknowledged goes to the next level's team on its severity's clock.
 
-The clock starts at the violation's first (unsuppressed) trigger. Each level is written once
-per violation, as outbox rows of kind `escalation` plus an audit row, so the console shows it.
+The clock starts at the violation's first (unsuppressed) trigger; level n is due at the n-th step
+of the severity (config/alerting.yaml `escalation.steps`, by default the runbook's response times:
+CRITICAL 15 min, HIGH 30 min, MEDIUM 2 h, LOW 24 h). Each level is written once per violation, as
+outbox rows of kind `escalation` plus an audit row, so the console shows it.
 """
 
 from __future__ import annotations
@@ -42,22 +44,31 @@ def escalate_due(now: datetime | None = None, engine: Engine | None = None, poli
             if v.id not in started:
                 continue  # never alerted (suppressed): nothing to escalate
             for level in policy.levels:
-                due = started[v.id] + timedelta(minutes=level.after_minutes)
-                if level.level in written.get(v.id, set()) or now < due:
+                minutes = policy.step_minutes(v.severity, level.level)
+                if minutes is None or level.level in written.get(v.id, set()):
                     continue
-                rows = _level_rows(policy, v, level, now)
+                if now < started[v.id] + timedelta(minutes=minutes):
+                    continue
+                rows = _level_rows(policy, v, level, minutes, now)
                 new += rows
                 audit.record(
                     conn, "alerting", "violation.escalated", "violation", v.id,
-                    level=level.level, team=level.team, after_minutes=level.after_minutes,
+                    level=level.level, team=level.team, after_minutes=minutes,
                     channels=[r.channel for r in rows],
                 )
                 _log.warning("violation #%s (%s) escalated to %s, level %s", v.id, v.rule_name, level.team, level.level)
         return outbox.add(conn, new, now)
 
 
-def _level_rows(policy: Policy, v: ViolationFacts, level: EscalationLevel, now: datetime) -> list[NewAlert]:
+def level_channels(policy: Policy, severity: str, level: EscalationLevel) -> tuple[str, ...]:
+    """The level's channels that the severity uses (a MEDIUM escalation pages nobody); all of them if none is."""
+    allowed = policy.channels_for(severity)
+    return tuple(c for c in level.channels if c in allowed) or level.channels
+
+
+def _level_rows(policy: Policy, v: ViolationFacts, level: EscalationLevel, minutes: float, now: datetime) -> list[NewAlert]:
     team = policy.teams[level.team]
-    payload = messages.payload(v, "escalated", level=level.level, team=team.name, after_minutes=level.after_minutes)
+    payload = messages.payload(v, "escalated", level=level.level, team=team.name, after_minutes=minutes)
+    channels = level_channels(policy, v.severity, level)
     # escalations do not wait for a batch
-    return [outbox_row(v, "escalation", t, payload, send_at=now) for t in targets_for(team, level.channels)]
+    return [outbox_row(v, "escalation", t, payload, send_at=now) for t in targets_for(team, channels)]

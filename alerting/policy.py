@@ -1,8 +1,9 @@
 """The escalation policy: config/alerting.yaml parsed once into frozen dataclasses, validated with file, line and key.
 
 Which channels a severity reaches, which team (Slack channel, e-mail list, PagerDuty service)
-a suite or owner is routed to, who is escalated to when nobody acknowledges, and the noise
-and delivery settings. Endpoints and keys are never in this file: a team names the *setting*
+a suite or owner is routed to, who is escalated to when nobody acknowledges and after how long
+for each severity (the runbook's response times by default), when approvers of a waiting bypass
+request are reminded, and the noise and delivery settings. Endpoints and keys are never in this file: a team names the *setting*
 holding its secret (environment or .streamlit/secrets.toml).
 """
 
@@ -41,6 +42,17 @@ RUNBOOK_CHANNELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
+# The runbook's response times (P1-P4): unacknowledged this long after the first alert, escalate.
+RUNBOOK_RESPONSE_MINUTES: Mapping[str, float] = MappingProxyType(
+    {"CRITICAL": 15.0, "HIGH": 30.0, "MEDIUM": 120.0, "LOW": 1440.0}
+)
+RUNBOOK_STEPS: Mapping[str, tuple[float, ...]] = MappingProxyType(
+    {severity: (minutes,) for severity, minutes in RUNBOOK_RESPONSE_MINUTES.items()}
+)
+# The failover runbook expects an answer to a bypass request within 1 h for critical issues.
+APPROVAL_REMINDER_MINUTES = 60.0
+
+
 @dataclass(frozen=True)
 class Team:
     """Where one team's alerts go; an unset channel uses the product-wide setting."""
@@ -55,10 +67,14 @@ class Team:
 
 @dataclass(frozen=True)
 class EscalationLevel:
-    """Unacknowledged `after_minutes` after the first alert: alert `team` through `channels`."""
+    """Still unacknowledged at this level's step of the violation's severity: alert `team` through `channels`.
+
+    `after_minutes` is the level's time as configured without per-severity steps (the legacy
+    `escalate_after_minutes` form); the times used are `Policy.step_minutes`.
+    """
 
     level: int
-    after_minutes: float
+    after_minutes: float | None
     team: str
     channels: tuple[str, ...]
 
@@ -71,9 +87,10 @@ class Policy:
     default_team: str = "default"
     by_suite: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     by_owner: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    escalation_severities: tuple[str, ...] = ("HIGH", "CRITICAL")
-    escalate_after_minutes: float = 15.0
+    # severity -> minutes after the first alert at which level 1, 2, ... is alerted
+    escalation_steps: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: RUNBOOK_STEPS)
     levels: tuple[EscalationLevel, ...] = ()
+    approval_reminder_minutes: float = APPROVAL_REMINDER_MINUTES
     default_cooldown_minutes: float = 60.0
     batch_window_seconds: float = 30.0
     max_attempts: int = 8
@@ -95,6 +112,16 @@ class Policy:
                 name = self.by_owner.get(owner.lower())
         return self.teams[name or self.default_team]
 
+    @property
+    def escalation_severities(self) -> tuple[str, ...]:
+        """The severities that escalate at all (those with at least one step)."""
+        return tuple(s for s in SEVERITIES if self.escalation_steps.get(s))
+
+    def step_minutes(self, severity: str, level: int) -> float | None:
+        """When `level` (1-based) is due for a violation of `severity`, in minutes; None: never."""
+        steps = self.escalation_steps.get(severity.upper(), ())
+        return steps[level - 1] if 0 < level <= len(steps) else None
+
     def cooldown(self, rule_minutes: int | None) -> timedelta:
         return timedelta(minutes=self.default_cooldown_minutes if rule_minutes is None else rule_minutes)
 
@@ -114,7 +141,7 @@ def load_policy(path: Path | None = None) -> Policy:
     """The policy from config/alerting.yaml; the runbook's defaults when the file does not exist."""
     path = path or policy_file()
     if not path.is_file():
-        return Policy(levels=_default_levels(15.0, "default"))
+        return Policy(levels=_default_levels(None, "default"))
     text = path.read_text(encoding="utf-8")
     try:
         node = yaml.compose(text)
@@ -124,7 +151,7 @@ def load_policy(path: Path | None = None) -> Policy:
     return _Parser(path, _lines(node)).policy(data or {})
 
 
-def _default_levels(after: float, team: str) -> tuple[EscalationLevel, ...]:
+def _default_levels(after: float | None, team: str) -> tuple[EscalationLevel, ...]:
     return (EscalationLevel(1, after, team, ("pagerduty", "email", "slack")),)
 
 
@@ -144,7 +171,8 @@ def _lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return lines
 
 
-_TOP_KEYS = ("severity_channels", "every_alert_also_to", "teams", "routing", "escalation", "noise", "delivery")
+_TOP_KEYS = ("severity_channels", "every_alert_also_to", "teams", "routing", "escalation", "approvals", "noise",
+             "delivery")
 
 
 class _Parser:
@@ -200,6 +228,7 @@ class _Parser:
         teams = self.teams(data.get("teams"))
         routing = self.routing(data.get("routing"), teams)
         escalation = self.escalation(data.get("escalation"), teams, routing["default_team"])
+        approvals = self.mapping(data.get("approvals"), "approvals", ("remind_after_minutes",))
         noise = self.mapping(data.get("noise"), "noise", ("default_cooldown_minutes", "batch_window_seconds"))
         delivery = self.mapping(
             data.get("delivery"),
@@ -213,9 +242,9 @@ class _Parser:
             default_team=routing["default_team"],
             by_suite=MappingProxyType(routing["by_suite"]),
             by_owner=MappingProxyType(routing["by_owner"]),
-            escalation_severities=escalation["severities"],
-            escalate_after_minutes=escalation["after"],
+            escalation_steps=MappingProxyType(escalation["steps"]),
             levels=escalation["levels"],
+            approval_reminder_minutes=self.number(approvals, "approvals", "remind_after_minutes", APPROVAL_REMINDER_MINUTES, minimum=1),
             default_cooldown_minutes=self.number(noise, "noise", "default_cooldown_minutes", 60),
             batch_window_seconds=self.number(noise, "noise", "batch_window_seconds", 30),
             max_attempts=int(self.number(delivery, "delivery", "max_attempts", 8, minimum=1)),
@@ -286,28 +315,67 @@ class _Parser:
         return routes
 
     def escalation(self, value: Any, teams: Mapping[str, Team], default_team: str) -> dict[str, Any]:
-        section = self.mapping(value, "escalation", ("escalate_after_minutes", "severities", "levels"))
-        after = self.number(section, "escalation", "escalate_after_minutes", 15, minimum=1)
-        severities = section.get("severities", ["HIGH", "CRITICAL"]) or []
-        bad = [s for s in severities if s not in SEVERITIES]
-        if bad:
-            self.problem("escalation.severities", f"unknown severities {bad}", f"use any of {', '.join(SEVERITIES)}")
+        """Levels (who) and per-severity steps (when).
+
+        `steps: {SEVERITY: [minutes, ...]}` gives level 1, 2, ... their times per severity. The
+        older form (`escalate_after_minutes`, `severities`, a level's `after_minutes`) is still
+        read: one timer for the listed severities. Without either, each severity escalates on
+        the runbook's response time (CRITICAL 15 min, HIGH 30 min, MEDIUM 2 h, LOW 24 h), level n
+        after n times it.
+        """
+        section = self.mapping(value, "escalation", ("steps", "escalate_after_minutes", "severities", "levels"))
+        legacy: list[str] = [k for k in ("escalate_after_minutes", "severities") if k in section]
         raw_levels = section.get("levels")
-        if raw_levels is None:
-            return {"after": after, "severities": tuple(severities), "levels": _default_levels(after, default_team)}
-        if not isinstance(raw_levels, list):
+        if raw_levels is not None and not isinstance(raw_levels, list):
             self.problem("escalation.levels", "expected a list of levels", "write `- team: sre` items")
             raw_levels = []
+        legacy += [f"levels.{i}.after_minutes" for i, raw in enumerate(raw_levels or [])
+                   if isinstance(raw, dict) and "after_minutes" in raw]
+        if "steps" in section and legacy:
+            self.problem("escalation.steps", f"given together with {', '.join(legacy)}",
+                         "use per-severity `steps` alone (e.g. `steps: {CRITICAL: [15, 60], HIGH: [30, 120]}`)")
+        after = self.number(section, "escalation", "escalate_after_minutes", 15, minimum=1)
+        levels = self.levels(raw_levels, teams, after) if raw_levels is not None else _default_levels(after if legacy else None, default_team)
+        if "steps" in section:
+            steps = self.steps(section.get("steps"))
+        elif legacy:
+            severities = section.get("severities", ["HIGH", "CRITICAL"]) or []
+            bad = [s for s in severities if s not in SEVERITIES]
+            if bad:
+                self.problem("escalation.severities", f"unknown severities {bad}", f"use any of {', '.join(SEVERITIES)}")
+            times = tuple(level.after_minutes or after for level in levels)
+            steps = {s: times for s in severities if s in SEVERITIES}
+        else:
+            steps = {s: tuple(m * n for n in range(1, len(levels) + 1)) for s, m in RUNBOOK_RESPONSE_MINUTES.items()}
+        return {"steps": steps, "levels": levels}
+
+    def levels(self, raw_levels: list[Any], teams: Mapping[str, Team], after: float) -> tuple[EscalationLevel, ...]:
         levels = []
         for index, raw in enumerate(raw_levels):
             key = f"escalation.levels.{index}"
             spec = self.mapping(raw, key, ("team", "channels", "after_minutes"))
             team = self.team_name(spec.get("team"), f"{key}.team", teams)
-            minutes = self.number(spec, key, "after_minutes", after * (index + 1), minimum=1)
+            minutes = self.number(spec, key, "after_minutes", after * (index + 1), minimum=1) if "after_minutes" in spec else None
             channels = self.channels(spec.get("channels", ["pagerduty", "email", "slack"]), f"{key}.channels")
             if team:
                 levels.append(EscalationLevel(index + 1, minutes, team, channels))
-        return {"after": after, "severities": tuple(s for s in severities if s in SEVERITIES), "levels": tuple(levels)}
+        return tuple(levels)
+
+    def steps(self, value: Any) -> dict[str, tuple[float, ...]]:
+        """`{SEVERITY: [minutes, ...]}`: rising positive minutes per severity; a severity left out never escalates."""
+        section = self.mapping(value, "escalation.steps", SEVERITIES)
+        steps: dict[str, tuple[float, ...]] = {}
+        for severity, raw in section.items():
+            key = f"escalation.steps.{severity}"
+            items = raw if isinstance(raw, list) else [raw]
+            good = [m for m in items if not isinstance(m, bool) and isinstance(m, int | float) and m >= 1]
+            if len(good) != len(items) or any(b <= a for a, b in zip(good, good[1:], strict=False)):
+                self.problem(key, f"{raw!r} is not a list of rising minutes >= 1",
+                             f"e.g. `{severity}: [{RUNBOOK_RESPONSE_MINUTES.get(severity, 60):g}, 120]` (level 1, level 2)")
+                continue
+            if severity in SEVERITIES:
+                steps[str(severity)] = tuple(float(m) for m in good)
+        return steps
 
 
 def current_policy(path: Path | None = None) -> Policy:
@@ -318,4 +386,4 @@ def current_policy(path: Path | None = None) -> Policy:
         return load_policy(path)
     except PolicyError as exc:
         _log.error("%s Using the runbook's default policy until it is fixed.", exc)
-        return Policy(levels=_default_levels(15.0, "default"))
+        return Policy(levels=_default_levels(None, "default"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from alerting.channels.pagerduty import dedup_key
+from alerting.channels.pagerduty import dedup_key, error_dedup_key
 from alerting.targets import STORE, Target
 from store import alerts as outbox
 from store.alerts import NewAlert, ViolationFacts
@@ -25,6 +25,6 @@ def outbox_row(v: ViolationFacts, kind: str, target: Target, payload: dict[str, 
     return NewAlert(
         kind=kind, channel=target.channel, destination=target.destination, payload=payload,
         violation_id=v.id, rule_name=v.rule_name, suite=v.suite, severity=v.severity,
-        dedup_key=dedup_key(v.rule_name), status=status, suppressed_reason=suppressed,
+        dedup_key=error_dedup_key(v.rule_name) if v.verdict == "ERROR" else dedup_key(v.rule_name), status=status, suppressed_reason=suppressed,
         next_attempt_at=send_at if status == outbox.PENDING else None,
     )

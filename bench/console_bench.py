@@ -23,11 +23,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from store import alerts as store_alerts  # noqa: E402
 from store import db, kpis, migrations, queries, review  # noqa: E402
 from store.kpis import Window  # noqa: E402
 from store.queries import RunFilter, ViolationFilter  # noqa: E402
 
 DATABASE = "dq_console_bench"
+BENCH_RULE, BENCH_SUITE = "rule_8", "suite_1"  # a freshness rule of an enabled suite of 5 rules
 RULES, SUITES, RUNS, RESULTS_PER_RUN, VIOLATIONS = 500, 100, 200_000, 5, 1_000_000
 
 GENERATE = [
@@ -89,6 +91,8 @@ GENERATE = [
         FROM violations WHERE detected_at > (now() AT TIME ZONE 'UTC') - interval '30 days'""",
     """INSERT INTO scheduler_heartbeats (scheduler_id, host, pid, started_at, beat_at, status)
         VALUES ('bench:1', 'bench', 1, (now() AT TIME ZONE 'UTC') - interval '400 days', now() AT TIME ZONE 'UTC', 'running')""",
+    """INSERT INTO scheduler_uptime (scheduler_id, up_from, up_to)
+        VALUES ('bench:1', (now() AT TIME ZONE 'UTC') - interval '400 days', now() AT TIME ZONE 'UTC')""",
     """INSERT INTO run_requests (suite, requested_by, requested_at, origin, status)
         SELECT 'suite_' || i, 'bench', now() AT TIME ZONE 'UTC', 'console', 'pending' FROM generate_series(1, 7) i""",
 ]
@@ -142,6 +146,23 @@ def first_view_queries() -> dict[str, list[tuple[str, Callable[[], Any]]]]:
             ("recent_run_requests", lambda: queries.recent_run_requests()),
         ],
         "Rules": [("rules_overview", lambda: queries.rules_overview())],
+        "Alerts": [
+            ("alert_status_counts", lambda: queries.alert_status_counts(Window.last(24 * 7).since)),
+            ("alert_response KPI", lambda: kpis.kpi("alert_response", Window.last(24 * 7))),
+            ("failed_table", lambda: store_alerts.failed_table()),
+            ("alerts_table", lambda: store_alerts.alerts_table(Window.last(24 * 7).since)),
+        ],
+        "Rule (page)": [
+            ("rule_detail", lambda: queries.rule_detail(BENCH_RULE)),
+            ("suite_detail", lambda: queries.suite_detail(BENCH_SUITE)),
+            ("rule_results (30 d)", lambda: queries.rule_results(BENCH_RULE, 30)),
+            ("rule_violations (30 d)", lambda: queries.rule_violations(BENCH_RULE, 30)),
+        ],
+        "Table (page)": [
+            ("suite_detail", lambda: queries.suite_detail(BENCH_SUITE)),
+            ("suite_rules", lambda: queries.suite_rules(BENCH_SUITE)),
+            ("open violations", lambda: queries.violations_list(ViolationFilter(suites=(BENCH_SUITE,), limit=200))),
+        ],
     }
 
 
@@ -169,16 +190,23 @@ def time_renders(rounds: int) -> dict[str, float]:
     from streamlit.testing.v1 import AppTest
 
     renders: dict[str, float] = {}
-    pages = {"Health": "pages/health.py", "Violations": "pages/violations.py", "Rule review": "pages/rule_review.py",
-             "Runs": "pages/runs.py", "Rules": "pages/rules.py"}
+    pages = {"Health": ("pages/health.py", {}), "Violations": ("pages/violations.py", {}),
+             "Rule review": ("pages/rule_review.py", {}), "Runs": ("pages/runs.py", {}),
+             "Rules": ("pages/rules.py", {}), "Alerts": ("pages/alerts.py", {}),
+             "Bypass requests": ("pages/bypass_requests.py", {}),
+             "Rule (page)": ("pages/rule.py", {"name": BENCH_RULE}),
+             "Table (page)": ("pages/table.py", {"suite": BENCH_SUITE}),
+             "Violation detail": ("pages/violations.py", {"violation": "1000000"})}
     warm = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     warm.run()  # imports (plotly, pandas) once, as a running server has them
-    for title, path in pages.items():
+    for title, (path, params) in pages.items():
         samples = []
         for _ in range(rounds):
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
             at.run()  # app.py renders the default page (Health) first
             at.switch_page(path)
+            for key, value in params.items():
+                at.query_params[key] = value
             st.cache_data.clear()  # the timed run is a first view: nothing cached
             started = time.perf_counter()
             at.run()
@@ -203,8 +231,9 @@ def main() -> None:
     totals = time_queries(args.rounds)
     renders = time_renders(args.rounds)
     print("\npage           queries (ms)   AppTest render, server time (ms)")
-    for page, total in totals.items():
-        print(f"{page:<14} {total:10.1f}   {renders[page]:10.1f}")
+    for page in renders:
+        total = f"{totals[page]:10.1f}" if page in totals else " " * 10
+        print(f"{page:<17} {total}   {renders[page]:10.1f}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ physical limit it compares with: for PostgreSQL, the raw partitioned connectorx 
 same columns plus one Polars select of equivalent aggregates; for Parquet, that one select
 over a lazy scan. Targets: engine <= 1.05x the limit from PostgreSQL and <= 1.2x from
 Parquet; peak memory <= 1.1x (PostgreSQL) and <= 1.5x (Parquet) the limit's.
+
+    --pushdown adds the pushdown variant (issue 14): the suite with `execution: pushdown` into
+    PostgreSQL against one hand-tuned SQL statement of the same aggregates (sort-based duplicates,
+    enable_hashagg off). Target: within 1.15x the statement, client peak under 150 MB. Its suite
+    swaps the two local_only checks (regex, freshness) for string_length and count, so every rule
+    runs in the source. Use DQ_BENCH_PG_URL=.../dq_bench_pushdown for a small run beside others.
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ def build_postgres(rows: int) -> None:
     admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + "/postgres",
                              isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = 'dq_bench'").scalar()
+        database = sa.engine.make_url(PG_URL).database
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}).scalar()
         if not exists:
-            conn.exec_driver_sql("CREATE DATABASE dq_bench")
+            conn.exec_driver_sql(f"CREATE DATABASE {conn.dialect.identifier_preparer.quote(database)}")
     admin.dispose()
     engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as conn:
@@ -102,6 +109,13 @@ def suite(source: str):
         rule("orders_fresh", "freshness", column="created_at", max_age="2h"),
         rule("amount_mean", "aggregate", column="amount", stat="mean", min=100, max=900),
     )
+    if source == "pg-pushdown":
+        rules = tuple(r for r in rules if r.check not in ("regex", "freshness")) + (
+            rule("email_length", "string_length", column="email", min=5, max=200),
+            rule("currency_count", "count", column="currency", min=1),
+        )
+        return Suite(name="orders", source="pg", table="orders", schema=None, layer=Layer.SILVER,
+                     data_classes=(), pii_columns=("email",), rules=rules, execution="pushdown")
     return Suite(name="orders", source=source, table="orders", schema="silver" if source == "lake" else None,
                  layer=Layer.SILVER, data_classes=(), pii_columns=("email",), rules=rules)
 
@@ -125,6 +139,27 @@ def limit_aggregates():
     ]
 
 
+HAND_TUNED = """
+SELECT count(*) AS rows, count(*) FILTER (WHERE customer_id IS NULL) AS customer_nulls,
+  (SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM orders GROUP BY order_id HAVING count(*) > 1) d)
+    AS duplicates,
+  count(*) FILTER (WHERE email IS NULL) AS email_nulls,
+  count(*) FILTER (WHERE length(email) NOT BETWEEN 5 AND 200) AS bad_length,
+  count(*) FILTER (WHERE amount < 0 OR amount > 100000) AS out_of_range,
+  count(*) FILTER (WHERE status NOT IN ('NEW', 'PAID', 'SHIPPED', 'DELIVERED', 'CANCELLED')) AS bad_status,
+  count(*) FILTER (WHERE currency NOT IN ('EUR', 'USD', 'GBP')) AS bad_currency,
+  count(currency) AS currencies, avg(amount::float8) AS mean_amount
+FROM orders"""
+
+
+def hand_tuned(hashagg: bool) -> dict:
+    import psycopg
+
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(f"SET enable_hashagg = {'on' if hashagg else 'off'}")
+        return dict(zip(["rows"], conn.execute(HAND_TUNED).fetchone() or (), strict=False))
+
+
 def measure(mode: str, partitions: int) -> dict:
     """Runs in a child process: one evaluation, its wall time and this process's peak memory."""
     # Everything is imported before the clock starts, as in a running scheduler.
@@ -140,6 +175,13 @@ def measure(mode: str, partitions: int) -> dict:
                             partition_on="order_id", partition_num=partitions)
         out = pl.from_arrow(table).select(limit_aggregates()).row(0, named=True)
         summary = f"rows={out['rows']}"
+    elif mode in ("limit-pushdown", "limit-pushdown-hash"):
+        summary = f"rows={hand_tuned(mode.endswith('hash'))['rows']}"
+    elif mode == "engine-pushdown":
+        os.environ["DQ_SOURCE_PG_URL"] = PG_URL
+        report = evaluate_suite(suite("pg-pushdown"), {"pg": Source("pg")}, now=NOW)
+        bad = [f"{r.rule_name}={r.status}" for r in report.results if r.status != "PASSED"]
+        summary = f"status={report.status}" + (f" not passed: {bad}" if bad else "")
     elif mode == "limit-parquet":
         out = pl.scan_parquet(PARQUET).select(limit_aggregates()).collect().row(0, named=True)
         summary = f"rows={out['rows']}"
@@ -171,23 +213,27 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--child")
+    parser.add_argument("--pushdown", action="store_true", help="only the pushdown variant (issue 14)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child, args.partitions)))
         return
     build_postgres(args.rows)
-    build_parquet(args.rows)
+    if not args.pushdown:
+        build_parquet(args.rows)
+    modes = (("limit-pushdown", "limit-pushdown-hash", "engine-pushdown") if args.pushdown else
+             ("limit-postgresql", "engine-postgresql", "limit-parquet", "engine-parquet"))
     best: dict[str, dict] = {}
     for _ in range(args.repeat):
-        for mode in ("limit-postgresql", "engine-postgresql", "limit-parquet", "engine-parquet"):
+        for mode in modes:
             result = run_child(mode, args.partitions)
             if mode not in best or result["seconds"] < best[mode]["seconds"]:
                 best[mode] = result
     print(f"\n{args.rows:,} rows, 10 rules, best of {args.repeat}, {args.partitions} partitions, {os.cpu_count()} CPUs")
     print(f"{'mode':<20}{'seconds':>9}{'rows/s':>14}{'peak MB':>10}{'time x':>8}{'memory x':>10}  result")
-    for source in ("postgresql", "parquet"):
+    for source in (("pushdown",) if args.pushdown else ("postgresql", "parquet")):
         limit = best[f"limit-{source}"]
-        for mode in (f"limit-{source}", f"engine-{source}"):
+        for mode in [m for m in modes if m.endswith(source) or m.startswith(f"limit-{source}")]:
             r = best[mode]
             print(f"{mode:<20}{r['seconds']:>9.2f}{args.rows / r['seconds']:>14,.0f}{r['peak_mb']:>10,.0f}"
                   f"{r['seconds'] / limit['seconds']:>8.3f}{r['peak_mb'] / limit['peak_mb']:>10.3f}  {r['summary']}")

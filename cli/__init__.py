@@ -47,6 +47,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_file() -> None:
+    """Log lines go to DQ_LOG_DIR/cli.log; stderr shows WARNING and worse next to the command's own output."""
+    import logging
+
+    from settings import SettingsError
+    from telemetry import logs
+
+    try:
+        logs.configure("cli", stderr_level=logging.WARNING)
+    except SettingsError as exc:  # a bad DQ_LOG_* setting must not stop the runbook's commands
+        print(f"manage.py: logging to stderr only: {exc}", file=sys.stderr)
+
+
 def main(argv: Sequence[str]) -> int:
     from engine.errors import EngineError, ManifestError
     from ops.errors import OpsError
@@ -55,7 +68,13 @@ def main(argv: Sequence[str]) -> int:
 
     argv = list(argv)
     only = argv[0] if argv and argv[0] in command_names() else None
-    args = build_parser(only).parse_args(argv)
+    parser = build_parser(only)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_through", False):  # only `console` hands options on (to Streamlit)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    if args.command != "scheduler":  # the scheduler logs to stderr and scheduler.log itself
+        _log_to_file()
     try:
         return int(args.handler(args) or 0)
     except (UsageError, NotFound) as exc:

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--days", type=_days, help="only the last N days (violations: last seen; runs: started)")
     parser.add_argument("--rule-name", help="only this rule")
     parser.add_argument("--suite", help="only this suite")
-    parser.add_argument("--format", choices=export.FORMATS, help="json, csv, yaml or parquet (default: from the extension)")
+    parser.add_argument("--format", choices=export.FORMATS, help="json, csv, yaml, parquet or markdown (a ticket section per row; default: from the extension)")
     parser.set_defaults(handler=handle)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from scheduler.errors import SchedulerError
 from scheduler.loop import Config, Scheduler
+from telemetry import logs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,16 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--id", dest="scheduler_id", metavar="NAME",
                         help="this scheduler's name in heartbeats and leases (default: the host name); "
                         "give each replica on one host its own")
-    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="default: DQ_LOG_LEVEL")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     config = Config.from_settings(args.scheduler_id)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s scheduler[{config.scheduler_id}]: %(message)s",
-    )
+    logs.configure("scheduler", args.log_level)  # stderr and DQ_LOG_DIR/scheduler.log (docs/operations.md)
     scheduler = Scheduler(config)
     try:
         if args.once:

@@ -29,8 +29,16 @@ def handle(args: argparse.Namespace) -> int:
         print(f"manage.py send_alerts: {exc}")
         return 2
     if args.check_config:
-        levels = ", ".join(f"{lvl.team} after {lvl.after_minutes:g} min" for lvl in policy.levels) or "none"
-        print(f"{policy_file()} is valid: {len(policy.teams)} team(s), escalation: {levels}")
+        per_severity = [
+            f"{severity} " + ", ".join(
+                f"{lvl.team} after {minutes:g} min" for lvl in policy.levels
+                if (minutes := policy.step_minutes(severity, lvl.level)) is not None
+            )
+            for severity in reversed(policy.escalation_severities)
+        ]
+        levels = "; ".join(per_severity) or "none"
+        print(f"{policy_file()} is valid: {len(policy.teams)} team(s), escalation: {levels}; "
+              f"bypass approvers reminded after {policy.approval_reminder_minutes:g} min")
         return 0
     engine = db.get_engine()
     now = clock.utcnow()

@@ -96,11 +96,16 @@ def minute_now() -> datetime:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def config_problem() -> str | None:
-    """What is wrong with config/dq.yaml or the approval matrix (validated at start), or None."""
-    from ops.gate import GateConfigError, validate_startup
+    """Every problem of the four config files (alerting, approval matrix, dq, roles) as Markdown, or None."""
+    from ops import configuration
 
-    try:
-        validate_startup()
-    except (GateConfigError, StoreError) as exc:
-        return str(exc)
-    return None
+    found = configuration.problems()
+    if not found:
+        return None
+    return "\n\n".join(_as_markdown(exc) for exc in found)
+
+
+def _as_markdown(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    listed = [str(p) for p in getattr(exc, "problems", ())] or [line.strip() for line in lines[1:]]
+    return lines[0] + "".join(f"\n- {p}" for p in listed)

@@ -20,6 +20,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 APP_SCRIPT = "app.py"
+FAVICON = str(Path(__file__).parent / "static" / "favicon.png")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class NavPage:
     path: str  # relative to app.py
     title: str
     icon: str
+    in_sidebar: bool = True  # the rule and table pages are reached by links, with ?name= / ?suite=
 
     @property
     def url_path(self) -> str:
@@ -41,12 +43,17 @@ PAGES = (
     NavPage("pages/runs.py", "Runs", ":material/history:"),
     NavPage("pages/alerts.py", "Alerts", ":material/notifications:"),
     NavPage("pages/rules.py", "Rules", ":material/rule:"),
+    NavPage("pages/rule.py", "Rule", ":material/rule:", in_sidebar=False),
+    NavPage("pages/table.py", "Table", ":material/table:", in_sidebar=False),
 )
+SIDEBAR = tuple(p for p in PAGES if p.in_sidebar)
 
 
 def st_pages() -> list[st.Page]:
     return [
-        st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0)
+        # No icon: Streamlit would fetch a :material: page icon from fonts.gstatic.com as the
+        # favicon; app.py sets the local FAVICON instead (the sidebar links keep their icons).
+        st.Page(p.path, title=p.title, url_path=p.url_path, default=i == 0)
         for i, p in enumerate(PAGES)
     ]
 
@@ -58,7 +65,7 @@ def sidebar() -> None:
     """Draw the page links in the sidebar (app.py does it for every page once it has run)."""
     with st.sidebar:
         st.markdown("**DQ operations console**")
-        for page in PAGES:
+        for page in SIDEBAR:
             st.page_link(page.path, label=page.title, icon=page.icon)
         st.divider()
 

@@ -1,4 +1,4 @@
-"""The frame every page shares: who is clicking, the dev-mode banner, and a store that answers."""
+"""The frame every page shares: config problems, who is clicking, the dev-mode banner, and a store that answers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from ops.roles import User
 
 
 def start(title: str, caption: str | None = None) -> User:
-    """Title the page, identify the user (banner in dev mode) and stop if the store cannot answer."""
+    """Title the page, show what is wrong in the config files, identify the user (banner in dev mode)
+    and stop if the store cannot answer."""
     st.title(title)
     if caption:
         st.caption(caption)
+    if problem := data.config_problem():  # on every page: the gate, bypasses, alerts and roles depend on them
+        st.error(f"**Configuration problem.** {problem}")
     user = current_user()
     banner(user)
     data.require_store()
@@ -29,6 +32,8 @@ def banner(user: User) -> None:
         )
     else:
         st.sidebar.caption(f"Signed in as **{user.name}** ({roles}) via {user.mode}")
+    if user.mode == "oidc":
+        st.sidebar.button("Log out", on_click=st.logout, key="dq_logout")
 
 
 def fmt_time(value: object) -> str:

@@ -9,15 +9,19 @@ Exact semantics per check, with worked examples: docs/checks.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from engine import sqlforms
+from engine.coltypes import ColumnType, from_polars, matches, parse_expected
 from engine.durations import parse_duration
 from engine.errors import CheckFailedToRun, SchemaMismatch
+from engine.sqlforms import SqlBuild
 
 
 @dataclass(frozen=True)
@@ -30,15 +34,26 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Values a check needs from another table (or source): one column, or only its rows (column None)."""
+
+    source: str
+    table: str  # `schema.table` or `table`
+    column: str | None
+    distinct: bool = False
+
+
+@dataclass(frozen=True)
 class Context:
     """What a check may know when it compiles: the table's real schema, the dialect and the rule's scope."""
 
     schema: pl.Schema
     dialect: str
     where: pl.Expr | None = None  # the rule's `where:` filter (None: every row is in scope)
-    references: Mapping[tuple[str, str, str], pl.Series] = field(default_factory=dict)
+    references: Mapping[Lookup, pl.Series] = field(default_factory=dict)
     source: str = ""
     now: datetime = datetime.min  # aware UTC evaluation time (freshness)
+    declared: Mapping[str, ColumnType] = field(default_factory=dict)  # the catalog's declarations (schema)
 
     @property
     def scope(self) -> pl.Expr:
@@ -52,12 +67,13 @@ class Context:
         """Rows in scope."""
         return pl.len() if self.where is None else self.where.sum()
 
-    def duplicated(self, columns: Sequence[str]) -> pl.Expr:
-        """True for an in-scope row whose `columns` values another in-scope row shares (NULL equals NULL)."""
-        if self.where is None and len(columns) == 1:
-            return pl.col(columns[0]).is_duplicated()
+    def duplicated(self, keys: Sequence[pl.Expr]) -> pl.Expr:
+        """True for an in-scope row whose key values another in-scope row shares (NULL equals NULL)."""
+        if self.where is None and len(keys) == 1:
+            return keys[0].is_duplicated()
         # The scope joins the key, so out-of-scope rows only ever collide with each other.
-        parts = [pl.col(c) for c in columns] + ([self.where.alias("__in_scope")] if self.where is not None else [])
+        parts = [k.alias(f"__k{i}") for i, k in enumerate(keys)]
+        parts += [self.where.alias("__in_scope")] if self.where is not None else []
         return pl.struct(parts).is_duplicated()
 
     def col(self, name: str) -> pl.Expr:
@@ -85,6 +101,7 @@ class Compiled:
     metrics: Mapping[str, Callable[[pl.Expr], pl.Expr]] = field(default_factory=dict)  # fail mask -> aggregate
     static: Mapping[str, Any] | None = None  # a verdict from metadata alone: {"passed", "observed", "detail", "metrics"}
     observed_text: Callable[[Any], str | None] = lambda v: None
+    figures: Callable[[float], tuple[str, Mapping[str, Any]]] | None = None  # observed -> (message figures, metrics)
 
 
 Build = Callable[[Mapping[str, Any], Context], Compiled]
@@ -98,6 +115,10 @@ class CheckType:
     params: tuple[Param, ...]
     validate: Callable[[Mapping[str, Any]], list[str]] | None = None
     build: Build | None = None
+    lookup: Callable[[Mapping[str, Any], str], Lookup] | None = None  # (params, suite source) -> other table's values
+    words: Callable[[Mapping[str, Any]], Mapping[str, str]] | None = None  # extra fields of the sentence
+    sql: SqlBuild | None = None  # the SQL form (engine/sqlforms.py) the pushdown executor runs in the source
+    local_only: str | None = None  # why the check has no SQL form (then pushdown runs it with Polars)
 
     @property
     def row_level(self) -> bool:
@@ -133,6 +154,34 @@ def _exactly_one(*names: str) -> Callable[[Mapping[str, Any]], list[str]]:
     return check
 
 
+def _between_rules(params: Mapping[str, Any]) -> list[str]:
+    errors = _one_of("min", "max")(params)
+    for side in ("min", "max"):
+        if params.get(f"{side}_exclusive") and params.get(side) is None:
+            errors.append(f"{side}_exclusive needs `{side}:`")
+    low, high = params.get("min"), params.get("max")
+    open_bound = params.get("min_exclusive") or params.get("max_exclusive")
+    if open_bound and low is not None and high is not None and low == high:
+        errors.append(f"min and max are both {low!r} with an exclusive bound: no value can pass")
+    return errors
+
+
+def _reconcile_words(params: Mapping[str, Any]) -> Mapping[str, str]:
+    return {"of_column": f".{params['column']}" if params.get("column") else "",
+            "of_ref_column": f".{params['ref_column']}" if params.get("ref_column") else "",
+            "ref_stat": str(params.get("ref_stat") or params.get("stat")),
+            "tolerance": str(params.get("tolerance") if params.get("tolerance") is not None else 0)}
+
+
+def _reconcile_rules(params: Mapping[str, Any]) -> list[str]:
+    errors = []
+    for side, column in (("stat", "column"), ("ref_stat", "ref_column")):
+        stat = params.get(side) or params.get("stat")
+        if stat and stat != "count" and not params.get(column):
+            errors.append(f"{side}: {stat} needs `{column}:`")
+    return errors
+
+
 def _aggregate_rules(params: Mapping[str, Any]) -> list[str]:
     errors = _one_of("min", "max")(params)
     if params.get("stat") == "quantile" and params.get("quantile") is None:
@@ -148,12 +197,19 @@ def _aggregate_rules(params: Mapping[str, Any]) -> list[str]:
 
 def _numeric(ctx: Context, name: str) -> pl.Expr:
     """The column as numbers: decimals become Float64 so bounds compare the same on every database."""
-    dtype = ctx.dtype(name)
+    return _as_number(pl.col(name), ctx.dtype(name))
+
+
+def _as_number(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if isinstance(dtype, pl.Decimal):
-        return pl.col(name).cast(pl.Float64)
+        return column.cast(pl.Float64)
+    if dtype == pl.Float32:
+        # A PostgreSQL real / MySQL FLOAT 0.1 is 0.100000001490116 in binary: read it as the decimal
+        # the database shows (shortest round-trip text), so 0.1 equals 0.1 as it does in SQLite's REAL.
+        return column.cast(pl.String).cast(pl.Float64)
     if dtype == pl.Boolean:
-        return pl.col(name).cast(pl.Int8)
-    return pl.col(name)
+        return column.cast(pl.Int8)
+    return column
 
 
 def _is_float(dtype: pl.DataType) -> bool:
@@ -196,8 +252,12 @@ def _bound(value: Any, dtype: pl.DataType) -> Any:
     return value
 
 
-def _duplicates_metrics(columns: Sequence[str]) -> Mapping[str, Callable[[pl.Expr], pl.Expr]]:
-    key = pl.struct(list(columns)) if len(columns) > 1 else pl.col(columns[0])
+def _key(keys: Sequence[pl.Expr]) -> pl.Expr:
+    return keys[0] if len(keys) == 1 else pl.struct([k.alias(f"__k{i}") for i, k in enumerate(keys)])
+
+
+def _duplicates_metrics(keys: Sequence[pl.Expr]) -> Mapping[str, Callable[[pl.Expr], pl.Expr]]:
+    key = _key(keys)
     return {"duplicated_values": lambda fail: key.filter(fail).n_unique()}
 
 
@@ -225,27 +285,53 @@ def _key_columns(params: Mapping[str, Any], ctx: Context) -> list[str]:
     return columns
 
 
+NORMALIZATIONS = ("nfc", "trim", "lower")  # applied in this order, whatever order the rule lists them in
+
+
+def _normalize_rules(params: Mapping[str, Any]) -> list[str]:
+    errors = _exactly_one("column", "columns")(params)
+    unknown = [str(v) for v in params.get("normalize") or () if str(v).lower() not in NORMALIZATIONS]
+    if unknown:
+        errors.append(f"normalize: unknown step(s) {', '.join(unknown)}; use any of {', '.join(NORMALIZATIONS)}")
+    return errors
+
+
+def _normalized(ctx: Context, name: str, steps: Sequence[str]) -> pl.Expr:
+    """The key column after Unicode NFC, trimming Unicode whitespace at both ends and lower-casing."""
+    if not steps:
+        return ctx.col(name)
+    column = _text(ctx, name, "unique with normalize")
+    wanted = {str(s).lower() for s in steps}
+    if "nfc" in wanted:
+        column = column.str.normalize("NFC")
+    if "trim" in wanted:
+        column = column.str.strip_chars()
+    if "lower" in wanted:
+        column = column.str.to_lowercase()
+    return column
+
+
 def unique(params: Mapping[str, Any], ctx: Context) -> Compiled:
-    """A row fails when another in-scope row has the same key; a key with any NULL is never a duplicate."""
+    """A row fails when another in-scope row has the same (normalised) key; a key with any NULL is never a duplicate."""
     columns = _key_columns(params, ctx)
+    keys = [_normalized(ctx, c, params.get("normalize") or ()) for c in columns]
     nulls = [pl.col(c).is_not_null() for c in columns]
     complete = nulls[0] if len(nulls) == 1 else pl.all_horizontal(nulls)
-    fails = complete & ctx.duplicated(columns)
+    fails = complete & ctx.duplicated(keys)
     # The count filters first: `is_not_null() & is_duplicated()` makes Polars materialise every
     # column of the shared select (2x the memory of the streaming engine on 10M rows).
     in_scope = complete if ctx.where is None else complete & ctx.where
-    key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
-    failing = key.filter(in_scope).is_duplicated().sum()
-    return Compiled(passes=~fails, fails=fails, failing=failing, metrics=_duplicates_metrics(columns))
+    failing = _key(keys).filter(in_scope).is_duplicated().sum()
+    return Compiled(passes=~fails, fails=fails, failing=failing, metrics=_duplicates_metrics(keys))
 
 
 def duplicate_rows(params: Mapping[str, Any], ctx: Context) -> Compiled:
     """A row fails when another in-scope row is identical over `columns`; here NULL equals NULL."""
     columns = _key_columns(params, ctx) or list(ctx.schema.names())
-    fails = ctx.duplicated(columns)
-    key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
-    failing = ctx.scoped(key).is_duplicated().sum()
-    return Compiled(passes=~fails, fails=fails, failing=failing, metrics=_duplicates_metrics(columns))
+    keys = [pl.col(c) for c in columns]
+    fails = ctx.duplicated(keys)
+    failing = ctx.scoped(_key(keys)).is_duplicated().sum()
+    return Compiled(passes=~fails, fails=fails, failing=failing, metrics=_duplicates_metrics(keys))
 
 
 def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:
@@ -259,6 +345,9 @@ def accepted_values(params: Mapping[str, Any], ctx: Context) -> Compiled:
         values = [v if isinstance(v, str) else _yaml_text(v) for v in values]
     elif dtype.is_integer() and all(isinstance(v, bool) for v in values):
         values = [int(v) for v in values]  # MySQL delivers BOOLEAN as TINYINT(1)
+    elif dtype.is_integer() and all(isinstance(v, int) for v in values):
+        # Integers compare as integers: as float64, 2**53 + 1 would equal 2**53 (64-bit ids).
+        column, values = column.cast(pl.Int64), [int(v) for v in values]
     elif dtype.is_numeric() or isinstance(dtype, pl.Decimal):
         column, values = _numeric(ctx, name).cast(pl.Float64), [_number(v, name) for v in values]
     return Compiled(passes=column.is_null() | column.is_in(pl.Series(values).implode()))
@@ -277,16 +366,16 @@ def _number(value: Any, column: str) -> float:
 
 
 def between(params: Mapping[str, Any], ctx: Context) -> Compiled:
-    """Inclusive bounds; NULL passes (pair with not_null); NaN fails (it is not in any range)."""
+    """Inclusive bounds unless `min_exclusive`/`max_exclusive`; NULL passes (pair with not_null); NaN fails."""
     name = params["column"]
     dtype = ctx.dtype(name)
     column = _numeric(ctx, name) if dtype.is_numeric() or isinstance(dtype, pl.Decimal) else pl.col(name)
     inside = pl.lit(True)
     low, high = _bound(params.get("min"), dtype), _bound(params.get("max"), dtype)
     if low is not None:
-        inside = inside & (column >= low)
+        inside = inside & ((column > low) if params.get("min_exclusive") else (column >= low))
     if high is not None:
-        inside = inside & (column <= high)
+        inside = inside & ((column < high) if params.get("max_exclusive") else (column <= high))
     if _is_float(dtype):
         inside = inside & ~column.is_nan()
     return Compiled(passes=column.is_null() | inside)
@@ -334,16 +423,30 @@ def freshness(params: Mapping[str, Any], ctx: Context) -> Compiled:
                                "Hint: point freshness at a load or event timestamp column.")
     if not (isinstance(dtype, pl.Datetime) and dtype.time_zone):
         column = column.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    newest = ctx.scoped(column.dt.convert_time_zone("UTC")).max()
+    # Microseconds since the epoch, not a datetime: PostgreSQL 'infinity' arrives as year 262142,
+    # which Python's datetime cannot hold.
+    newest = ctx.scoped(column.dt.convert_time_zone("UTC")).max().dt.epoch("us")
     max_age = parse_duration(params["max_age"]).total_seconds()
     warn = params.get("warn_age")
+    now_us = (ctx.now - EPOCH) // timedelta(microseconds=1) if ctx.now.tzinfo else 0
     return Compiled(
         value=newest,
-        observe=lambda v: None if v is None else (ctx.now - v).total_seconds(),
-        observed_text=lambda v: None if v is None else v.isoformat(),
+        observe=lambda v: None if v is None else (now_us - int(v)) / 1_000_000,
+        observed_text=lambda v: None if v is None else instant_text(int(v)),
         fail_bounds=(None, max_age),
         warn_bounds=(None, parse_duration(warn).total_seconds()) if warn is not None else None,
     )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def instant_text(microseconds: int) -> str:
+    """ISO 8601 of an instant; beyond Python's years 1-9999 (PostgreSQL 'infinity'), the word."""
+    try:
+        return (EPOCH + timedelta(microseconds=microseconds)).isoformat()
+    except OverflowError:
+        return "infinity" if microseconds > 0 else "-infinity"
 
 
 _TYPE_MATCH: dict[str, Callable[[pl.DataType, str], bool]] = {
@@ -355,19 +458,34 @@ _TYPE_MATCH: dict[str, Callable[[pl.DataType, str], bool]] = {
     "bool": lambda d, dialect: d == pl.Boolean or (dialect == "mysql" and d == pl.Int8),
     "date": lambda d, dialect: d == pl.Date,
     "datetime": lambda d, dialect: isinstance(d, pl.Datetime),
+    "time": lambda d, dialect: d == pl.Time or (dialect == "sqlite" and d == pl.String),  # SQLite: 'HH:MM:SS' text
 }
 
 
+def _type_matches(expected: str, name: str, ctx: Context) -> bool:
+    """A portable type against the Polars type read; a precise one against the catalog's declaration."""
+    wanted = parse_expected(expected)
+    if isinstance(wanted, str):
+        return _TYPE_MATCH[wanted](ctx.schema[name], ctx.dialect)
+    return matches(wanted, _declared(ctx, name))
+
+
+def _declared(ctx: Context, name: str) -> ColumnType:
+    return ctx.declared.get(name) or from_polars(ctx.schema[name])
+
+
 def schema(params: Mapping[str, Any], ctx: Context) -> Compiled:
-    """Expected columns (exact, case-sensitive names) with portable types; reports missing, retyped, extra."""
+    """Expected columns (exact, case-sensitive names) with portable or precise types; reports missing, retyped, extra."""
     expected: Mapping[str, str] = params["columns"]
-    unknown = sorted({str(t) for t in expected.values()} - set(_TYPE_MATCH))
-    if unknown:
-        raise CheckFailedToRun(f"unknown type(s) {', '.join(unknown)}. Hint: use one of {', '.join(_TYPE_MATCH)}.")
+    try:
+        for kind in expected.values():
+            parse_expected(str(kind))
+    except ValueError as exc:
+        raise CheckFailedToRun(f"{exc}. Hint: fix the type in the rule (docs/checks.md#schema).") from exc
     actual = ctx.schema
     missing = [c for c in expected if c not in actual]
-    retyped = {c: {"expected": str(t), "actual": str(actual[c])} for c, t in expected.items()
-               if c in actual and not _TYPE_MATCH[str(t)](actual[c], ctx.dialect)}
+    retyped = {c: {"expected": str(t), "actual": _shown_type(ctx, c, str(t))} for c, t in expected.items()
+               if c in actual and not _type_matches(str(t), c, ctx)}
     extra = [] if params.get("allow_extra", True) else [c for c in actual.names() if c not in expected]
     drift = len(missing) + len(retyped) + len(extra)
     parts = [f"missing {', '.join(missing)}" if missing else "",
@@ -377,8 +495,16 @@ def schema(params: Mapping[str, Any], ctx: Context) -> Compiled:
         "passed": drift == 0, "observed": float(drift),
         "detail": "; ".join(p for p in parts if p) or "no drift",
         "metrics": {"missing": missing, "retyped": retyped, "unexpected": extra,
-                    "actual": {c: str(t) for c, t in actual.items()}},
+                    "actual": {c: str(t) for c, t in actual.items()},
+                    "declared": {c: str(t) for c, t in ctx.declared.items()}},
     })
+
+
+def _shown_type(ctx: Context, name: str, expected: str) -> str:
+    """The actual type in the terms of the expectation: the declaration for a precise one."""
+    if isinstance(parse_expected(expected), str) and ctx.schema[name] != pl.Null:
+        return str(ctx.schema[name])
+    return str(_declared(ctx, name))
 
 
 def aggregate(params: Mapping[str, Any], ctx: Context) -> Compiled:
@@ -409,15 +535,115 @@ def referential(params: Mapping[str, Any], ctx: Context) -> Compiled:
         both_numeric = (dtype.is_numeric() or isinstance(dtype, pl.Decimal)) and (
             values.dtype.is_numeric() or isinstance(values.dtype, pl.Decimal))
         if not both_numeric:
-            raise CheckFailedToRun(f"{name!r} is {dtype} but {key[1]}.{key[2]} is {values.dtype}. "
+            raise CheckFailedToRun(f"{name!r} is {dtype} but {key.table}.{key.column} is {values.dtype}. "
                                    "Hint: reference a column of the same type.")
-        column, values = column.cast(pl.Float64), values.cast(pl.Float64)
+        if dtype.is_integer() and values.dtype.is_integer():  # 64-bit ids stay exact
+            column, values = column.cast(pl.Int64), values.cast(pl.Int64)
+        else:
+            column = _as_number(column, dtype).cast(pl.Float64)
+            values = values.to_frame().select(_as_number(pl.first(), values.dtype).cast(pl.Float64)).to_series()
     return Compiled(passes=column.is_null() | column.is_in(values.drop_nulls().implode()))
 
 
-def reference_key(params: Mapping[str, Any], source: str) -> tuple[str, str, str]:
-    """(source, table, column) of the values a referential rule looks up."""
-    return (str(params.get("ref_source") or source), str(params["ref_table"]), str(params["ref_column"]))
+def reference_key(params: Mapping[str, Any], source: str) -> Lookup:
+    """The distinct values of the referenced column a referential rule looks up."""
+    return Lookup(str(params.get("ref_source") or source), str(params["ref_table"]), str(params["ref_column"]), True)
+
+
+# ---------------------------------------------------------------- counts and reconciliation
+
+RECONCILE_STATS = ("count", "count_distinct", "sum", "min", "max", "mean")
+
+
+def _statistic(stat: str, column: str | None, ctx: Context, check: str) -> pl.Expr:
+    """count: rows (no column) or non-NULL values; count_distinct: distinct non-NULL values;
+    sum/min/max/mean: over non-NULL, non-NaN numbers (no such value: no value, never 0)."""
+    if column is None:
+        if stat != "count":
+            raise CheckFailedToRun(f"{check} {stat} needs a column. Hint: add `column:` (and `ref_column:`).")
+        return ctx.count()
+    values = ctx.scoped(ctx.col(column))
+    if stat == "count":
+        return values.count()
+    if stat == "count_distinct":
+        return values.drop_nulls().n_unique()
+    dtype = ctx.dtype(column)
+    if not (dtype.is_numeric() or isinstance(dtype, pl.Decimal)):
+        raise CheckFailedToRun(f"{check} {stat} needs a numeric column, but {column!r} is {dtype}. "
+                               "Hint: use count or count_distinct for other columns.")
+    numbers = ctx.scoped(_numeric(ctx, column).cast(pl.Float64))
+    numbers = numbers.filter(numbers.is_not_null() & ~numbers.is_nan())
+    value = {"sum": numbers.sum(), "min": numbers.min(), "max": numbers.max(), "mean": numbers.mean()}[stat]
+    return pl.when(numbers.count() > 0).then(value)
+
+
+def count(params: Mapping[str, Any], ctx: Context) -> Compiled:
+    """Non-NULL values of the column in scope (NaN and '' are values), within inclusive bounds."""
+    return Compiled(value=_statistic("count", params["column"], ctx, "count"),
+                    fail_bounds=(params.get("min"), params.get("max")),
+                    figures=lambda v: (f"{int(v):,} non-NULL values", {"count": int(v)}))
+
+
+def count_distinct(params: Mapping[str, Any], ctx: Context) -> Compiled:
+    """Distinct non-NULL values of the column in scope (NaN is one value), within inclusive bounds."""
+    return Compiled(value=_statistic("count_distinct", params["column"], ctx, "count_distinct"),
+                    fail_bounds=(params.get("min"), params.get("max")),
+                    figures=lambda v: (f"{int(v):,} distinct values", {"distinct_values": int(v)}))
+
+
+def _tolerance(value: Any) -> tuple[float, bool]:
+    """(amount, relative): `5` is absolute, `"1%"` relative to the reference side's value."""
+    if value is None:
+        return 0.0, False
+    if isinstance(value, str):
+        return float(value.strip().rstrip("%").strip()) / 100, True
+    return float(value), False
+
+
+def reconcile_lookup(params: Mapping[str, Any], source: str) -> Lookup:
+    """The other side's column (or only its rows, for a row count) read once per run."""
+    column = params.get("ref_column")
+    return Lookup(str(params.get("ref_source") or source), str(params["ref_table"]),
+                  str(column) if column else None)
+
+
+def reconciliation(params: Mapping[str, Any], ctx: Context) -> Compiled:
+    """This table's statistic against the other table's, within an absolute or relative tolerance.
+
+    Passes when |here - there| <= tolerance (absolute) or <= tolerance x |there| (relative). Both
+    sides follow `_statistic`'s NULL policy; a side without a value (sum of no rows) fails.
+    """
+    stat = str(params["stat"])
+    ref_stat = str(params.get("ref_stat") or stat)
+    lookup = reconcile_lookup(params, ctx.source)
+    values = ctx.references[lookup]
+    ref_ctx = Context(pl.Schema({values.name: values.dtype}), ctx.dialect)
+    ref_column = values.name if lookup.column else None
+    there = values.to_frame().select(_statistic(ref_stat, ref_column, ref_ctx, "reconciliation")).item()
+    here = _statistic(stat, params.get("column"), ctx, "reconciliation")
+    where = f"{lookup.table}" + (f".{lookup.column}" if lookup.column else "")
+    if there is None or (isinstance(there, float) and math.isnan(there)):
+        return Compiled(static={"passed": False, "observed": None,
+                                "detail": f"{where} has no {ref_stat} (no non-NULL value)",
+                                "metrics": {"ref_value": None}})
+    there = float(there)
+    amount, relative = _tolerance(params.get("tolerance"))
+    allowed = amount * abs(there) if relative else amount
+    if stat not in ("count", "count_distinct") or ref_stat not in ("count", "count_distinct"):
+        allowed += 1e-9 * abs(there)  # float64 sums of the same numbers in another order differ in the last bits
+
+    def figures(observed: float) -> tuple[str, Mapping[str, Any]]:
+        difference = observed - there
+        text = (f"{_num(observed)} here vs {_num(there)} in {where} (difference {_num(difference)}, "
+                f"allowed {_num(allowed)})")
+        return text, {"value": observed, "ref_value": there, "difference": difference,
+                      "allowed_difference": allowed, "relative_difference": (difference / there) if there else None}
+
+    return Compiled(value=here, fail_bounds=(there - allowed, there + allowed), figures=figures)
+
+
+def _num(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.6g}"
 
 
 def row_condition(params: Mapping[str, Any], ctx: Context) -> Compiled:
@@ -443,37 +669,64 @@ CHECKS: dict[str, CheckType] = {
     c.name: c
     for c in [
         CheckType("row_count", "aggregate", "{table} must have {bounds} rows",
-                  (Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), row_count),
-        CheckType("not_null", "row", "{column} must not be null", (COLUMN,), None, not_null),
+                  (Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), row_count, sql=sqlforms.row_count),
+        CheckType("not_null", "row", "{column} must not be null", (COLUMN,), None, not_null, sql=sqlforms.not_null),
         CheckType("null_rate", "row", "{column} null rate must be at most {threshold}", (COLUMN,),
-                  None, null_rate),
-        CheckType("unique", "row", "{columns} must be unique (NULLs are not duplicates)",
-                  (Param("column", "column"), Param("columns", "columns")), _exactly_one("column", "columns"),
-                  unique),
+                  None, null_rate, sql=sqlforms.not_null),
+        CheckType("unique", "row", "{columns} must be unique{normalized} (NULLs are not duplicates)",
+                  (Param("column", "column"), Param("columns", "columns"),
+                   Param("normalize", "values", doc="any of nfc, trim, lower: compare keys after these steps")),
+                  _normalize_rules, unique, sql=sqlforms.unique, words=lambda p: {
+                      "normalized": f" after {', '.join(s for s in NORMALIZATIONS if s in p.get('normalize', ()))}"
+                      if p.get("normalize") else ""}),
         CheckType("duplicate_rows", "row", "rows must not repeat over {columns}",
-                  (Param("columns", "columns", doc="default: every column of the table"),), None, duplicate_rows),
+                  (Param("columns", "columns", doc="default: every column of the table"),), None, duplicate_rows,
+                  sql=sqlforms.duplicate_rows),
         CheckType("accepted_values", "row", "{column} must be one of {values}",
-                  (COLUMN, Param("values", "values", True)), None, accepted_values),
+                  (COLUMN, Param("values", "values", True)), None, accepted_values, sql=sqlforms.accepted_values),
         CheckType("between", "row", "{column} must be {bounds}",
-                  (COLUMN, Param("min", "bound"), Param("max", "bound")), _one_of("min", "max"), between),
+                  (COLUMN, Param("min", "bound"), Param("max", "bound"),
+                   Param("min_exclusive", "boolean", doc="default false: min itself passes"),
+                   Param("max_exclusive", "boolean", doc="default false: max itself passes")),
+                  _between_rules, between, sql=sqlforms.between),
         CheckType("regex", "row", "{column} must match {pattern}",
                   (COLUMN, Param("pattern", "regex", True),
-                   Param("full_match", "boolean", doc="default true: the whole string must match")), None, regex),
+                   Param("full_match", "boolean", doc="default true: the whole string must match")), None, regex,
+                  local_only="SQLite has no REGEXP function and the dialects' regex flavours differ (POSIX, PCRE, ICU)"),
         CheckType("string_length", "row", "{column} length must be {bounds} characters",
-                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), string_length),
+                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), string_length,
+                  sql=sqlforms.string_length),
         CheckType("freshness", "aggregate", "newest {column} must be at most {max_age} old",
                   (COLUMN, Param("max_age", "duration", True), Param("warn_age", "duration"),
-                   Param("timezone", "string", doc="zone of naive timestamps; default UTC")), None, freshness),
+                   Param("timezone", "string", doc="zone of naive timestamps; default UTC")), None, freshness,
+                  local_only="naive timestamps are read in the rule's time zone, which the SQL form does not port yet"),
         CheckType("schema", "schema", "{table} must have the expected columns and types",
-                  (Param("columns", "mapping", True, "column name -> type (int, float, decimal, string, bool, date, datetime, any)"),
-                   Param("allow_extra", "boolean", doc="default true: columns not listed are fine")), None, schema),
+                  (Param("columns", "mapping", True, "column name -> type (int, float, decimal, string, bool, date, "
+                         "datetime, time, any; or decimal(p,s), varchar(n), char(n), timestamp, timestamptz)"),
+                   Param("allow_extra", "boolean", doc="default true: columns not listed are fine")), None, schema, sql=sqlforms.catalog),
         CheckType("aggregate", "aggregate", "{stat} of {column} must be {bounds}",
                   (COLUMN, Param("stat", "choice", True, choices=STATS), Param("quantile", "number"),
-                   Param("min", "number"), Param("max", "number")), _aggregate_rules, aggregate),
+                   Param("min", "number"), Param("max", "number")), _aggregate_rules, aggregate, sql=sqlforms.aggregate),
         CheckType("referential", "reference", "{column} must exist in {ref_table}.{ref_column}",
                   (COLUMN, Param("ref_table", "string", True), Param("ref_column", "column", True),
-                   Param("ref_source", "string", doc="default: the suite's source")), None, referential),
+                   Param("ref_source", "string", doc="default: the suite's source")), None, referential,
+                  reference_key, local_only="the referenced column may live in another source: no one statement can join them"),
+        CheckType("count", "aggregate", "non-NULL {column} values must be {bounds}",
+                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), count, sql=sqlforms.count),
+        CheckType("count_distinct", "aggregate", "distinct {column} values must be {bounds}",
+                  (COLUMN, Param("min", "integer"), Param("max", "integer")), _one_of("min", "max"), count_distinct,
+                  sql=sqlforms.count_distinct),
+        CheckType("reconciliation", "aggregate",
+                  "{stat} of {table}{of_column} must match {ref_stat} of {ref_table}{of_ref_column} within {tolerance}",
+                  (Param("stat", "choice", True, choices=RECONCILE_STATS), Param("column", "column"),
+                   Param("ref_table", "string", True), Param("ref_column", "column"),
+                   Param("ref_stat", "choice", doc="default: the same as stat", choices=RECONCILE_STATS),
+                   Param("ref_source", "string", doc="default: the suite's source"),
+                   Param("tolerance", "tolerance", doc='absolute (5) or relative ("1%"); default 0')),
+                  _reconcile_rules, reconciliation, reconcile_lookup, _reconcile_words,
+                  local_only="the other side may live in another source: no one statement can read both"),
         CheckType("row_condition", "row", "rows must satisfy {expression}",
-                  (Param("expression", "sql", True, "a Polars SQL boolean expression"),), None, row_condition),
+                  (Param("expression", "sql", True, "a Polars SQL boolean expression"),), None, row_condition,
+                  local_only="the expression is Polars SQL, whose functions differ from each source's dialect"),
     ]
 }

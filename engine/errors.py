@@ -49,11 +49,16 @@ class Problem:
         return f"{' '.join(parts)}: {self.message}. Hint: {self.hint}"
 
 
+MAX_LISTED = 50  # problems printed; a generated file can have thousands
+
+
 class ManifestError(Exception):
     """One or more problems in rule manifests; str() lists every one of them."""
 
     def __init__(self, problems: Sequence[Problem]):
         self.problems = tuple(sorted(problems, key=lambda p: (p.file, p.line or 0)))
         count = len(self.problems)
-        lines = "\n".join(f"  {p}" for p in self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems[:MAX_LISTED])
+        if count > MAX_LISTED:
+            lines += f"\n  ... and {count - MAX_LISTED:,} more (fix these first)"
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in rule manifests:\n{lines}")

@@ -15,11 +15,19 @@ import polars as pl
 
 import clock
 import settings
-from engine.checks import CHECKS
+from engine.checks import CHECKS, Lookup
 from engine.errors import EngineError, SchemaMismatch, SourceUnavailable
 from engine.model import ANY_FAILING_ROW, Level, Rule, Source, Suite
-from engine.plan import Plan, ReadKey, RulePlan, compile_suite, reference_keys, table_of
-from engine.reader import Reader, ReadSpec, TableRef, reader_for
+from engine.plan import (
+    Plan,
+    ReadKey,
+    RulePlan,
+    compile_suite,
+    reference_keys,
+    table_of,
+    unreadable_error,
+)
+from engine.reader import Reader, ReadSpec, TableRead, TableRef, reader_for
 from engine.results import RuleResult, SuiteReport, Verdict
 from engine.sources import mask, resolve
 
@@ -81,53 +89,81 @@ class _Run:
 
     def evaluate(self, rules: list[Rule]) -> tuple[list[RuleResult], int]:
         reader = self.reader(self.suite.source)
-        schema = reader.probe(table_of(self.suite))
+        table = reader.describe(table_of(self.suite))
         references, reference_errors = self.references(rules)
-        plan = compile_suite(self.suite, rules, schema, dialect=reader.location.dialect,
-                             references=references, reference_errors=reference_errors, now=self.now)
+        plan = compile_suite(self.suite, rules, table.schema, dialect=reader.location.dialect,
+                             references=references, reference_errors=reference_errors, now=self.now,
+                             declared=table.declared, unreadable=table.unreadable)
         results = [_error(p.rule, p.error) for p in plan.rules if p.error is not None]
         results += [_static(p, self.suite) for p in plan.rules if p.error is None and p.compiled and p.compiled.static]
         rows = 0
+        pushed, plan = self.pushdown(plan, table.schema)
+        results += pushed
         for key, spec in plan.reads().items():
             group_results, group_rows = self.evaluate_read(reader, plan, key, spec)
             results += group_results
             rows += group_rows
         return results, rows
 
+    def pushdown(self, plan: Plan, schema: pl.Schema) -> tuple[list[RuleResult], Plan]:
+        """Under `execution: pushdown` (or auto above DQ_PUSHDOWN_AUTO_ROWS) the rules with a SQL form run
+        inside the source; the plan that is left (local_only checks, sampled or windowed reads) runs locally."""
+        from engine.pushdown import run as pushdown_run
+
+        return pushdown_run.evaluate(self, plan, schema)
+
     def references(self, rules: list[Rule]) -> tuple[dict, dict]:
-        """Distinct values of every referenced column, read once each; a failure errors only its rules."""
-        values: dict[tuple[str, str, str], pl.Series] = {}
-        errors: dict[tuple[str, str, str], str] = {}
+        """What rules read from other tables (referenced values, the other side of a reconciliation),
+        read once each; a failure errors only the rules that need it."""
+        values: dict[Lookup, pl.Series] = {}
+        errors: dict[Lookup, str] = {}
         for key in reference_keys(self.suite, rules):
-            source, table, column = key
-            schema_name, _, name = table.rpartition(".")
+            schema_name, _, name = key.table.rpartition(".")
             ref = TableRef(schema_name or None, name)
+            columns = (key.column,) if key.column else ()
             try:
-                reader = self.reader(source)
-                ref_schema = reader.probe(ref)
-                if column not in ref_schema:
-                    raise SchemaMismatch(f"referenced column {column!r} does not exist in {table} "
-                                         f"(it has {', '.join(ref_schema.names())}). Hint: fix ref_column.")
-                frame = reader.scan(ReadSpec(ref, (column,), distinct=True)).collect()
-                values[key] = frame.to_series()
+                reader = self.reader(key.source)
+                described = reader.describe(ref)
+                if key.column is not None and key.column not in described.schema:
+                    raise SchemaMismatch(f"referenced column {key.column!r} does not exist in {key.table} "
+                                         f"(it has {', '.join(described.schema.names())}). Hint: fix ref_column.")
+                if key.column is not None and key.column in described.unreadable:
+                    raise SchemaMismatch(f"in {key.table}, " + unreadable_error(key.column, described.unreadable[key.column]))
+                read = reader.read(ReadSpec(ref, columns, distinct=key.distinct))
+                if read.unreadable:
+                    column, reason = next(iter(read.unreadable.items()))
+                    raise SchemaMismatch(f"in {key.table}, " + unreadable_error(column, reason))
+                values[key] = read.frame.collect().to_series()
             except EngineError as exc:
                 errors[key] = mask(str(exc))
             except pl.exceptions.PolarsError as exc:
-                errors[key] = _read_error(exc, ReadSpec(ref, (column,)))
+                errors[key] = _read_error(exc, ReadSpec(ref, columns))
         return values, errors
 
     def evaluate_read(self, reader: Reader, plan: Plan, key: ReadKey, spec: ReadSpec) -> tuple[list[RuleResult], int]:
         rules = plan.rules_of(key)
         started = time.perf_counter()
         try:
-            frame = reader.scan(spec)
-            values = _collect(frame, rules)
+            read: TableRead = reader.read(spec)
         except EngineError as exc:
             return [_error(p.rule, mask(str(exc))) for p in rules], 0
         except pl.exceptions.PolarsError as exc:
             return [_error(p.rule, _read_error(exc, spec)) for p in rules], 0
-        elapsed = (time.perf_counter() - started) * 1000
+        # A column that could not be read or converted errors only the rules that need it.
         results = []
+        for rule_plan in [p for p in rules if set(p.columns) & set(read.unreadable)]:
+            column = next(c for c in rule_plan.columns if c in read.unreadable)
+            results.append(_error(rule_plan.rule, mask(unreadable_error(column, read.unreadable[column]))))
+        rules = [p for p in rules if not set(p.columns) & set(read.unreadable)]
+        spec = replace(spec, columns=tuple(c for c in spec.columns if c not in read.unreadable))
+        frame = read.frame
+        try:
+            values = _collect(frame, rules)
+        except EngineError as exc:
+            return results + [_error(p.rule, mask(str(exc))) for p in rules], 0
+        except pl.exceptions.PolarsError as exc:
+            return results + [_error(p.rule, _read_error(exc, spec)) for p in rules], 0
+        elapsed = (time.perf_counter() - started) * 1000
         for index, rule_plan in enumerate(rules):
             outcome = values.get(index)
             if isinstance(outcome, str):
@@ -162,7 +198,7 @@ def _collect(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:
         exprs += [expr.alias(f"{index}:{name}") for name, expr in plan.outputs().items()]
     try:
         row = frame.select(exprs).collect().row(0, named=True)
-    except pl.exceptions.PolarsError:
+    except (pl.exceptions.PolarsError, ArithmeticError, ValueError):  # also a value Python cannot hold
         return _collect_one_by_one(frame, rules)
     values: dict[Any, Any] = {"rows": row["rows"]}
     for name, value in row.items():
@@ -186,7 +222,7 @@ def _collect_one_by_one(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any,
         try:
             values[index] = frame.select(
                 [e.alias(n) for n, e in plan.outputs().items()]).collect().row(0, named=True)
-        except pl.exceptions.PolarsError as exc:
+        except (pl.exceptions.PolarsError, ArithmeticError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             values[index] = (f"the check failed while evaluating: {first}. "
                              "Hint: check the column's values and type against the check (docs/checks.md).")
@@ -247,21 +283,27 @@ def _judge_aggregate(plan: RulePlan, value: Any, suite: Suite) -> RuleResult:
     if observed is not None and math.isnan(observed):
         observed = None
     low, high = compiled.fail_bounds
+    metrics: Mapping[str, Any] = {}
     if observed is None:
         status, figures = Verdict.FAILED, "no value to check (no non-NULL rows in scope)"
     else:
         status = Verdict.FAILED if _outside(observed, low, high) else Verdict.PASSED
         if status is Verdict.PASSED and compiled.warn_bounds and _outside(observed, *compiled.warn_bounds):
             status = Verdict.WARNED
-        figures = _aggregate_figures(rule, observed, compiled.observed_text(value))
+        if compiled.figures is not None:
+            figures, metrics = compiled.figures(observed)
+        else:
+            figures = _aggregate_figures(rule, observed, compiled.observed_text(value))
     warn = _describe_bounds(*compiled.warn_bounds, rule.check) if compiled.warn_bounds else None
     return RuleResult(rule.name, rule.check, str(rule.severity), status, f"{sentence(rule, suite)}: {figures}.",
                       observed, compiled.observed_text(value), warn, _describe_bounds(low, high, rule.check),
-                      None, None, {})
+                      None, None, _json_safe(metrics))
 
 
 def _aggregate_figures(rule: Rule, observed: float, text: str | None) -> str:
     if rule.check == "freshness":
+        if text in ("infinity", "-infinity"):  # PostgreSQL's special timestamps
+            return f"newest value is {text}"
         return f"newest value {text} is {_age(observed)} old"
     shown = int(observed) if float(observed).is_integer() else round(observed, 6)
     return f"observed {shown:,}" if isinstance(shown, int) else f"observed {shown}"
@@ -320,11 +362,17 @@ class _Fill(dict):
 
 
 def _bounds(params: Mapping[str, Any]) -> str:
-    """Inclusive bounds in words: "between 1 and 5", "at least 1", "at most 5"."""
+    """Bounds in words: "between 1 and 5", "at least 1", "at most 5", "greater than 0 and less than 5"."""
     low, high = params.get("min"), params.get("max")
-    if low is not None and high is not None:
+    low_open, high_open = bool(params.get("min_exclusive")), bool(params.get("max_exclusive"))
+    if low is not None and high is not None and not (low_open or high_open):
         return f"between {_show(low)} and {_show(high)}"
-    return f"at least {_show(low)}" if low is not None else f"at most {_show(high)}"
+    words = []
+    if low is not None:
+        words.append(f"{'greater than' if low_open else 'at least'} {_show(low)}")
+    if high is not None:
+        words.append(f"{'less than' if high_open else 'at most'} {_show(high)}")
+    return " and ".join(words)
 
 
 def _threshold(rule: Rule) -> str:
@@ -343,6 +391,8 @@ def sentence(rule: Rule, suite: Suite | None) -> str:
     if isinstance(rule.param("columns"), list | tuple):
         fill["columns"] = ", ".join(str(c) for c in rule.param("columns"))
     fill.setdefault("table", suite.qualified_table if suite else "the table")
+    if check.words is not None:
+        fill.update(check.words(rule.params))
     fill["bounds"] = _bounds(rule.params)
     fill["threshold"] = _threshold(rule)
     if rule.param("stat") == "quantile":
@@ -368,10 +418,14 @@ def _show(value: Any) -> str:
 def _sample(frame: pl.LazyFrame, plan: RulePlan, spec: ReadSpec, pii: Sequence[str], cap: int) -> tuple[dict, ...]:
     own = [c for c in plan.columns if c in spec.columns]
     columns = own + [c for c in spec.columns if c not in own]
+    failing = frame.filter(plan.fail_mask()).select(columns).head(cap)
     try:
-        rows = frame.filter(plan.fail_mask()).select(columns).head(cap).collect().to_dicts()
+        rows = failing.collect().to_dicts()
     except pl.exceptions.PolarsError:
         return ()
+    except (ArithmeticError, ValueError):  # a timestamp beyond year 9999 (PostgreSQL 'infinity'): show it as text
+        temporal = [pl.col(c).cast(pl.String) for c, t in failing.collect_schema().items() if t.is_temporal()]
+        rows = failing.with_columns(temporal).collect().to_dicts()
     hidden = set(pii)
     return tuple({k: (PII_MASK if k in hidden and v is not None else _json_value(v)) for k, v in row.items()}
                  for row in rows)

@@ -8,72 +8,64 @@ file, the line, the rule, the key and the fix. Field reference: docs/rules.md.
 from __future__ import annotations
 
 import json
+import math
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import polars as pl
-import yaml
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from engine.checks import CHECKS, CheckType, Param
+from engine.coltypes import PORTABLE_TYPES, PRECISE_FORMS, expected_type_error
 from engine.durations import parse_duration
 from engine.errors import EngineError, ManifestError, Problem
 from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
+from engine.yamlsource import LineMap, read_documents
 
 SUITE_KEYS = (
     "suite", "source", "table", "schema", "layer", "data_classes", "pii_columns", "schedule",
-    "timezone", "owner", "description", "enabled", "rules",
+    "timezone", "owner", "description", "enabled", "rules", "execution",
 )
 RULE_KEYS = (
     "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
     "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes", "where",
-    "warn", "fail", "threshold",
+    "warn", "fail", "threshold", "parameters", "parallel_degree", "use_index", "query_hint", "renamed_from",
 )
+# The runbooks nest tuning keys and check parameters under `parameters:`; they mean the same there.
+PARAMETERS_KEYS = (
+    "use_sampling", "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes",
+    "parallel_degree", "use_index", "query_hint", "where", "warn", "fail", "threshold",
+)
+MAX_PARALLEL_DEGREE = 64
 SOURCE_KEYS = ("kind", "description", "url_env", "demo")
 SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string", "host")
-SCHEMA_TYPES = ("int", "float", "decimal", "string", "bool", "date", "datetime", "time", "any")
+SCHEMA_TYPES = PORTABLE_TYPES + PRECISE_FORMS
 DEFAULT_SAMPLE_SIZE = 10_000
+MAX_RULES_PER_FILE = 2_000
+MAX_INT = 2**63 - 1  # the store keeps counts in 64-bit integers
+MAX_COOLDOWN_MINUTES = 525_600  # one year
+MAX_MESSAGE_CHARS = 300  # a problem quoting a huge value quotes its start only
+# Longest value per key: the store's column widths, and what a person can read in the console.
+MAX_CHARS = {"suite": 200, "name": 200, "source": 200, "table": 400, "schema": 200, "owner": 200,
+             "check": 50, "description": 10_000, "where": 10_000, "partition_column": 200}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_HINT_CALL = r"[A-Za-z_][A-Za-z0-9_]*\s*\(\s*[A-Za-z0-9_.,\s]*\)"
+_HINT = re.compile(rf"^\s*(/\*\+\s*)?{_HINT_CALL}(\s+{_HINT_CALL})*\s*(\*/)?\s*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_TOLERANCE_PCT = re.compile(r"^\s*\d+(?:\.\d+)?\s*%\s*$")
 
 
-# --- YAML with line numbers ----------------------------------------------------------------
+# --- YAML with line numbers (engine/yamlsource.py) -------------------------------------------
 
-
-class _LineMap(dict):  # type: ignore[type-arg]
-    """A mapping that remembers the line of itself and of each key."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _Loader(yaml.SafeLoader):
-    duplicate_keys: list[tuple[str, int]]
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _LineMap:
-    loader.flatten_mapping(node)
-    mapping = _LineMap()
-    mapping.line = node.start_mark.line + 1
-    mapping.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in mapping:
-            loader.duplicate_keys.append((str(key), line))
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines[str(key)] = line
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineMap = LineMap
 
 
 def _plain(value: Any) -> Any:
@@ -135,6 +127,10 @@ class _Context:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, mapping: Any, key: str | None, message: str, hint: str, rule: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 3] + "..."
+        if rule is not None and len(rule) > 80:
+            rule = rule[:77] + "..."
         self.problems.append(Problem(self.file, _line(mapping, key), message, hint, rule, key))
 
 
@@ -159,6 +155,11 @@ def _string(ctx: _Context, mapping: Mapping[str, Any], key: str, *, required: bo
     if not isinstance(value, str) or not value.strip():
         ctx.add(mapping, key, f"must be a non-empty string, got {value!r}", f"write `{key}: some-text`", rule)
         return None
+    limit = MAX_CHARS.get(key)
+    if limit is not None and len(value) > limit:
+        ctx.add(mapping, key, f"is {len(value):,} characters long, more than the {limit:,} allowed",
+                "shorten it" + ("; keep long text in docs and link to it" if key == "description" else ""), rule)
+        return None
     return value
 
 
@@ -176,7 +177,20 @@ def _cron(ctx: _Context, mapping: Mapping[str, Any], rule: str | None = None) ->
         ctx.add(mapping, "schedule", f"{value!r} is not a valid cron expression",
                 'use five fields "minute hour day month weekday", e.g. "*/15 * * * *"', rule)
         return None
+    if value is not None and not _fires(value):
+        ctx.add(mapping, "schedule", f"{value!r} never fires (no such date, e.g. February 31)",
+                "pick a day that exists in the month, e.g. \"0 0 28 2 *\"", rule)
+        return None
     return value
+
+
+def _fires(expression: str) -> bool:
+    """Whether a valid cron expression ever fires (croniter accepts "0 0 31 2 *")."""
+    try:
+        croniter(expression, datetime(2000, 1, 1)).get_next(datetime)
+    except (CroniterBadDateError, ValueError, OverflowError):
+        return False
+    return True
 
 
 def _string_list(ctx: _Context, mapping: Mapping[str, Any], key: str, rule: str | None = None) -> list[str]:
@@ -237,11 +251,11 @@ def _param_value(ctx: _Context, rule_map: Mapping[str, Any], param: Param, rule:
         ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
         hint = f"write `{param.name}: [col_a, col_b]`"
     elif kind == "number":
-        ok = _is_number(value)
-        hint = f"write `{param.name}: 10.5`"
+        ok = _is_number(value) and math.isfinite(value)
+        hint = f"write a finite number, e.g. `{param.name}: 10.5` (NaN and infinity bound nothing; leave the key out)"
     elif kind == "integer":
-        ok = _is_int(value) and value >= 0
-        hint = f"write a whole number >= 0, e.g. `{param.name}: 100`"
+        ok = _is_int(value) and 0 <= value <= MAX_INT
+        hint = f"write a whole number from 0 to {MAX_INT}, e.g. `{param.name}: 100`"
     elif kind in ("string", "sql", "regex", "duration", "choice"):
         ok = isinstance(value, str) and bool(value)
     elif kind == "values":
@@ -250,12 +264,16 @@ def _param_value(ctx: _Context, rule_map: Mapping[str, Any], param: Param, rule:
     elif kind == "mapping":
         ok = isinstance(value, dict) and bool(value)
         hint = f"write `{param.name}: {{column: type}}`"
+    elif kind == "tolerance":
+        ok = (_is_number(value) and value >= 0) or (isinstance(value, str) and bool(_TOLERANCE_PCT.match(value)))
+        hint = f'write an absolute difference (`{param.name}: 5`) or a relative one (`{param.name}: "1%"`)'
     elif kind == "boolean":
         ok = isinstance(value, bool)
         hint = f"write `{param.name}: true` or `false`"
     elif kind == "bound":
-        ok = _is_number(value) or (isinstance(value, str) and bool(value)) or hasattr(value, "isoformat")
-        hint = f"write a number or an ISO date, e.g. `{param.name}: 0` or `{param.name}: '2024-01-01'`"
+        ok = (_is_number(value) and math.isfinite(value)) or _is_iso_time(value) or hasattr(value, "isoformat")
+        hint = (f"write a finite number or an ISO date/time, e.g. `{param.name}: 0` or "
+                f"`{param.name}: '2024-01-01'` (NaN and infinity bound nothing; leave the key out)")
     else:  # pragma: no cover - the table in engine/checks.py only uses the kinds above
         ok = True
     if not ok:
@@ -289,7 +307,7 @@ def _deep_check(ctx: _Context, rule_map: Mapping[str, Any], param: Param, value:
         ctx.add(rule_map, param.name, f"unknown value {value!r}", f"use any of {', '.join(param.choices)}", rule)
         return None
     elif kind == "mapping":
-        bad = {k: v for k, v in value.items() if str(v).lower() not in SCHEMA_TYPES}
+        bad = {k: v for k, v in value.items() if expected_type_error(str(v))}
         if bad:
             ctx.add(rule_map, param.name, f"unknown column types {bad}", f"use any of {', '.join(SCHEMA_TYPES)}", rule)
             return None
@@ -303,6 +321,39 @@ def _deep_check(ctx: _Context, rule_map: Mapping[str, Any], param: Param, value:
     if hasattr(value, "isoformat"):
         return value.isoformat()  # YAML dates become ISO strings, so definitions stay JSON
     return _plain(value)
+
+
+def _is_iso_time(value: Any) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _bounds_order(ctx: _Context, rule_map: Mapping[str, Any], params: Mapping[str, Any], label: str) -> None:
+    """min must not exceed max (numbers with numbers, dates with dates)."""
+    low, high = params.get("min"), params.get("max")
+    if low is None or high is None:
+        return
+    if _is_number(low) and _is_number(high):
+        ordered = low <= high
+    elif isinstance(low, str) and isinstance(high, str) and _is_iso_time(low) and _is_iso_time(high):
+        a, b = datetime.fromisoformat(low), datetime.fromisoformat(high)
+        if (a.tzinfo is None) != (b.tzinfo is None):
+            ctx.add(rule_map, "max", f"min {low!r} and max {high!r} mix a time zone with none",
+                    "give both bounds an offset (e.g. +00:00) or neither", label)
+            return
+        ordered = a <= b
+    else:
+        ctx.add(rule_map, "max", f"min {low!r} and max {high!r} are not of one kind",
+                "give two numbers or two ISO dates", label)
+        return
+    if not ordered:
+        ctx.add(rule_map, "max", f"min {low!r} is greater than max {high!r}: no value can pass",
+                "swap them, or fix the one that is wrong", label)
 
 
 def sql_expression_error(expression: str) -> str | None:
@@ -348,10 +399,55 @@ def _levels(ctx: _Context, rule_map: Mapping[str, Any], check: CheckType, name: 
     return levels["warn"], levels["fail"]
 
 
+def _flatten_parameters(ctx: _Context, rule_map: LineMap, check: CheckType | None, label: str) -> LineMap:
+    """The rule with its `parameters:` block (the runbooks' form) lifted to the top level."""
+    block = rule_map.get("parameters")
+    if block is None:
+        return rule_map
+    if not isinstance(block, dict):
+        ctx.add(rule_map, "parameters", f"must be a mapping, got {block!r}",
+                "write `parameters: {alert_cooldown_minutes: 60}` or put the keys on the rule itself", label)
+        return rule_map
+    allowed = PARAMETERS_KEYS + (check.param_names() if check else ())
+    flat = LineMap({k: v for k, v in rule_map.items() if k != "parameters"})
+    flat.line, flat.key_lines = rule_map.line, dict(rule_map.key_lines)
+    for key, value in block.items():
+        if key not in allowed:
+            what = f"rule {label!r}" + (f" ({check.name})" if check else "")
+            ctx.add(block, key, f"unknown key in `parameters:` of {what}", f"allowed keys are {', '.join(allowed)}", label)
+        elif key in rule_map:
+            ctx.add(block, key, f"`{key}` is set both on the rule and under `parameters:`", "keep one of them", label)
+        else:
+            flat[key] = value
+            flat.key_lines[str(key)] = _line(block, key) or flat.line
+    return flat
+
+
+def _tuning(ctx: _Context, rule_map: Mapping[str, Any], label: str) -> tuple[int | None, bool | None, str | None]:
+    """parallel_degree, use_index and query_hint: the runbook's performance-tuning keys."""
+    degree = rule_map.get("parallel_degree")
+    if degree is not None and not (_is_int(degree) and 1 <= degree <= MAX_PARALLEL_DEGREE):
+        ctx.add(rule_map, "parallel_degree", f"must be a whole number from 1 to {MAX_PARALLEL_DEGREE}, got {degree!r}",
+                "e.g. `parallel_degree: 4` (connections the read may use)", label)
+        degree = None
+    use_index = rule_map.get("use_index")
+    if use_index is not None and not isinstance(use_index, bool):
+        ctx.add(rule_map, "use_index", f"must be true or false, got {use_index!r}", "write `use_index: true`", label)
+        use_index = None
+    hint = _string(ctx, rule_map, "query_hint", rule=label)
+    if hint is not None and not _HINT.match(hint):
+        ctx.add(rule_map, "query_hint", f"{hint!r} is not an optimizer hint this engine can pass on",
+                'write hints as NAME(arguments), e.g. "/*+ USE_INDEX(orders, idx_created_at) */" or '
+                '"INDEX(orders, idx_created_at)": letters, digits, _ . , and spaces only', label)
+        hint = None
+    return degree, use_index, hint
+
+
 def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suite_name: str) -> Rule | None:
     if not isinstance(rule_map, dict):
         ctx.add(suite_map, "rules", f"each rule must be a mapping, got {rule_map!r}", "start each rule with `- name: ...`")
         return None
+    written = rule_map
     before = len(ctx.problems)
     name = _string(ctx, rule_map, "name", required=True)
     if name is not None and not _NAME.match(name):
@@ -365,6 +461,8 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     allowed = RULE_KEYS + (check.param_names() if check else ())
     if check is not None:
         _check_keys(ctx, rule_map, allowed, f"rule {label!r} ({check.name})", label)
+    if isinstance(rule_map, LineMap):
+        rule_map = _flatten_parameters(ctx, rule_map, check, label)
     severity_text = rule_map.get("severity")
     severity = None
     if severity_text is None:
@@ -384,16 +482,21 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
         if check.validate:
             for message in check.validate({k: v for k, v in params.items() if v is not None}):
                 ctx.add(rule_map, None, f"{check.name} {message}", "see docs/checks.md", label)
+        _bounds_order(ctx, rule_map, params, label)
         warn, fail = _levels(ctx, rule_map, check, label)
     where = _string(ctx, rule_map, "where", rule=label)
     if where is not None and (error := sql_expression_error(where)):
         ctx.add(rule_map, "where", f"invalid SQL filter {where!r}: {error}", "write a Polars SQL boolean expression", label)
     sample_size = rule_map.get("sample_size")
-    if sample_size is not None and not (_is_int(sample_size) and sample_size > 0):
-        ctx.add(rule_map, "sample_size", f"must be a whole number > 0, got {sample_size!r}", "e.g. `sample_size: 10000`", label)
+    if sample_size is not None and not (_is_int(sample_size) and 0 < sample_size <= MAX_INT):
+        ctx.add(rule_map, "sample_size", f"must be a whole number from 1 to {MAX_INT}, got {sample_size!r}",
+                "e.g. `sample_size: 10000`", label)
+        sample_size = None
     cooldown = rule_map.get("alert_cooldown_minutes")
-    if cooldown is not None and not (_is_int(cooldown) and cooldown >= 0):
-        ctx.add(rule_map, "alert_cooldown_minutes", f"must be a whole number >= 0, got {cooldown!r}", "e.g. `alert_cooldown_minutes: 60`", label)
+    if cooldown is not None and not (_is_int(cooldown) and 0 <= cooldown <= MAX_COOLDOWN_MINUTES):
+        ctx.add(rule_map, "alert_cooldown_minutes",
+                f"must be a whole number from 0 to {MAX_COOLDOWN_MINUTES} (a year), got {cooldown!r}",
+                "e.g. `alert_cooldown_minutes: 60`", label)
     lookback = rule_map.get("partition_lookback")
     if lookback is not None:
         try:
@@ -408,6 +511,12 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     schedule = _cron(ctx, rule_map, label)
     owner = _string(ctx, rule_map, "owner", rule=label)
     description = _string(ctx, rule_map, "description", rule=label)
+    parallel_degree, use_index, query_hint = _tuning(ctx, rule_map, label)
+    # The rule's previous name: loading keeps its store row (id, versions, results) under the new name.
+    renamed_from = _string(ctx, rule_map, "renamed_from", rule=label)
+    if renamed_from is not None and (renamed_from == name or not _NAME.match(renamed_from)):
+        ctx.add(rule_map, "renamed_from", f"{renamed_from!r} is not a previous rule name",
+                "name the rule's old name, e.g. `renamed_from: orders_id_not_null`", label)
     if len(ctx.problems) != before or name is None or check is None or severity is None:
         return None
     return Rule(
@@ -416,8 +525,9 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
         use_sampling=use_sampling,
         sample_size=sample_size if sample_size is not None else (DEFAULT_SAMPLE_SIZE if use_sampling else None),
         partition_column=partition_column, partition_lookback=lookback,
-        alert_cooldown_minutes=cooldown, where=where, warn=warn, fail=fail, file=ctx.file,
-        line=_line(rule_map), definition=MappingProxyType(_plain(rule_map)),
+        alert_cooldown_minutes=cooldown, parallel_degree=parallel_degree, use_index=use_index,
+        query_hint=query_hint, where=where, warn=warn, fail=fail, file=ctx.file,
+        line=_line(rule_map), definition=MappingProxyType(_plain(written)),
     )
 
 
@@ -447,8 +557,16 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
         layer = Layer(str(layer_text).lower())
     data_classes = _enum_list(ctx, document, "data_classes", DataClass)
     pii_columns = tuple(_string_list(ctx, document, "pii_columns"))
+    if DataClass.PII in data_classes and not pii_columns:
+        ctx.add(document, "data_classes", "a pii suite must list its pii_columns",
+                "add `pii_columns: [...]` naming the columns that hold personal data, so failing-row samples mask them")
     schedule = _cron(ctx, document)
     timezone = _string(ctx, document, "timezone")
+    owner = _string(ctx, document, "owner")
+    description = _string(ctx, document, "description")
+    execution = _string(ctx, document, "execution")
+    if execution is not None and execution not in EXECUTIONS:
+        ctx.add(document, "execution", f"unknown execution {execution!r}", f"use one of {', '.join(EXECUTIONS)}")
     if timezone is not None:
         try:
             zoneinfo.ZoneInfo(timezone)
@@ -457,6 +575,10 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
     raw_rules = document.get("rules", [])
     if not isinstance(raw_rules, list):
         ctx.add(document, "rules", "must be a list of rules", "write each rule as `- name: ...`")
+        raw_rules = []
+    if len(raw_rules) > MAX_RULES_PER_FILE:
+        ctx.add(document, "rules", f"has {len(raw_rules):,} rules, more than the {MAX_RULES_PER_FILE:,} one suite may have",
+                "one suite checks one table; split generated rules over several tables' suites")
         raw_rules = []
     rules = [_parse_rule(ctx, r, document, name or "?") for r in raw_rules]
     seen: dict[str, int | None] = {}
@@ -473,29 +595,17 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
     return Suite(
         name=name, source=source, table=table, schema=schema, layer=layer, data_classes=data_classes,
         pii_columns=pii_columns, rules=tuple(r for r in rules if r is not None), schedule=schedule,
-        timezone=timezone, owner=document.get("owner"), description=document.get("description"),
-        enabled=_bool(ctx, document, "enabled", True), file=file, line=_line(document),
+        timezone=timezone, owner=owner, description=description,
+        enabled=_bool(ctx, document, "enabled", True), file=file, line=_line(document), execution=execution,
         definition=MappingProxyType(definition),
     )
 
 
+EXECUTIONS = ("local", "pushdown", "auto")
+
+
 def _documents(path: Path, problems: list[Problem]) -> list[Any]:
-    loader = _Loader(path.read_text(encoding="utf-8"))
-    loader.duplicate_keys = []
-    try:
-        documents = []
-        while loader.check_data():
-            documents.append(loader.get_data())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(Problem(str(path), mark.line + 1 if mark else None, f"not valid YAML ({getattr(exc, 'problem', exc)})",
-                                "fix the YAML syntax (indentation, quotes, colons)"))
-        return []
-    finally:
-        loader.dispose()
-    for key, line in loader.duplicate_keys:
-        problems.append(Problem(str(path), line, f"key {key!r} appears twice in one mapping", "keep one of them", key=key))
-    return [d for d in documents if d is not None]
+    return read_documents(path, problems)
 
 
 def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -511,17 +621,28 @@ def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def load_catalog(paths: Sequence[str | Path], default_sources: Path | None = None) -> Catalog:
+def load_catalog(paths: Sequence[str | Path], default_sources: Path | None = None, *,
+                 allow_empty: bool = False) -> Catalog:
     """Parse manifests (files or folders) into a Catalog, or raise ManifestError listing every problem.
 
     Sources come from documents with a `sources:` key among `paths`; when there is none, from
-    `default_sources` (the caller passes DQ_RULES_DIR/sources.yaml).
+    `default_sources` (the caller passes DQ_RULES_DIR/sources.yaml). A file with no document
+    (empty, or only comments) is a problem unless `allow_empty`: an emptied manifest would
+    otherwise disable its suite without a word (`load_dq_rules --prune` allows it).
     """
     problems: list[Problem] = []
     files = manifest_files(paths)
     if default_sources is not None and default_sources.is_file() and default_sources.resolve() not in {f.resolve() for f in files}:
         files = [default_sources, *files]
-    parsed = [(f, d) for f in files for d in _documents(f, problems)]
+    parsed: list[tuple[Path, Any]] = []
+    for file in files:
+        before = len(problems)
+        documents = _documents(file, problems)
+        if not documents and len(problems) == before and not allow_empty:
+            problems.append(Problem(str(file), None, "holds no suite (the file is empty or only comments); "
+                                    "loading it would disable the suites it held",
+                                    "restore its rules, delete the file, or pass --prune to disable its suites on purpose"))
+        parsed.extend((file, d) for d in documents)
     sources: dict[str, Source] = {}
     for file, document in parsed:
         if isinstance(document, dict) and "sources" in document:
@@ -552,7 +673,19 @@ def load_catalog(paths: Sequence[str | Path], default_sources: Path | None = Non
         suites.append(suite)
     if problems:
         raise ManifestError(problems)
-    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites))
+    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites), warnings=tuple(_hint_warnings(suites)))
+
+
+def _hint_warnings(suites: Sequence[Suite]) -> list[Problem]:
+    """Index hints are for an executor that runs SQL in the source; say where they do nothing."""
+    return [
+        Problem(rule.file or suite.file or "<store>", rule.line,
+                "use_index/query_hint are optimizer hints for SQL pushed down into the source; "
+                "this rule runs in the local executor (Polars), which reads without them, so they are ignored",
+                "keep them for when the suite runs pushed down, or remove them", rule.name,
+                "query_hint" if rule.query_hint else "use_index")
+        for suite in suites for rule in suite.rules if rule.use_index is not None or rule.query_hint is not None
+    ]
 
 
 def suite_from_definitions(suite_definition: Mapping[str, Any], rule_definitions: Sequence[Mapping[str, Any]],

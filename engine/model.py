@@ -75,6 +75,9 @@ class Rule:
     partition_column: str | None = None
     partition_lookback: str | None = None  # e.g. "1d": newest value minus this; None = newest value only
     alert_cooldown_minutes: int | None = None
+    parallel_degree: int | None = None  # connections the read may use (the runbook's tuning key)
+    use_index: bool | None = None  # hints for a pushdown executor; the local one reads without them
+    query_hint: str | None = None
     where: str | None = None  # Polars SQL filter; the rule sees only matching rows
     warn: Level | None = None
     fail: Level | None = None
@@ -114,6 +117,7 @@ class Suite:
     enabled: bool = True
     file: str | None = None
     line: int | None = None
+    execution: str | None = None  # local | pushdown | auto; None: the DQ_EXECUTION setting
     definition: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -131,6 +135,7 @@ class Suite:
 class Catalog:
     sources: Mapping[str, Source]
     suites: tuple[Suite, ...]
+    warnings: tuple[Any, ...] = ()  # engine.errors.Problem: accepted, but worth saying in a dry run
 
     def suite(self, name: str) -> Suite:
         for suite in self.suites:

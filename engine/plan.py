@@ -7,13 +7,15 @@ Rules sharing sampling and partition settings share one read (and one select).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
 
-from engine.checks import CHECKS, CheckType, Compiled, Context, reference_key, sql_expression
+from engine.checks import CHECKS, CheckType, Compiled, Context, Lookup, sql_expression
+from engine.coltypes import ColumnType
 from engine.durations import parse_duration
 from engine.errors import EngineError, SchemaMismatch
 from engine.model import Rule, Suite
@@ -77,16 +79,21 @@ class Plan:
     suite: Suite
     table: TableRef
     rules: tuple[RulePlan, ...]
-    first_column: str  # read when a group's rules need no column at all (row_count alone)
+    first_column: str | None  # read when a group's rules need no column at all (row_count alone); None: rows only
 
     def reads(self) -> dict[ReadKey, ReadSpec]:
         """One ReadSpec per distinct ReadKey, with the union of its rules' columns (in table order)."""
         grouped: dict[ReadKey, list[str]] = {}
+        degrees: dict[ReadKey, int] = {}
         for plan in self.rules:
             if plan.error is None and plan.outputs():
                 columns = grouped.setdefault(plan.read, [])
                 columns.extend(c for c in plan.columns if c not in columns)
-        return {key: ReadSpec(self.table, tuple(columns) or (self.first_column,), key.sample_size, key.window)
+                if plan.rule.parallel_degree:  # rules share the read: it uses the largest degree asked for
+                    degrees[plan.read] = max(degrees.get(plan.read, 1), plan.rule.parallel_degree)
+        first = (self.first_column,) if self.first_column else ()
+        return {key: ReadSpec(self.table, tuple(columns) or first, key.sample_size, key.window,
+                              partitions=degrees.get(key))
                 for key, columns in grouped.items()}
 
     def rules_of(self, key: ReadKey) -> list[RulePlan]:
@@ -106,8 +113,14 @@ def read_key(rule: Rule) -> ReadKey:
     return ReadKey(sample, window)
 
 
-def reference_keys(suite: Suite, rules: Sequence[Rule]) -> set[tuple[str, str, str]]:
-    return {reference_key(r.params, suite.source) for r in rules if r.check == "referential"}
+def lookup_of(rule: Rule, source: str) -> Lookup | None:
+    """What the rule's check reads from another table (referential, reconciliation), if anything."""
+    check = CHECKS.get(rule.check)
+    return check.lookup(rule.params, source) if check is not None and check.lookup is not None else None
+
+
+def reference_keys(suite: Suite, rules: Sequence[Rule]) -> set[Lookup]:
+    return {key for r in rules if (key := lookup_of(r, suite.source)) is not None}
 
 
 def compile_rule(rule: Rule, schema: pl.Schema, context: Context) -> RulePlan:
@@ -120,7 +133,8 @@ def compile_rule(rule: Rule, schema: pl.Schema, context: Context) -> RulePlan:
     try:
         key = read_key(rule)
         where = sql_expression(rule.where, "where").fill_null(False) if rule.where else None
-        context = Context(schema, context.dialect, where, context.references, context.source, context.now)
+        context = Context(schema, context.dialect, where, context.references, context.source, context.now,
+                          context.declared)
         compiled = check.build(rule.params, context)
         plan = RulePlan(rule, check, key, compiled, where)
         columns = _columns(plan, schema, key)
@@ -164,18 +178,48 @@ def _polars_error(exc: Exception) -> str:
 
 
 def compile_suite(suite: Suite, rules: Sequence[Rule], schema: pl.Schema, *, dialect: str,
-                  references: Mapping[tuple[str, str, str], pl.Series] | None = None,
-                  reference_errors: Mapping[tuple[str, str, str], str] | None = None,
-                  now: datetime) -> Plan:
-    """The plan for the given (enabled) rules of a suite over the table's real schema."""
-    context = Context(schema, dialect, None, references or {}, suite.source, now)
+                  references: Mapping[Lookup, pl.Series] | None = None,
+                  reference_errors: Mapping[Lookup, str] | None = None,
+                  now: datetime, declared: Mapping[str, ColumnType] | None = None,
+                  unreadable: Mapping[str, str] | None = None) -> Plan:
+    """The plan for the given (enabled) rules of a suite over the table's real schema.
+
+    A rule that needs an `unreadable` column (a type the driver cannot read) errors naming the
+    column and the reason; the suite's other rules are planned without it.
+    """
+    context = Context(schema, dialect, None, references or {}, suite.source, now, declared or {})
+    unreadable = unreadable or {}
     plans = []
     for rule in rules:
-        key = reference_key(rule.params, suite.source) if rule.check == "referential" else None
+        key = lookup_of(rule, suite.source)
         if key is not None and reference_errors and key in reference_errors:
-            plans.append(RulePlan(rule, CHECKS["referential"], ReadKey(), error=reference_errors[key]))
-        else:
-            plans.append(compile_rule(rule, schema, context))
-    return Plan(suite, table_of(suite), tuple(plans), schema.names()[0])
+            plans.append(RulePlan(rule, CHECKS[rule.check], ReadKey(), error=reference_errors[key]))
+            continue
+        plan = compile_rule(rule, schema, context)
+        blocked = [c for c in (plan.columns if plan.error is None else mentioned(rule, unreadable)) if c in unreadable]
+        if blocked:
+            plan = RulePlan(rule, plan.check, ReadKey(), error=unreadable_error(blocked[0], unreadable[blocked[0]]))
+        plans.append(plan)
+    readable = [c for c in schema.names() if c not in unreadable]
+    return Plan(suite, table_of(suite), tuple(plans), readable[0] if readable else None)
+
+
+def unreadable_error(column: str, reason: str) -> str:
+    return f"column {column!r} cannot be read: {reason}"
+
+
+def mentioned(rule: Rule, columns: Mapping[str, str]) -> list[str]:
+    """Which of `columns` a rule that failed to compile names (in its params, `where:` or `expression:`)."""
+    names: set[str] = set()
+    for value in rule.params.values():
+        if isinstance(value, str):
+            names.add(value)
+        elif isinstance(value, list | tuple):
+            names.update(str(v) for v in value)
+    for text in (rule.where, rule.params.get("expression")):
+        if text:
+            with contextlib.suppress(EngineError):
+                names.update(sql_expression(str(text), "where").meta.root_names())
+    return [c for c in columns if c in names]
 
 

@@ -150,7 +150,7 @@ def read_metadata(source: Path) -> dict[str, Any]:
         raise RestoreRefused(f"{path} cannot be read: {exc}. Hint: the backup is damaged; use another one.") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise RestoreRefused(f"{path} is not a {FORMAT} backup. Hint: point restore at a folder written by `python manage.py backup DIR`.")
-    known = {name for name, _ in migrations.MIGRATIONS}
+    known = {*migrations.revisions(), *migrations.LEGACY}  # backups taken before Alembic name the old steps
     newer = [name for name in meta.get("migrations", []) if name not in known]
     if newer:
         raise RestoreRefused(f"the backup {source} comes from a newer schema (migrations {', '.join(newer)}). Hint: restore with the version of this tool that took it.")

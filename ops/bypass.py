@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import clock
+import settings
 from engine.errors import EngineError
 from engine.manifest import ManifestError
-from ops import gate, housekeeping
+from ops import approver_notices, gate, housekeeping
 from ops.roles import User
 from store import bypass as bypass_store
-from store import gate_reads
+from store import db, gate_reads
+from store import export as store_export
 from store.bypass import BypassRequest, NewRequest
 from store.errors import StoreError
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,12 +38,17 @@ class RestoreOutcome:
     lines: tuple[str, ...]
 
 
+def _severities() -> tuple[str, ...]:
+    """What blocks the gate now (config/dq.yaml plus HIGH and CRITICAL); a bypass covers only that."""
+    return gate.load_config().effective_severities
+
+
 def failure_details(suite: str) -> FailureDetails:
-    """The suite's latest failing run and open violations, as the request form's failure details."""
-    run = gate_reads.latest_run(suite, failing_only=True)
+    """The suite's latest failing complete run and open violations, as the request form's failure details."""
+    run = gate_reads.latest_complete_run(suite, failing_only=True)
     violation_ids = gate_reads.open_violation_ids(suite)
     if run is None:
-        return FailureDetails(None, violation_ids, f"No failing run of {suite} is recorded.")
+        return FailureDetails(None, violation_ids, f"No failing complete run of {suite} is recorded.")
     failing = [r for r in run.results if r.status in gate.BLOCKING_VERDICTS]
     lines = [f"Run #{run.run_id} of {suite} ({run.status}) started {run.started_at:%Y-%m-%d %H:%M} UTC:"]
     lines += [f"- {r.rule_name} [{r.severity}] {r.status}: {r.message}" for r in failing]
@@ -50,7 +60,7 @@ def failure_details(suite: str) -> FailureDetails:
 
 
 def request(user: User, new: NewRequest) -> int:
-    """File a request; the failing run and violations are linked automatically."""
+    """File a request; the failing run and violations are linked automatically; its approvers are told."""
     found = failure_details(new.suite)
     filled = replace(
         new,
@@ -58,11 +68,16 @@ def request(user: User, new: NewRequest) -> int:
         run_id=new.run_id if new.run_id is not None else found.run_id,
         violation_ids=new.violation_ids or found.violation_ids,
     )
-    return bypass_store.create_request(user, filled)
+    request_id = bypass_store.create_request(user, filled, blocking=_severities())
+    try:
+        approver_notices.notify_approvers()
+    except Exception:  # noqa: BLE001 - the request is filed; the scheduler's job notifies them within 30 s
+        _log.exception("bypass #%s is filed, but its approvers could not be notified yet", request_id)
+    return request_id
 
 
 def approve(user: User, request_id: int) -> BypassRequest:
-    return bypass_store.approve(user, request_id)
+    return bypass_store.approve(user, request_id, blocking=_severities())
 
 
 def reject(user: User, request_id: int, reason: str) -> BypassRequest:
@@ -98,6 +113,12 @@ def restore(user: User, request_id: int, note: str) -> RestoreOutcome:
 
 
 @housekeeping.job(every_seconds=60)
+def end_passed_bypasses(now: datetime) -> list[int]:
+    """End bypasses whose suite passed a complete run since activation, with their audit row and notice."""
+    return bypass_store.end_passed(None, now, blocking=_severities())
+
+
+@housekeeping.job(every_seconds=60)
 def expire_bypasses(now: datetime) -> list[int]:
     """Close bypasses past their end time (the gate refuses them anyway, even if this runs late)."""
     return bypass_store.expire_due(now)
@@ -109,15 +130,17 @@ def expire_bypasses(now: datetime) -> list[int]:
 def export_history(request_id: int, fmt: str = "json") -> str:
     """The request, its approvals and its audit trail, for the incident ticket."""
     request, entries = bypass_store.history(request_id)
+    ticket = _ticket(request)
     document = {
         "request": _plain(asdict(request)),
+        "ticket": ticket,
         "audit": [_plain(asdict(e)) for e in entries],
         "exported_at": clock.utcnow().isoformat(),
     }
     if fmt == "json":
         return json.dumps(document, indent=2, sort_keys=True)
     if fmt in {"md", "markdown"}:
-        return _markdown(request, entries)
+        return _markdown(request, entries, ticket)
     raise ValueError(f"unknown export format {fmt!r}. Hint: use json or markdown.")
 
 
@@ -131,11 +154,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _markdown(request: BypassRequest, entries: list[bypass_store.AuditEntry]) -> str:
+def _ticket(request: BypassRequest) -> dict[str, Any]:
+    """Step 1 of the failover procedure: table, owner, layer, data classes, and where to look."""
+    with db.read() as conn:
+        suite = store_export.suite_ticket_fields(conn, request.suite)
+    base = str(settings.get("DQ_CONSOLE_URL")).rstrip("/")
+    return {"table": request.table_name, "suite": request.suite, "source": suite.get("source"),
+            "owner": suite.get("owner"), "layer": request.layer, "data_classes": list(request.data_classes),
+            "console_link": f"{base}/bypass_requests?request={request.id}"}
+
+
+def _markdown(request: BypassRequest, entries: list[bypass_store.AuditEntry], ticket: dict[str, Any]) -> str:
     out = [
         f"# Bypass #{request.id}: {request.table_name} ({request.suite}, {request.layer})",
         "",
         f"- Status: **{request.status}**",
+        f"- Table: {ticket['source']}: {ticket['table']} (layer {ticket['layer']}; data classes: "
+        f"{', '.join(ticket['data_classes']) or 'none'})",
+        f"- Owner: {ticket['owner'] or 'not set'}",
+        f"- Console: <{ticket['console_link']}>",
         f"- Incident: {request.incident_id} <{request.incident_url}>",
         f"- Requested by {request.requested_by} at {request.requested_at:%Y-%m-%d %H:%M:%S} UTC",
         f"- Duration: {request.duration_hours:g} h",

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import settings
 from alerting.errors import PolicyError
-from alerting.policy import load_policy
 from engine.errors import EngineError, ManifestError, SourceNotConfigured
 from engine.manifest import load_catalog
 from engine.model import Source, Suite
 from engine.reader import TableRef, reader_for
 from engine.sources import mask, resolve
-from ops import gate, roles
+from ops import configuration, gate, roles
+from ops.errors import ReportConfigError
 from ops.run_checks import sources
 from store import db, migrations
 from store.errors import StoreError
@@ -29,7 +29,7 @@ class Finding:
 
 Probe = Callable[[], str]
 EXPECTED = (StoreError, EngineError, ManifestError, PolicyError, gate.GateConfigError, roles.RolesError,
-            settings.SettingsError)
+            settings.SettingsError, ReportConfigError)
 
 
 def _probe(what: str, probe: Probe) -> Finding:
@@ -57,11 +57,6 @@ def _manifests() -> str:
     return f"{len(catalog.suites)} suites, {len(catalog.rules)} rules valid in {rules_dir}"
 
 
-def _config() -> str:
-    gate.validate_startup()
-    load_policy()
-    users = roles.load_roles()
-    return f"dq.yaml, approval_matrix.yaml, alerting.yaml valid; {len(users)} users in roles.yaml"
 
 
 def _table(suite: Suite, known: Mapping[str, Source]) -> Probe:
@@ -78,12 +73,12 @@ def _table(suite: Suite, known: Mapping[str, Source]) -> Probe:
 
 
 def run() -> list[Finding]:
-    """Every finding in order: settings, store, manifests, config, then each live suite's table."""
+    """Every finding in order: settings, store, manifests, each config file, then each live suite's table."""
     findings = [
         _probe("settings", _settings),
         _probe("store", _store),
         _probe("rule manifests", _manifests),
-        _probe("operational config", _config),
+        *(Finding(f"config {s.path.name}", s.ok, mask(s.detail)) for s in configuration.validate_all()),
     ]
     if not findings[1].ok:
         return findings

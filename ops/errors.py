@@ -1,5 +1,7 @@
 """Exceptions of the operations use cases (export, backup, restore, retention): one base, one-line subclasses."""
 
+from configfile import ConfigFileError
+
 
 class OpsError(Exception):
     """Base of every operations error; the message names what is wrong and ends with a Hint."""
@@ -23,3 +25,11 @@ class ArchiveFailed(OpsError):
 
 class InvalidRequest(OpsError):
     """Arguments that cannot work (unknown kind or rule, negative days, unwritable file)."""
+
+
+class ReportConfigError(OpsError, ConfigFileError):
+    """config/reports.yaml is malformed."""
+
+
+class PermissionDenied(OpsError):
+    """The user's roles do not allow the action (ops.permissions); the message names who can."""

@@ -14,6 +14,7 @@ import yaml
 from sqlalchemy.engine import Engine
 
 import clock
+import settings
 from ops import manifest_export
 from ops.errors import ExportFailed, InvalidRequest
 from ops.files import check_writable, write_atomically
@@ -22,8 +23,9 @@ from store import export as store_export
 from store.schema import rules, runs, violations
 
 KINDS = ("violations", "runs", "rules", "manifest")
-FORMATS = ("json", "csv", "yaml", "parquet")
-EXTENSIONS = {".json": "json", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".parquet": "parquet"}
+FORMATS = ("json", "csv", "yaml", "parquet", "markdown")
+EXTENSIONS = {".json": "json", ".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".parquet": "parquet",
+              ".md": "markdown", ".markdown": "markdown"}
 _TABLES = {"violations": violations, "runs": runs, "rules": rules}
 
 
@@ -57,8 +59,65 @@ def export(request: ExportRequest, engine: Engine | None = None) -> ExportResult
             return ExportResult(request.kind, request.path, fmt, count)
         frame = _frame(conn, request, since)
     table = _TABLES[request.kind]
-    _write(request.path, lambda tmp: write_frame(frame, tmp, fmt, store_export.json_columns(table)))
+    json_cols = store_export.json_columns(table)
+    if request.kind == "violations":
+        frame = frame.with_columns(console_link=pl.format("{}/violations?violation={}", pl.lit(_console()), pl.col("id")))
+        json_cols += store_export.TICKET_JSON_COLUMNS
+    if fmt == "markdown":
+        text = markdown_tickets(request.kind, frame, json_cols)
+        _write(request.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    else:
+        _write(request.path, lambda tmp: write_frame(frame, tmp, fmt, json_cols))
     return ExportResult(request.kind, request.path, fmt, frame.height)
+
+
+def _console() -> str:
+    return str(settings.get("DQ_CONSOLE_URL")).rstrip("/")
+
+
+# What an incident ticket shows first, per kind; the remaining non-empty fields follow.
+_TICKET_ORDER = {
+    "violations": ("table_name", "suite", "source", "layer", "data_classes", "owner", "severity", "status",
+                   "message", "observed_value", "threshold", "failing_rows", "detected_at", "last_seen_at",
+                   "occurrences", "acknowledged_by", "ack_note", "console_link"),
+    "runs": ("suite", "status", "trigger", "started_at", "finished_at"),
+    "rules": ("suite", "table_name", "check_type", "severity", "owner", "status"),
+}
+
+
+def markdown_tickets(kind: str, frame: pl.DataFrame, json_cols: tuple[str, ...]) -> str:
+    """One section per row, fields as a two-column table: pastes into JIRA or ServiceNow as it is."""
+    out = [f"# {kind.capitalize()} export ({frame.height}, {clock.utcnow():%Y-%m-%d %H:%M} UTC)", ""]
+    first = _TICKET_ORDER[kind]
+    for row in (_nested(r, json_cols) for r in frame.to_dicts()):
+        out += [f"## {_title(kind, row)}", "", "| field | value |", "| --- | --- |"]
+        names = [n for n in first if n in row] + [n for n in row if n not in first]
+        for name in names:
+            value = row[name]
+            if value is None or value == "" or name in ("id", "name", "rule_name", "definition", "params"):
+                continue
+            out.append(f"| {name.replace('_', ' ')} | {_cell(value)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _title(kind: str, row: dict[str, Any]) -> str:
+    if kind == "violations":
+        return f"Violation #{row['id']}: {row['rule_name']} ({row['severity']}, {row['status']})"
+    if kind == "runs":
+        return f"Run #{row['id']}: {row['suite']} ({row['status']})"
+    return f"Rule {row['name']} ({row['severity']})"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        value = ", ".join(str(v) for v in value) or "none"
+    elif isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    text = " ".join(str(value).split())  # a newline would end the table row
+    return text.replace("|", "\\|")
 
 
 def format_of(path: Path, given: str | None) -> str:

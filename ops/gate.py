@@ -1,9 +1,12 @@
-"""The DQ gate: does a suite's latest result let the pipeline continue, and did a bypass decide it?
+"""The DQ gate: does a suite's latest complete evaluation let the pipeline continue, and did a bypass decide it?
 
-Blocking = a rule of a blocking severity (config/dq.yaml, default HIGH and CRITICAL) that FAILED
-or could not run (ERROR). Overrides (`--bypass`, `strict_mode: false`, `bypass_tables`,
-`enabled: false`) are requests, not permissions: they count only while the store holds an
-approved, unexpired, untampered bypass for the suite (store.bypass.honoured_bypass).
+Blocking = a rule of a blocking severity that FAILED or could not run (ERROR). HIGH and CRITICAL
+always block; config/dq.yaml may add severities, never remove these. The gate judges the newest
+complete run of the suite (store.gate_reads), never a partial `--rule-name` run. Overrides
+(`--bypass`, `strict_mode: false`, `bypass_tables`, `enabled: false`) are requests, not
+permissions: they count only while the store holds an approved, unexpired, untampered bypass
+for the suite (store.bypass.honoured_bypass). Every decision writes one audit row naming any
+configuration that differs from the defaults; the gate's clock ignores DQ_NOW outside tests.
 """
 
 from __future__ import annotations
@@ -13,21 +16,45 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+from sqlalchemy.engine import Connection
 
 import clock
+import configfile
 import settings
+from configfile import key
 from ops.errors import OpsError
 from store import approval_matrix, audit, db, gate_reads
 from store import bypass as bypass_store
 
 EXIT_PASS, EXIT_BLOCKED, EXIT_NOT_RUN = 0, 1, 2
 SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "CRITICAL")
-BLOCKING_VERDICTS = ("FAILED", "ERROR")
+DEFAULT_SEVERITIES = gate_reads.ALWAYS_BLOCKING
+BLOCKING_VERDICTS = gate_reads.BLOCKING_VERDICTS
+COMPLETE_RUN, FRESH_RUN = "complete run", "fresh run"  # how the gate got its evaluation
 
 
-class GateConfigError(OpsError):
+class GateConfigError(OpsError, configfile.ConfigFileError):
     """config/dq.yaml is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class GateSection:
+    """The `dq:` section of config/dq.yaml (docs/gate.md)."""
+
+    enabled: bool = True
+    strict_mode: bool = True
+    bypass_tables: tuple[str, ...] = key((), example="bypass_tables: [silver.orders]")
+    blocking_severities: tuple[str, ...] = key(
+        ("HIGH", "CRITICAL"), choices=SEVERITIES, case="upper", min_items=1, unique=True,
+        example="blocking_severities: [HIGH, CRITICAL]",
+    )
+
+
+@dataclass(frozen=True)
+class DqFile:
+    """config/dq.yaml."""
+
+    dq: GateSection = key(example="dq: {strict_mode: true}")
 
 
 class SuiteNotRun(Exception):
@@ -41,6 +68,35 @@ class GateConfig:
     bypass_tables: tuple[str, ...] = ()
     blocking_severities: tuple[str, ...] = ("HIGH", "CRITICAL")
     file: str | None = None
+
+    @property
+    def effective_severities(self) -> tuple[str, ...]:
+        """What blocks: the configured severities plus HIGH and CRITICAL, which nothing removes."""
+        wanted = set(self.blocking_severities) | set(DEFAULT_SEVERITIES)
+        return tuple(s for s in SEVERITIES if s in wanted)
+
+    def deviations(self) -> list[str]:
+        """Every way this configuration differs from the defaults, in words for the output and the audit log."""
+        found = []
+        if self.file is not None and Path(self.file).resolve() != config_file().resolve():
+            found.append(f"--config {self.file} (not the default {config_file()})")
+        if not self.enabled:
+            found.append("dq.enabled: false (asks to bypass every suite; honoured only with an approved bypass)")
+        if not self.strict_mode:
+            found.append("dq.strict_mode: false (asks to bypass every suite; honoured only with an approved bypass)")
+        if self.bypass_tables:
+            found.append(f"dq.bypass_tables: {list(self.bypass_tables)} (honoured only with an approved bypass)")
+        asked = set(self.blocking_severities)
+        added = [s for s in SEVERITIES if s in asked - set(DEFAULT_SEVERITIES)]
+        dropped = [s for s in DEFAULT_SEVERITIES if s not in asked]
+        if added:
+            found.append(f"dq.blocking_severities adds {', '.join(added)}")
+        if dropped:
+            found.append(
+                f"dq.blocking_severities {list(self.blocking_severities)} cannot remove {', '.join(dropped)}: "
+                "HIGH and CRITICAL always block"
+            )
+        return found
 
     def overrides_for(self, suite: str, table: str) -> list[str]:
         """The config's requests to let this suite through (option B of the runbook)."""
@@ -83,28 +139,14 @@ def config_file() -> Path:
 
 
 def load_config(path: Path | None = None) -> GateConfig:
+    """config/dq.yaml (or --config); GateConfigError names the file, line and key."""
     path = path or config_file()
     if not path.is_file():
-        raise GateConfigError(f"{path}: not found. Hint: pass --config or create config/dq.yaml (see docs/gate.md).")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise GateConfigError(f"{path}: invalid YAML: {exc}. Hint: fix the YAML syntax.") from exc
-    section = data.get("dq") if isinstance(data, dict) else None
-    if not isinstance(section, dict):
-        raise GateConfigError(f"{path}: expected a top-level `dq:` mapping. Hint: see docs/gate.md.")
-    unknown = sorted(set(section) - {"enabled", "strict_mode", "bypass_tables", "blocking_severities"})
-    if unknown:
-        raise GateConfigError(
-            f"{path}: unknown key(s) dq.{', dq.'.join(unknown)}. "
-            "Hint: use enabled, strict_mode, bypass_tables, blocking_severities."
-        )
+        raise configfile.missing_file(path, "pass --config or create config/dq.yaml (see docs/gate.md)", GateConfigError)
+    section = configfile.load(path, DqFile, error=GateConfigError).dq
     return GateConfig(
-        enabled=_bool(path, section, "enabled", True),
-        strict_mode=_bool(path, section, "strict_mode", True),
-        bypass_tables=_names(path, section.get("bypass_tables") or [], "bypass_tables"),
-        blocking_severities=_severities(path, section.get("blocking_severities", ["HIGH", "CRITICAL"])),
-        file=str(path),
+        enabled=section.enabled, strict_mode=section.strict_mode, bypass_tables=section.bypass_tables,
+        blocking_severities=section.blocking_severities, file=str(path),
     )
 
 
@@ -114,77 +156,92 @@ def validate_startup(dq_path: Path | None = None) -> None:
     approval_matrix.load()
 
 
-def _bool(path: Path, section: dict[str, Any], key: str, default: bool) -> bool:
-    value = section.get(key, default)
-    if not isinstance(value, bool):
-        raise GateConfigError(f"{path}: key dq.{key} must be true or false, got {value!r}. Hint: {key}: true.")
-    return value
-
-
-def _names(path: Path, value: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise GateConfigError(f"{path}: key dq.{key} must be a list of suite names. Hint: [silver.orders].")
-    return tuple(value)
-
-
-def _severities(path: Path, value: Any) -> tuple[str, ...]:
-    names = _names(path, value, "blocking_severities")
-    bad = [v for v in names if v.upper() not in SEVERITIES]
-    if bad or not names:
-        raise GateConfigError(
-            f"{path}: key dq.blocking_severities has {bad or 'no values'}. Hint: use any of {', '.join(SEVERITIES)}."
-        )
-    return tuple(v.upper() for v in names)
-
-
 # --- deciding ------------------------------------------------------------------------------
 
 
 def blocking_results(run: gate_reads.RunRow, config: GateConfig) -> tuple[Blocking, ...]:
     return tuple(
         Blocking(r.rule_name, r.severity, r.status, r.message)
-        for r in run.results
-        if r.status in BLOCKING_VERDICTS and r.severity.upper() in config.blocking_severities
+        for r in gate_reads.blocking_failures(run, config.effective_severities)
     )
+
+
+def deviations(config: GateConfig) -> list[str]:
+    """The configuration's deviations from the defaults, plus any clock override."""
+    found = config.deviations()
+    note = clock.override_note()
+    if note:
+        found.append(note)
+    return found
+
+
+def records_intact(conn: Connection, suite: str, terms: bypass_store.SuiteTerms) -> tuple[str, ...]:
+    """THE one place the gate asks whether the records it relies on are intact; problems found, or ().
+
+    Today: the table's signed classes row against its HMAC and the audit log (store.table_classes);
+    an active bypass's HMAC is checked where it is honoured (store.bypass.honoured_in), and an
+    edited one is never honoured. The hash-chained audit log's verification belongs here too.
+    """
+    return terms.record_problems
 
 
 def decide(
     suite: str, run: gate_reads.RunRow, config: GateConfig, *, bypass_flag: bool, actor: str,
-    now: datetime | None = None,
+    now: datetime | None = None, evaluation: str = COMPLETE_RUN,
 ) -> GateDecision:
-    """Decide from one finished run; a pass because of a bypass is recorded in the audit log."""
-    now = now or clock.utcnow()
+    """Decide from the suite's complete evaluation; every decision is recorded in the audit log."""
+    now = now or clock.trusted_utcnow()
+    severities = config.effective_severities
     blocking = blocking_results(run, config)
     with db.read() as conn:
         terms = bypass_store.suite_terms(conn, suite)
+        broken = records_intact(conn, suite, terms)
     overrides = (["--bypass"] if bypass_flag else []) + config.overrides_for(suite, terms.table_name)
+    changed = deviations(config)
+    details = {
+        "suite": suite, "table": terms.table_name, "run_id": run.run_id, "evaluation": evaluation,
+        "overrides": overrides, "blocking": [b.rule_name for b in blocking], "severities": list(severities),
+        "deviations": changed,
+    }
     head = f"DQ gate {suite} (run #{run.run_id}, {run.status}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC)"
+    notes = [f"Gate configuration differs from the defaults: {d}." for d in changed]
+    if broken:
+        reason = "; ".join(broken)
+        lines = [*notes, f"{head}: REFUSED - records are not intact: {reason}.",
+                 "Hint: restore the store from a backup or ask the store's owner; the gate cannot decide on edited records."]
+        _audit(actor, "gate.refused", suite, reason=reason, **details)
+        return GateDecision(suite, run.run_id, EXIT_NOT_RUN, blocking, tuple(overrides), None, reason, tuple(lines))
     if not blocking:
-        lines = [f"{head}: PASS - no blocking rule ({'/'.join(config.blocking_severities)}) failed."]
+        lines = [*notes, f"{head}: PASS - no blocking rule ({'/'.join(severities)}) failed."]
+        _audit(actor, "gate.passed", suite, **details)
+        ended = bypass_store.end_passed(suite, now, actor=actor, blocking=severities)
+        lines += [f"Bypass #{i} ended: {suite} passes again, so the DQ gate is enforced again." for i in ended]
         return GateDecision(suite, run.run_id, EXIT_PASS, (), tuple(overrides), None, None, tuple(lines))
-    lines = [f"{head}: {len(blocking)} blocking rule(s) failed:"]
+    lines = [*notes, f"{head}: {len(blocking)} blocking rule(s) failed:"]
     lines += [f"  - {b.rule_name} [{b.severity}] {b.status}: {b.message}" for b in blocking]
     if not overrides:
-        honoured = bypass_store.honoured_bypass(suite, now)
+        honoured = bypass_store.honoured_bypass(suite, now, blocking=severities)
         if honoured.request is not None:
             lines.append(
                 f"Note: bypass #{honoured.request.id} is approved for {suite}; the pipeline did not ask for it "
                 "(pass --bypass or list the suite in dq.yaml bypass_tables to use it)."
             )
         lines.append("FAIL - blocked by data quality.")
+        _audit(actor, "gate.blocked", suite, **details)
         return GateDecision(suite, run.run_id, EXIT_BLOCKED, blocking, (), None, None, tuple(lines))
-    return _with_override(suite, terms.table_name, run, blocking, overrides, lines, actor, now)
+    return _with_override(suite, run, blocking, overrides, lines, actor, now, details, severities)
+
+
+def _audit(actor: str, action: str, entity_id: str, **details: object) -> None:
+    with db.write() as conn:
+        audit.record(conn, actor, action, "gate", entity_id, **details)
 
 
 def _with_override(
-    suite: str, table: str, run: gate_reads.RunRow, blocking: tuple[Blocking, ...], overrides: list[str],
-    lines: list[str], actor: str, now: datetime,
+    suite: str, run: gate_reads.RunRow, blocking: tuple[Blocking, ...], overrides: list[str],
+    lines: list[str], actor: str, now: datetime, details: dict[str, Any], severities: tuple[str, ...],
 ) -> GateDecision:
-    honoured = bypass_store.honoured_bypass(suite, now)
-    details = {
-        "suite": suite, "table": table, "run_id": run.run_id, "overrides": overrides,
-        "blocking": [b.rule_name for b in blocking],
-    }
+    honoured = bypass_store.honoured_bypass(suite, now, blocking=severities)
     if honoured.request is None:
         refusal = "; ".join(honoured.problems)
         lines.append(f"Override REFUSED ({', '.join(overrides)}): {refusal}.")
@@ -195,6 +252,7 @@ def _with_override(
         lines.append(f"FAIL - blocked by data quality. Hint: {hint}")
         with db.write() as conn:
             audit.record(conn, actor, "gate.override_refused", "gate", suite, reason=refusal, **details)
+            audit.record(conn, actor, "gate.blocked", "gate", suite, reason=refusal, **details)
         return GateDecision(suite, run.run_id, EXIT_BLOCKED, blocking, tuple(overrides), None, refusal, tuple(lines))
     request = honoured.request
     left = request.time_left(now)
@@ -223,13 +281,19 @@ def hours_minutes(delta: timedelta) -> str:
 
 def latest_or_run(suite: str, *, max_age_minutes: float | None, actor: str,
                   timeout_seconds: float | None = None) -> gate_reads.RunRow:
-    """The latest finished run no older than max_age, else a fresh run of the suite."""
+    """The newest complete run no older than max_age, else a fresh run of the suite."""
+    return latest_or_run_how(suite, max_age_minutes=max_age_minutes, actor=actor, timeout_seconds=timeout_seconds)[0]
+
+
+def latest_or_run_how(suite: str, *, max_age_minutes: float | None, actor: str,
+                      timeout_seconds: float | None = None) -> tuple[gate_reads.RunRow, str]:
+    """latest_or_run, and whether the run was read (COMPLETE_RUN) or made now (FRESH_RUN)."""
     if max_age_minutes is not None:
-        since = clock.utcnow() - timedelta(minutes=max_age_minutes)
-        run = gate_reads.latest_run(suite, since=since)
+        since = clock.trusted_utcnow() - timedelta(minutes=max_age_minutes)
+        run = gate_reads.latest_complete_run(suite, since=since)
         if run is not None:
-            return run
-    return run_now(suite, actor, timeout_seconds)
+            return run, COMPLETE_RUN
+    return run_now(suite, actor, timeout_seconds), FRESH_RUN
 
 
 def run_now(suite: str, actor: str, timeout_seconds: float | None = None) -> gate_reads.RunRow:
@@ -258,7 +322,10 @@ def run_gate(
     `timeout_seconds` (default DQ_SUITE_TIMEOUT_SECONDS) bounds a fresh run's reads, in the source too.
     """
     config = config or load_config()
-    run = latest_or_run(suite, max_age_minutes=max_age_minutes, actor=actor, timeout_seconds=timeout_seconds)
+    run, evaluation = latest_or_run_how(suite, max_age_minutes=max_age_minutes, actor=actor,
+                                        timeout_seconds=timeout_seconds)
     if run.error:
+        _audit(actor, "gate.not_run", suite, suite=suite, run_id=run.run_id, evaluation=evaluation, error=run.error,
+               deviations=deviations(config))
         raise SuiteNotRun(f"suite {suite}'s run #{run.run_id} could not run: {run.error}")
-    return decide(suite, run, config, bypass_flag=bypass_flag, actor=actor)
+    return decide(suite, run, config, bypass_flag=bypass_flag, actor=actor, evaluation=evaluation)

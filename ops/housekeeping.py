@@ -18,7 +18,9 @@ JobFn = Callable[[datetime], object]
 JOB_MODULES: list[str] = [
     "alerting.jobs",
     "ops.bypass",
+    "ops.approver_notices",
     "ops.retention",
+    "ops.scheduled_reports",
 ]
 
 

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+import configfile
 import settings
+from configfile import key
+from ops.errors import OpsError
 
 ROLES = ("on_call", "data_eng_lead", "manager", "admin")
 
 
-class RolesError(Exception):
-    """The roles file is missing or malformed."""
+class RolesError(OpsError, configfile.ConfigFileError):
+    """The roles file is malformed."""
+
+
+@dataclass(frozen=True)
+class RolesFile:
+    """config/roles.yaml: user name -> roles."""
+
+    users: Mapping[str, tuple[str, ...]] = key(
+        {}, choices=ROLES, one_or_many=True, unique=True, example="users: {oncall@company.com: [on_call]}",
+    )
+
+    def problems(self) -> Iterator[tuple[str, str, str]]:
+        first: dict[str, str] = {}
+        for name in self.users:
+            if name.lower() in first:
+                yield (f"users.{name}", f"is the same user as {first[name.lower()]!r} (names match case-insensitively)",
+                       "list each user once, with all of their roles")
+            first.setdefault(name.lower(), name)
 
 
 @dataclass(frozen=True)
@@ -31,24 +50,12 @@ def roles_file() -> Path:
 
 
 def load_roles(path: Path | None = None) -> dict[str, frozenset[str]]:
-    """users -> roles from the roles file; an unknown role is an error naming the file."""
+    """users (lower case) -> roles from the roles file ({} without one); RolesError names file, line and key."""
     path = path or roles_file()
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    users = data.get("users", {}) if isinstance(data, dict) else None
-    if not isinstance(users, dict):
-        raise RolesError(f"{path}: expected a mapping `users: {{name: [roles]}}`. Hint: see docs/console.md.")
-    result: dict[str, frozenset[str]] = {}
-    for name, roles in users.items():
-        roles = [roles] if isinstance(roles, str) else roles
-        unknown = [r for r in roles or [] if r not in ROLES]
-        if unknown:
-            raise RolesError(
-                f"{path}: user {name!r} has unknown role(s) {unknown}. Hint: use any of {', '.join(ROLES)}."
-            )
-        result[str(name).lower()] = frozenset(roles or [])
-    return result
+    parsed = configfile.load(path, RolesFile, error=RolesError)
+    return {name.lower(): frozenset(roles) for name, roles in parsed.users.items()}
 
 
 def user(name: str, mode: str = "cli") -> User:

@@ -29,6 +29,7 @@ from engine.evaluate import evaluate_suite
 from engine.manifest import load_sources
 from engine.model import Source, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
+from ops import run_events
 from ops.owners import cancel_reads, repair_orphans
 from store import db, scheduling
 from store.errors import NotFound
@@ -88,11 +89,14 @@ def sources() -> dict[str, Source]:
 def run_suite(suite_name: str, *, trigger: str = "manual", rule_names: Sequence[str] | None = None,
               requested_by: str = "cli", dry_run: bool = False, due_at: datetime | None = None,
               worker: str | None = None, run_id: int | None = None, engine: Engine | None = None,
-              timeout_seconds: float | None = None, lease: Lease | None = None) -> RunSummary:
-    """Run a suite now. Its reads must end within `timeout_seconds` (default DQ_SUITE_TIMEOUT_SECONDS):
+              timeout_seconds: float | None = None, lease: Lease | None = None,
+              announce: bool = True) -> RunSummary:
+    """Run and record a suite now. Its reads must end within `timeout_seconds` (default DQ_SUITE_TIMEOUT_SECONDS):
     the source stops them (statement timeout) and they are cancelled there at the deadline; the rules
     are then ERROR. SIGINT/SIGTERM under `interruptible()` cancel the reads, mark the run ABORTED and
     raise Interrupted. `lease`: the scheduler's lease the run was claimed under (fencing token).
+    `announce=False`: the caller logs and counts the run (the scheduler does it for its check
+    processes, whose parent owns the log file).
     """
     suite = live_suite(suite_name, engine)
     if rule_names:
@@ -123,6 +127,8 @@ def run_suite(suite_name: str, *, trigger: str = "manual", rule_names: Sequence[
         recorded = finish_run(conn, run_id, report, suite, lease=lease)
         # The outbox commits with the run: an alert is never lost or sent for a run that rolled back.
         enqueue_for_run(conn, recorded, report, suite)
+    if announce:
+        run_events.announce(report, suite, run_id, trigger)
     return RunSummary(run_id, report, recorded, timed_out)
 
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import polars as pl
 import streamlit as st
 
 import clock
-from console import data
+from console import data, links
 from console.page import start
 from store import alerts as store_alerts
+from store import kpis, queries
+from store.kpis import Window
 
 SINCE = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30}
+
+
+def alert_table(rows: list[dict]) -> None:
+    """Alerts with their rule, table and violation linked to their pages."""
+    frame, config = links.linked(pl.DataFrame(rows, infer_schema_length=None), violation="violation_id")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
 STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
 KINDS = ("trigger", "resolve", "escalation", "bypass")
 
@@ -19,21 +28,20 @@ user = start("Alerts", "Every alert is written here first, then sent. Channel `s
 period = st.selectbox("Period", list(SINCE), index=1, key="a_since")
 since = data.minute_now() - timedelta(days=SINCE[period])
 
-summary = data.load(store_alerts.summary, since)
-counts = summary["counts"]
+counts = data.load(queries.alert_status_counts, since)
 cols = st.columns(5)
 cols[0].metric("Sent", counts.get("sent", 0))
 cols[1].metric("Waiting", counts.get("pending", 0) + counts.get("sending", 0))
 cols[2].metric("Failed", counts.get("failed", 0))
 cols[3].metric("Suppressed", counts.get("suppressed", 0))
-mean = summary["mean_response_minutes"]
-cols[4].metric("Alert response time", "—" if mean is None else f"{mean:.1f} min", help="Target < 15 min: "
-               "acknowledged_at - first alert sent_at, mean over acknowledged violations.")
+response = data.load(kpis.kpi, "alert_response", Window.last(24 * SINCE[period]))
+cols[4].metric(response.label, response.shown(), help=f"Target {response.target} (as on the Health page): "
+               f"{response.definition}.")
 
 st.subheader("Failed and retrying deliveries")
 failed = data.load(store_alerts.failed_table)
 if failed:
-    st.dataframe(failed, hide_index=True, width="stretch")
+    alert_table(failed)
     if st.button("Retry failed alerts now", key="a_retry", disabled=not user.has("on_call")):
         ok, count = data.write(store_alerts.retry_failed, data.engine(), clock.utcnow())
         if ok:
@@ -44,7 +52,7 @@ else:
 st.subheader("Escalations")
 escalations = data.load(store_alerts.alerts_table, since, (), ("escalation",))
 if escalations:
-    st.dataframe(escalations, hide_index=True, width="stretch")
+    alert_table(escalations)
 else:
     st.info("No violation had to be escalated in this period.")
 
@@ -52,5 +60,8 @@ st.subheader("All alerts")
 a, b = st.columns(2)
 statuses = a.multiselect("Status", STATUSES, key="a_status")
 kinds = b.multiselect("Kind", KINDS, key="a_kind")
-st.dataframe(data.load(store_alerts.alerts_table, since, tuple(statuses), tuple(kinds)), hide_index=True,
-             width="stretch")
+everything = data.load(store_alerts.alerts_table, since, tuple(statuses), tuple(kinds))
+if everything:
+    alert_table(everything)
+else:
+    st.info("No alert matches.")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 import clock
+from console import data
 from console.page import start
+from ops import approvers, gate, permissions
 from ops import bypass as bypass_ops
-from ops import gate
 from ops.roles import User
-from store import approval_matrix
+from store import approval_matrix, queries
 from store import bypass as bypass_store
 from store.bypass import CHECKLIST_FIELDS, BypassRequest, NewRequest
 from store.errors import StoreError
@@ -43,9 +44,20 @@ def _checklist(request: BypassRequest) -> None:
 # --- request form --------------------------------------------------------------------------
 
 
+def never_bypassable(matrix: approval_matrix.ApprovalMatrix) -> None:
+    """The tables that can never be bypassed, each with its reason, so nobody wonders where theirs went."""
+    terms = data.load(queries.suites_list)
+    never = [(t["name"], t["table_name"], matrix.forbidden_classes(t["data_classes"] or [])) for t in terms]
+    never = [(name, table, classes) for name, table, classes in never if classes]
+    if never:
+        with st.expander(f"{len(never)} table(s) can never be bypassed", expanded=True, icon=":material/block:"):
+            for name, table, classes in never:
+                st.markdown(f"- **{table}** (suite {name}): holds {', '.join(classes)}: never bypassable")
+
+
 def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
     suites = bypass_store.bypassable_suites()
-    st.caption("PII, financial and compliance tables can never be bypassed and are not offered.")
+    never_bypassable(matrix)
     if not suites:
         st.info("No table can be bypassed: every loaded suite is PII, financial or compliance, or none is loaded.")
         return
@@ -57,7 +69,9 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
     terms = by_name[suite_name]
     policy = matrix.policy(terms.layer)
     assert policy is not None  # bypassable_suites only offers layers in the matrix
-    st.caption(f"Approval matrix — {policy.describe()}.")
+    who = "; ".join(f"{role}: {approvers.people([role], with_admin=False)}" for role in policy.approvers)
+    st.caption(f"Approval matrix — {policy.describe()}. Who approves — {who}; an admin "
+               f"({approvers.people(['admin'], with_admin=False)}) may stand in for any role.")
     details = bypass_ops.failure_details(suite_name)
     with st.form("bypass_request"):
         incident_id = st.text_input("Incident ticket id *", placeholder="INC-1234")
@@ -85,7 +99,9 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
     except StoreError as exc:
         st.error(str(exc))
         return
-    st.success(f"Bypass request #{request_id} filed; it needs {' + '.join(policy.approvers)}.")
+    _flash("success", f"Bypass request #{request_id} filed; it needs {' + '.join(policy.approvers)}. "
+                      f"Ask {approvers.people(list(policy.approvers), {user.name})}.")
+    st.rerun()  # every tab redrawn with the new request, on this tab
 
 
 # --- pending -------------------------------------------------------------------------------
@@ -103,11 +119,16 @@ def pending(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
             done = ", ".join(f"{a.approver} ({a.role})" for a in request.approvals) or "none yet"
             st.markdown(f"**Needs:** {' + '.join(policy.approvers) if policy else 'n/a'} — **approved by:** {done}")
             _checklist(request)
-            if request.requested_by.lower() == user.name.lower():
-                st.caption("You filed this request: another approver must decide it (four eyes).")
-            approve = st.button("Approve", key=f"approve_{request.id}", type="primary")
-            reason = st.text_input("Reason for rejecting", key=f"reject_reason_{request.id}")
-            reject = st.button("Reject", key=f"reject_{request.id}")
+            may_approve = permissions.decide(user, "bypass_approve", request_id=request.id)
+            may_reject = permissions.decide(user, "bypass_reject", request_id=request.id)
+            approve = st.button("Approve", key=f"approve_{request.id}", type="primary",
+                                disabled=not may_approve.allowed, help=may_approve.reason or None)
+            if not may_approve.allowed:
+                st.caption(f":material/lock: {may_approve.reason}")
+            reason = st.text_input("Reason for rejecting", key=f"reject_reason_{request.id}",
+                                   disabled=not may_reject.allowed)
+            reject = st.button("Reject", key=f"reject_{request.id}", disabled=not may_reject.allowed,
+                               help=may_reject.reason or None)
             _decide(user, request, approve, reject, reason)
 
 
@@ -255,7 +276,9 @@ except approval_matrix.MatrixError as exc:
     st.error(str(exc))
     st.stop()
 _show_flash()
-tab_request, tab_pending, tab_active, tab_history = st.tabs(["Request", "Pending approval", "Active", "History"])
+# Keyed: after an action and its rerun the page stays on the tab it was on.
+tab_request, tab_pending, tab_active, tab_history = st.tabs(
+    ["Request", "Pending approval", "Active", "History"], key="bp_tab", on_change="rerun")
 with tab_request:
     request_form(user, matrix)
 with tab_pending:

@@ -5,56 +5,52 @@ from __future__ import annotations
 from datetime import timedelta
 
 import plotly.graph_objects as go
+import polars as pl
 import streamlit as st
 
-import settings
-from console import data
+from console import data, links
 from console.page import fmt_time, start
+from console.wording import SEVERITY_COLORS, duration
 from store import kpis, queries
 from store.kpis import Kpi, Window
 
 WINDOWS = {"Last 24 hours": 24, "Last 7 days": 24 * 7, "Last 30 days": 24 * 30}
 REFRESH_SECONDS = 60
+STATE_COLORS = {"on target": "green", "off target": "red", "no data": "gray", "no target": "gray"}
 
 
+@st.fragment(run_every=kpis.heartbeat_interval())
 def scheduler_status() -> None:
-    beats = data.load(queries.heartbeats, now=data.minute_now())
-    queue = data.load(queries.queue_length)
+    """Refreshed every heartbeat interval, uncached: red within one interval of a stop."""
+    box = kpis.scheduler_box(data.engine())
     status = data.store_status()
     left, mid, right = st.columns(3)
     left.success(f"Store OK: {status.url}")
-    if beats.is_empty():
-        mid.error("Scheduler: no heartbeat ever recorded. Hint: start the scheduler process (docs/scheduler.md) and check its log.")
-    else:
-        newest = beats.row(0, named=True)
-        age = (data.minute_now() - newest["beat_at"]).total_seconds() if newest["beat_at"] else None
-        text = f"Scheduler {newest['scheduler_id']} ({newest['status']}), last heartbeat {fmt_time(newest['beat_at'])}"
-        # Three missed beats, plus the minute the page's clock is rounded to.
-        stale_after = 3 * float(settings.get("DQ_HEARTBEAT_SECONDS")) + 60
-        alive = newest["status"] == "running" and age is not None and age <= stale_after
-        (mid.success if alive else mid.error)(text)
-    right.info(f"Run requests waiting: {queue}")
+    (mid.success if box.alive else mid.error)(box.text)
+    right.info(f"Run requests waiting: {data.load(queries.queue_length)}")
 
 
 def kpi_tile(column: st.delta_generator.DeltaGenerator, kpi: Kpi) -> None:
-    state = {True: "on target", False: "off target", None: "no data"}[kpi.ok]
-    color = {True: "green", False: "red", None: "gray"}[kpi.ok]
-    column.metric(kpi.label, kpi.shown(), delta=f"{state} (target {kpi.target})", delta_color=color,
-                  delta_arrow="off", help=kpi.definition, border=True)
+    state = kpi.state()
+    with column.container(border=True):
+        st.metric(kpi.label, kpi.shown(), delta=state, delta_color=STATE_COLORS[state],  # type: ignore[arg-type]
+                  delta_arrow="off", help=kpi.definition)
+        st.caption(" · ".join(x for x in (f"target {kpi.target}" if kpi.target else "no target", kpi.detail) if x))
 
 
 def kpi_grid(values: tuple[Kpi, ...]) -> None:
-    for row in (values[:4], values[4:]):
-        for column, kpi in zip(st.columns(4), row, strict=True):
+    for row in (values[:5], values[5:]):
+        for column, kpi in zip(st.columns(5), row, strict=False):
             kpi_tile(column, kpi)
 
 
 def summary_line(summary: kpis.DailySummary) -> None:
     runs = sum(summary.runs_by_status.values())
-    failed = summary.runs_by_status.get("FAILED", 0) + summary.runs_by_status.get("ERROR", 0)
+    failed = summary.runs_by_status.get("FAILED", 0)
+    errored = summary.runs_by_status.get("ERROR", 0)
     st.caption(
-        f"Runs in window: {runs} ({failed} failed or errored) · enabled rules: {summary.rules_enabled}"
-        f" of {summary.rules_total} · unacknowledged violations detected in window: "
+        f"Runs in window: {runs:,} ({failed:,} found bad data, {errored:,} could not run) · enabled rules: "
+        f"{summary.rules_enabled} of {summary.rules_total} · unacknowledged violations detected in window: "
         f"{summary.unacknowledged_in_window} · open violations now: {summary.open_violations}"
     )
 
@@ -62,48 +58,93 @@ def summary_line(summary: kpis.DailySummary) -> None:
 def _chart(column: st.delta_generator.DeltaGenerator, *traces: go.BaseTraceType, **layout: object) -> None:
     # graph_objects straight from Polars lists: plotly.express would go through pandas (slower).
     fig = go.Figure(list(traces))
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 10, "b": 10}, **layout)
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, **layout)
     column.plotly_chart(fig, width="stretch")
+
+
+def _time_axis(window: Window) -> dict[str, object]:
+    # Always the whole window: a single point would otherwise get sub-millisecond ticks.
+    return {"type": "date", "range": [window.since, window.until], "tickformat": "%b %d %H:%M"}
+
+
+def success_panel(column: st.delta_generator.DeltaGenerator, window: Window) -> None:
+    column.subheader("Check success rate")
+    over_time = data.load(kpis.success_over_time, window)
+    if over_time.is_empty():
+        column.info("No results in this window.")
+        return
+    _chart(column, go.Scatter(x=over_time["slot"].to_list(), y=over_time["success_rate"].to_list(),
+                              mode="lines+markers", name="success %"),
+           yaxis={"title": "checks that ran (not ERROR), %", "range": [0, 105]}, xaxis=_time_axis(window),
+           shapes=[_target_line(95)])
+
+
+def severity_panel(column: st.delta_generator.DeltaGenerator, window: Window) -> None:
+    column.subheader("Violations by severity")
+    by_severity = data.load(kpis.violations_by_severity, window)
+    if by_severity.is_empty():
+        column.info("No violations detected in this window.")
+        return
+    ordered = by_severity.sort(pl.col("severity").replace_strict(list(SEVERITY_COLORS), range(5), default=9))
+    labels = ordered["severity"].to_list()
+    _chart(column, go.Pie(labels=labels, values=ordered["violations"].to_list(), sort=False,
+                          marker={"colors": [SEVERITY_COLORS.get(s, "#8c959f") for s in labels]}))
+
+
+def top_rules_panel(window: Window) -> None:
+    st.subheader("Top failing rules")
+    top = data.load(kpis.top_failing_rules, window)
+    if top.is_empty():
+        st.info("No failing rules.")
+        return
+    shown = top.with_columns(rule=links.rule_urls("rule_name"), table=links.table_urls("suite"))
+    st.dataframe(
+        shown.select("rule", "table", "severity", "failed", "results", "failure_rate"), hide_index=True,
+        width="stretch",
+        column_config={
+            "rule": st.column_config.LinkColumn("Rule", display_text=links.RULE_TEXT, width="large"),
+            "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width="medium"),
+            "severity": st.column_config.TextColumn("Severity", width="small"),
+            "failed": st.column_config.NumberColumn("Failed", format="%d"),
+            "results": st.column_config.NumberColumn("Results", format="%d"),
+            "failure_rate": st.column_config.ProgressColumn("Failure rate", format="%.1f%%", min_value=0,
+                                                            max_value=100),
+        },
+    )
 
 
 def panels(window: Window) -> None:
     left, right = st.columns(2)
-    over_time = data.load(kpis.success_over_time, window)
-    left.subheader("Check success rate")
-    if over_time.is_empty():
-        left.info("No results in this window.")
-    else:
-        _chart(left, go.Scatter(x=over_time["slot"].to_list(), y=over_time["success_rate"].to_list(),
-                                mode="lines+markers", name="success %"),
-               yaxis_title="success %", shapes=[_target_line(95)])
-    by_severity = data.load(kpis.violations_by_severity, window)
-    right.subheader("Violations by severity")
-    if by_severity.is_empty():
-        right.info("No violations detected in this window.")
-    else:
-        _chart(right, go.Pie(labels=by_severity["severity"].to_list(), values=by_severity["violations"].to_list()))
+    success_panel(left, window)
+    severity_panel(right, window)
+    top_rules_panel(window)
     left, right = st.columns(2)
-    left.subheader("Top failing rules")
-    top = data.load(kpis.top_failing_rules, window)
-    left.dataframe(top, hide_index=True, width="stretch") if not top.is_empty() else left.info("No failing rules.")
-    right.subheader("Check duration")
+    left.subheader("Check duration")
     durations = data.load(kpis.check_durations, window)
     if durations.is_empty():
-        right.info("No finished runs in this window.")
+        left.info("No finished runs in this window.")
     else:
-        _chart(right, go.Histogram(x=durations["seconds"].to_list(), nbinsx=30), xaxis_title="seconds per run")
-    left, right = st.columns(2)
-    left.subheader("Alert response times")
+        seconds = durations["seconds"]
+        left.caption(f"{len(seconds):,} runs; median {duration(seconds.median())}, "  # type: ignore[arg-type]
+                     f"slowest {duration(seconds.max())}")  # type: ignore[arg-type]
+        _chart(left, go.Histogram(x=seconds.round(1).to_list(), nbinsx=30), xaxis_title="seconds per run",
+               yaxis_title="runs")
+    right.subheader("Alert response times")
     responses = data.load(kpis.response_times, window)
     if responses.is_empty():
-        left.info("No acknowledged alerts in this window.")
+        right.info("No acknowledged alerts in this window.")
     else:
-        _chart(left, go.Scatter(x=responses["acknowledged_at"].to_list(), y=responses["response_minutes"].to_list(),
-                                mode="markers", text=responses["severity"].to_list()),
-               yaxis_title="minutes to acknowledge", shapes=[_target_line(15)])
-    right.subheader("Queue length")
-    _chart(right, go.Indicator(mode="gauge+number", value=data.load(queries.queue_length),
-                               title={"text": "pending run requests"}, gauge={"axis": {"range": [0, 50]}}))
+        severities = responses["severity"].to_list()
+        _chart(right, go.Scatter(x=responses["acknowledged_at"].to_list(),
+                                 y=responses["response_minutes"].round(1).to_list(), mode="markers",
+                                 text=severities, marker={"color": [SEVERITY_COLORS.get(s, "#8c959f") for s in severities],
+                                                          "size": 9}),
+               yaxis_title="minutes to acknowledge", xaxis=_time_axis(window), shapes=[_target_line(15)])
+    left, _ = st.columns(2)
+    left.subheader("Queue length")
+    queue = data.load(queries.queue_length)
+    _chart(left, go.Indicator(mode="gauge+number", value=queue, title={"text": "pending run requests"},
+                              gauge={"axis": {"range": [0, max(50, queue)]}}))
 
 
 def _target_line(y: float) -> dict[str, object]:
@@ -112,8 +153,7 @@ def _target_line(y: float) -> dict[str, object]:
 
 @st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))
 def live(hours: int) -> None:
-    window = Window.last(hours, data.minute_now())
-    scheduler_status()
+    window = Window.last(hours)  # to the next whole minute, as `report daily` and the health JSON
     st.caption(f"Window {fmt_time(window.since)} → {fmt_time(window.until)}; refreshes every {REFRESH_SECONDS} s.")
     summary = data.load(kpis.daily_summary, window)  # the KPIs and the daily report's counts, one read
     kpi_grid(summary.kpis)
@@ -122,5 +162,6 @@ def live(hours: int) -> None:
 
 
 start("Health", "What is broken, since when, how bad, who is on it.")
+scheduler_status()
 choice = st.segmented_control("Window", list(WINDOWS), default="Last 24 hours", key="window")
 live(WINDOWS[choice or "Last 24 hours"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from console import data
+from console import data, links
 from console.page import fmt_time, start
 from store import review
 
@@ -18,7 +18,8 @@ TITLES = {
     "never_failing": ("Rules that never failed, last 30 days", "Candidates for a tighter threshold or retirement."),
     "unsampled_large": (
         f"Rules without sampling on large tables (> {review.LARGE_TABLE_ROWS:,} rows)",
-        "From the newest rows_tested of each rule; consider use_sampling and sample_size.",
+        "The runbook's check (sample_size > 50,000 without use_sampling) and the rows each rule's newest "
+        "result actually read; consider use_sampling: true with sample_size: 10000.",
     ),
     "unacknowledged_by_owner": ("Unacknowledged violations by owner", "Open violations nobody has acknowledged."),
 }
@@ -39,4 +40,5 @@ for name, (title, caption) in TITLES.items():
     if frame.is_empty():
         st.info("Nothing here.")
     else:
-        st.dataframe(frame, hide_index=True, width="stretch")
+        shown, config = links.linked(frame, rule="rule_name" if "rule_name" in frame.columns else "name")
+        st.dataframe(shown, hide_index=True, width="stretch", column_config=config)

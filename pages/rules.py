@@ -5,8 +5,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from console import data
+from console import data, links
 from console.page import start
+from ops import permissions
 from ops.roles import User
 from store import queries
 from store.lifecycle import set_rule_state
@@ -19,8 +20,9 @@ SHOWN = ["name", "suite", "source", "check_type", "severity", "status", "enabled
 
 
 def lifecycle(rules: pl.DataFrame, user: User) -> None:
-    if not any(user.has(role) for role in LIFECYCLE_ROLES):
-        st.caption(f"Changing a rule's state needs one of the roles {', '.join(LIFECYCLE_ROLES)}.")
+    decision = permissions.decide(user, "rule_disable")
+    if not decision.allowed:
+        st.caption(f"Changing a rule's state needs one of the roles {', '.join(LIFECYCLE_ROLES)}. {decision.reason}")
         return
     with st.form("lifecycle"):
         a, b = st.columns(2)
@@ -55,5 +57,6 @@ st.caption(f"{shown.height} of {overview.height} rule(s); {int(overview['enabled
 if overview.is_empty():
     st.info("No rules loaded yet. Hint: `python manage.py load_dq_rules rules/`.")
 else:
-    st.dataframe(shown.select(SHOWN), hide_index=True, width="stretch")
+    table, config = links.linked(shown.select(SHOWN), rule="name")
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     lifecycle(overview, user)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from engine.model import Suite
 from engine.results import RuleResult, SuiteReport, Verdict
+from ops import run_events
 from ops.cron import DueWork
 from scheduler.worker import SuiteJob
 from store import db, results, scheduling
@@ -135,6 +136,8 @@ def finish(job: SuiteJob, suite: Suite, holder: str | Holder, error: str | None)
         if job.request_id is not None:
             scheduling.finish_requests(conn, job.run_id, failed=error is not None, error=error)
         scheduling.release_lease(conn, job.suite, who.id, job.generation)
+    # The check process recorded the run; its lines, counters and lineage come from here.
+    run_events.announce_stored(job.run_id, suite)
 
 
 def abandon(job: SuiteJob, holder: str | Holder, reason: str) -> None:

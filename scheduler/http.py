@@ -5,48 +5,42 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from prometheus_client import CollectorRegistry
+
+from engine.model import Suite
 from ops import health
 from scheduler import metrics
-from store import db, scheduling
 
 log = logging.getLogger("scheduler")
 
 HEALTH_PATH = "/api/v1/dq/health/"
 METRICS_PATH = "/metrics"
 
-Counters = Callable[[], Mapping[tuple[str, str], float]]
+Suites = Callable[[], "list[Suite] | None"]
 
 
 class _Handler(BaseHTTPRequestHandler):
-    counters: Counters = staticmethod(lambda: {})  # type: ignore[assignment]
+    suites: Suites = staticmethod(lambda: None)  # type: ignore[assignment]
+    scrape: CollectorRegistry
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         path = self.path.split("?", 1)[0]
         if path in (HEALTH_PATH, HEALTH_PATH.rstrip("/")):
-            report = health.check()
+            report = health.check(suites=self.suites())
             status = HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE
             self._send(status, "application/json", json.dumps(report.to_dict(), indent=2, default=str))
         elif path == METRICS_PATH:
-            self._send(HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8", self._metrics())
+            self._send(HTTPStatus.OK, metrics.CONTENT_TYPE, metrics.render(self.scrape))
         else:
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8",
                        f"not found; try {HEALTH_PATH} or {METRICS_PATH}\n")
 
-    def _metrics(self) -> str:
-        report = health.check()
-        try:
-            with db.read() as conn:
-                totals = scheduling.run_totals(conn)
-        except Exception:  # noqa: BLE001 - an unreachable store is already in dq_store_reachable
-            totals = []
-        return metrics.render(report, totals, self.counters())
-
-    def _send(self, status: HTTPStatus, content_type: str, body: str) -> None:
-        data = body.encode()
+    def _send(self, status: HTTPStatus, content_type: str, body: str | bytes) -> None:
+        data = body.encode() if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -58,9 +52,14 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("http: " + format, *args)
 
 
-def serve(host: str, port: int, counters: Counters) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; port 0 picks a free port (read it from server_address)."""
-    handler = type("HealthHandler", (_Handler,), {"counters": staticmethod(counters)})
+def serve(host: str, port: int, suites: Suites | None = None) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; port 0 picks a free port (read it from server_address).
+
+    `suites` returns the caller's parsed live suites (None: read them from the store per request).
+    """
+    provider = suites or (lambda: None)
+    handler = type("HealthHandler", (_Handler,), {"suites": staticmethod(provider),
+                                                  "scrape": metrics.registry(provider)})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="dq-health-http", daemon=True).start()

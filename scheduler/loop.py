@@ -39,6 +39,8 @@ from store import db, migrations, scheduling
 from store.errors import FenceLost, StoreError
 from store.fencing import check_registration
 from store.rules import live_suites
+from telemetry.counters import TIMEOUTS, EventCounter
+from telemetry.logs import SUITE_TIMEOUT, event
 
 log = logging.getLogger("scheduler")
 
@@ -98,7 +100,7 @@ class Scheduler:
         self.running: dict[int, worker.Running] = {}
         self.running_suites: dict[int, Suite] = {}
         self.suites: list[Suite] = []
-        self.counters: Counter[tuple[str, str]] = Counter()
+        self.counters: Counter[tuple[str, str]] = EventCounter()  # also dq_scheduler_events_total
         self.http_address: tuple[str, int] = (config.health_host, config.health_port)
         self._last_errors: dict[str, str] = {}
         self._beating = threading.Event()
@@ -146,7 +148,7 @@ class Scheduler:
     def _serve(self) -> ThreadingHTTPServer:
         host, port = self.config.health_host, self.config.health_port
         try:
-            server = serve(host, port, lambda: dict(self.counters))
+            server = serve(host, port, lambda: self.suites or None)
         except OSError as exc:
             raise HealthPortUnavailable(
                 f"the health endpoint cannot listen on {host}:{port}: {exc.strerror or exc}. "
@@ -365,7 +367,9 @@ class Scheduler:
                     dispatch.finish(running.job, self.running_suites[run_id], self._holder(), error)
                     self._forget(run_id)
                 self.counters[("timeout", running.job.suite)] += 1
-                log.error("%s: %s", running.job.describe(), error)
+                TIMEOUTS.labels(running.job.suite).inc()
+                event(log, logging.ERROR, SUITE_TIMEOUT, running.job.suite, run_id=running.job.run_id,
+                      timeout_s=self.config.timeout_seconds, error=error)
                 self._note_outcome(running.job, timed_out=True)
 
     def _cancel_reads(self, run_id: int) -> None:

@@ -72,6 +72,7 @@ def run_job(job: SuiteJob) -> bool:
         due_at=job.due_at,
         worker=job.worker,
         run_id=job.run_id,
+        announce=False,  # the scheduler logs, counts and emits it (scheduler.dispatch.finish)
         lease=job.lease(),
         # The source ends the child's reads at the timeout; the scheduler kills it only KILL_GRACE later.
         timeout_seconds=job.timeout_seconds,

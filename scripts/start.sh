@@ -8,6 +8,7 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
 
 PY=.venv/bin/python
+$PY manage.py console --check "$@"   # dev mode listens on 127.0.0.1 only (DQ_DEV_ALLOW_REMOTE): fail before anything starts
 $PY manage.py migrate
 [ -f "${DQ_DATA_DIR:-data}/demo_warehouse.db" ] || $PY manage.py seed_demo
 $PY manage.py load_dq_rules rules/ | tail -n 1
@@ -18,4 +19,4 @@ $PY manage.py scheduler >"${DQ_DATA_DIR:-data}/scheduler.log" 2>&1 &
 SCHEDULER=$!
 trap 'kill $SCHEDULER 2>/dev/null || true' EXIT INT TERM
 echo "scheduler running (pid $SCHEDULER, log ${DQ_DATA_DIR:-data}/scheduler.log, health http://127.0.0.1:${DQ_HEALTH_PORT:-8765}/api/v1/dq/health/)"
-$PY -m streamlit run app.py "$@"
+$PY manage.py console "$@"   # streamlit run serve.py (app.py with offline-clean deep links), dev mode on 127.0.0.1

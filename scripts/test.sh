@@ -10,10 +10,17 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing Debian's prometheus (promtool and the server) for the alert-rule and scrape tests"
+  apt-get update -qq && apt-get install -y -qq prometheus >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -c "import streamlit, polars, connectorx, playwright, aiosmtpd" \
+.venv/bin/python -W ignore -c "import streamlit, polars, connectorx, playwright, aiosmtpd, prometheus_client, openlineage.client, authlib, oidc_provider_mock" \
   || { echo "error: dependencies failed to install" >&2; exit 1; }
+
+bash scripts/airflow_venv.sh >/dev/null   # Airflow 3 for tests/examples, once; cached outside the clone
 
 .venv/bin/ruff check .
 .venv/bin/mypy

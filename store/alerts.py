@@ -5,12 +5,15 @@ the delivery job. A row moves `pending -> sending -> sent`, or back to `pending`
 `next_attempt_at` after a failed attempt, or to `failed` when it must not be retried. A claim
 (`sending`) expires after a timeout so an interrupted scheduler's rows are retried; `attempts`
 is the claim token, so a late finisher can never overwrite a newer claim or re-mark a sent row.
+A row's batch (`batch_key`: the rows sent in one message, and the webhook's Idempotency-Key) is
+fixed at its first claim: a retry after a crash or a failed attempt sends exactly that batch again,
+under the same key, and rows enqueued meanwhile form a batch of their own.
 `suppressed` rows were never meant to be sent: they say why (cooldown, snooze, bypass) for the console.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,15 +27,21 @@ from store.schema import alerts, bypass_requests, violations
 
 PENDING, SENDING, SENT, FAILED, SUPPRESSED = "pending", "sending", "sent", "failed", "suppressed"
 STATUSES = (PENDING, SENDING, SENT, FAILED, SUPPRESSED)
+# Every kind of outbox row, for filters in the console.
+KINDS = ("trigger", "could_not_check", "resolve", "escalation", "bypass", "bypass_approval", "report")
+# Kinds whose every row is a message of its own (a scheduled report is a document, not a line).
+ALONE_KINDS = ("report",)
+# The first alarm of an episode: `trigger` for a data failure, `could_not_check` for a rule that could not run.
+TRIGGER_KINDS = ("trigger", "could_not_check")
 # Kinds that reach a person: their first time is the start of the runbook's response time.
-ALARM_KINDS = ("trigger", "escalation")
+ALARM_KINDS = (*TRIGGER_KINDS, "escalation")
 
 
 @dataclass(frozen=True)
 class NewAlert:
     """One outbox row to write: one violation (or none), one channel, one destination."""
 
-    kind: str  # trigger resolve escalation
+    kind: str  # trigger could_not_check resolve escalation
     channel: str  # slack email pagerduty webhook store
     destination: str  # never a secret: a setting name, a Slack channel, e-mail addresses
     payload: Mapping[str, Any]
@@ -67,6 +76,7 @@ class Alert:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     sent_at: datetime | None = None
+    batch_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class ViolationFacts:
     last_seen_at: datetime
     occurrences: int
     acknowledged: bool
+    verdict: str = "FAILED"  # ERROR: a could-not-check episode (the rule could not run)
     last_run_id: int | None = None
     observed_value: float | None = None
     threshold: str | None = None
@@ -155,12 +166,15 @@ def add(conn: Connection, new: Sequence[NewAlert], now: datetime) -> list[int]:
     return [int(i) for i in conn.execute(query, values).scalars()]
 
 
-def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 500) -> list[Alert]:
+def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 500,
+              batch_size: Callable[[str], int] | None = None) -> list[Alert]:
     """Claim every row of each channel+destination that has a due row; one short transaction.
 
     A due row is pending with next_attempt_at <= now, or a claim older than its timeout (an
-    interrupted sender). The other pending rows of the same destination ride along, which
-    is what batches alerts enqueued within the batching window into one message.
+    interrupted sender). The other pending rows of the same destination that were never claimed
+    ride along, which is what batches alerts enqueued within the batching window into one
+    message. Rows claimed before keep their batch (and bring the rest of it); the others are cut
+    into new batches of at most `batch_size(channel)` rows (default: one batch per destination).
     """
     c = alerts.c
     is_due = sa.or_(
@@ -177,10 +191,10 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
                 sa.and_(c.channel == channel, c.destination.is_(None) if dest is None else c.destination == dest)
                 for channel, dest in groups
             ))
-            query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, same_group)
+            query = sa.select(alerts).where(c.status == PENDING, c.next_attempt_at > now, c.batch_key.is_(None), same_group)
             riders = [_alert(row) for row in conn.execute(_locked(query, limit))]
+        rows = _with_batches(conn, {row.id: row for row in due + riders}, now, batch_size)
         expires = now + timedelta(seconds=claim_seconds)
-        rows = sorted(due + riders, key=lambda r: r.id)
         for attempts, ids in _by_attempts(rows).items():
             conn.execute(
                 alerts.update()
@@ -188,6 +202,35 @@ def claim_due(engine: Engine, now: datetime, claim_seconds: float, limit: int = 
                 .values(status=SENDING, attempts=attempts + 1, next_attempt_at=expires)
             )
         return [_replace(row, status=SENDING, attempts=row.attempts + 1, next_attempt_at=expires) for row in rows]
+
+
+def _with_batches(conn: Connection, found: dict[int, Alert], now: datetime,
+                  batch_size: Callable[[str], int] | None) -> list[Alert]:
+    """The claimed rows with their batch keys: earlier batches completed, new ones cut and recorded."""
+    keys = {row.batch_key for row in found.values() if row.batch_key}
+    if keys:
+        claimable = sa.or_(alerts.c.status == PENDING, sa.and_(alerts.c.status == SENDING, alerts.c.next_attempt_at <= now))
+        rest = sa.select(alerts).where(alerts.c.batch_key.in_(sorted(keys)), claimable, alerts.c.id.not_in(list(found)))
+        found.update({row.id: row for row in map(_alert, conn.execute(_locked(rest, 500)))})
+    fresh: dict[tuple[str, str | None, int], list[Alert]] = {}
+    for row in sorted(found.values(), key=lambda r: r.id):
+        if row.batch_key is None:
+            alone = row.id if row.kind in ALONE_KINDS else 0
+            fresh.setdefault((row.channel, row.destination, alone), []).append(row)
+    for (channel, _, _), group in fresh.items():
+        size = max(1, batch_size(channel)) if batch_size else len(group)
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            key = batch_key([row.id for row in chunk])
+            conn.execute(alerts.update().where(alerts.c.id.in_([row.id for row in chunk])).values(batch_key=key))
+            found.update({row.id: _replace(row, batch_key=key) for row in chunk})
+    return sorted(found.values(), key=lambda r: r.id)
+
+
+def batch_key(ids: Sequence[int]) -> str:
+    """The key of a batch, from its rows at the first claim: unique, since a row is in one batch only."""
+    ordered = sorted(ids)
+    return f"dq-alerts-{ordered[0]}" if len(ordered) == 1 else f"dq-alerts-{ordered[0]}-{ordered[-1]}-{len(ordered)}"
 
 
 def _by_attempts(rows: Iterable[Alert]) -> dict[int, list[int]]:
@@ -256,12 +299,15 @@ def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]
 
 
 def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None = None) -> int:
-    """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry"."""
+    """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry".
+
+    They are batched afresh: the same rows as before get the same key again, a part of them a new one.
+    """
     query = alerts.update().where(alerts.c.status == FAILED)
     if alert_ids is not None:
         query = query.where(alerts.c.id.in_(list(alert_ids)))
     with db.write(engine) as conn:
-        return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0)).rowcount
+        return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0, batch_key=None)).rowcount
 
 
 def unrouted(conn: Connection, limit: int = 200) -> list[Alert]:
@@ -286,6 +332,24 @@ def mark_routed(conn: Connection, alert_id: int, now: datetime) -> None:
     )
 
 
+def add_once(conn: Connection, batches: Mapping[str, Sequence[NewAlert]], now: datetime) -> dict[str, list[int]]:
+    """Write each batch of rows unless rows with its dedup key exist already (notices sent once);
+    returns the new row ids of each batch written.
+
+    Two schedulers running the same job at once write a batch once: SQLite serialises writers
+    (BEGIN IMMEDIATE), PostgreSQL takes a transaction-scoped advisory lock first.
+    """
+    if not batches:
+        return {}
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(NOTICE_LOCK)))
+    seen = set(conn.execute(sa.select(alerts.c.dedup_key).where(alerts.c.dedup_key.in_(list(batches)))).scalars())
+    return {key: add(conn, rows, now) for key, rows in batches.items() if key not in seen}
+
+
+NOTICE_LOCK = 0x44510A1F  # PostgreSQL advisory lock id of add_once
+
+
 # --- what alerting reads --------------------------------------------------------------------
 
 
@@ -295,6 +359,26 @@ def violation_facts(conn: Connection, ids: Iterable[int]) -> list[ViolationFacts
         return []
     rows = conn.execute(sa.select(violations).where(violations.c.id.in_(wanted)).order_by(violations.c.id))
     return [_facts(row) for row in rows]
+
+
+def unalerted(conn: Connection, since: datetime, limit: int = 500) -> list[ViolationFacts]:
+    """Open, unacknowledged episodes detected since `since` without a single outbox row: recorded by
+    a writer that enqueued nothing (the scheduler closing a timed-out or crashed run)."""
+    has_alert = sa.exists().where(alerts.c.violation_id == violations.c.id)
+    query = (
+        sa.select(violations)
+        .where(violations.c.status == "open", violations.c.acknowledged.is_(False),
+               violations.c.detected_at >= since, ~has_alert)
+        .order_by(violations.c.id)
+        .limit(limit)
+    )
+    return [_facts(row) for row in conn.execute(query)]
+
+
+def one_enqueuer_at_a_time(conn: Connection) -> None:
+    """Two deliverers catching up on the same episodes write their alerts once (PostgreSQL; SQLite serialises)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(NOTICE_LOCK)))
 
 
 def unacknowledged(conn: Connection, severities: Sequence[str]) -> list[ViolationFacts]:
@@ -331,10 +415,10 @@ def active_bypass(conn: Connection, suite: str, now: datetime) -> ActiveBypass |
     return ActiveBypass(request.id, request.suite, request.expires_at)
 
 
-def last_alarm_at(conn: Connection, rule_name: str) -> datetime | None:
-    """When the rule last raised a trigger that was not suppressed (the cooldown's start)."""
+def last_alarm_at(conn: Connection, rule_name: str, kind: str = "trigger") -> datetime | None:
+    """When the rule last raised an alarm of `kind` that was not suppressed (the cooldown's start)."""
     query = sa.select(sa.func.max(alerts.c.created_at)).where(
-        alerts.c.rule_name == rule_name, alerts.c.kind == "trigger", alerts.c.status != SUPPRESSED
+        alerts.c.rule_name == rule_name, alerts.c.kind == kind, alerts.c.status != SUPPRESSED
     )
     return conn.execute(query).scalar()  # max() keeps UTCDateTime: aware UTC on every backend
 
@@ -362,7 +446,7 @@ def first_alarms(conn: Connection, violation_ids: Sequence[int]) -> dict[int, da
         sa.select(alerts.c.violation_id, alerts.c.created_at)
         .where(
             alerts.c.violation_id.in_(list(violation_ids)),
-            alerts.c.kind == "trigger",
+            alerts.c.kind.in_(TRIGGER_KINDS),
             alerts.c.status != SUPPRESSED,
         )
         .order_by(alerts.c.created_at)
@@ -451,7 +535,7 @@ def response_times(conn: Connection, since: datetime) -> list[ResponseTime]:
         .join(alerts, alerts.c.violation_id == violations.c.id)
         .where(
             violations.c.detected_at >= since,
-            alerts.c.kind == "trigger",
+            alerts.c.kind.in_(TRIGGER_KINDS),
             alerts.c.status == SENT,
         )
         .group_by(

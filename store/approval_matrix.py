@@ -6,15 +6,14 @@ runbook's matrix, and a file that asks for less is refused at start with the fil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
-import yaml
-
+import configfile
 import settings
+from configfile import key
 from store.errors import StoreError
 
 NEVER_ALLOWED = frozenset({"pii", "financial", "compliance"})
@@ -30,8 +29,45 @@ RUNBOOK_FLOOR: Mapping[str, tuple[frozenset[str], float]] = MappingProxyType({
 })
 
 
-class MatrixError(StoreError):
+class MatrixError(StoreError, configfile.ConfigFileError):
     """The approval matrix file is missing or breaks the runbook."""
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of config/approval_matrix.yaml."""
+
+    approvers: tuple[str, ...] = key(choices=APPROVER_ROLES, min_items=1, unique=True, example="approvers: [data_eng_lead]")
+    max_hours: float = key(above=0, example="max_hours: 24")
+
+
+def _never_loosened(never_allowed: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
+    missing = sorted(NEVER_ALLOWED - set(never_allowed))
+    if missing:
+        yield ("", f"lacks {missing}; the failover runbook never allows bypassing them",
+               "write `never_allowed: [pii, financial, compliance]`")
+
+
+def _within_runbook(layers: Mapping[str, LayerSpec]) -> Iterator[tuple[str, str, str]]:
+    """The file may tighten the runbook, never loosen it."""
+    for name, spec in layers.items():
+        floor_roles, ceiling = RUNBOOK_FLOOR[name]
+        if not floor_roles <= set(spec.approvers):
+            yield (f"{name}.approvers", f"must include {sorted(floor_roles)} (failover runbook)",
+                   "the file may add approvers, never remove them")
+        if spec.max_hours > ceiling:
+            yield (f"{name}.max_hours", f"is {spec.max_hours:g} but the failover runbook allows at most {ceiling:g} h",
+                   f"set max_hours to {ceiling:g} or less")
+
+
+@dataclass(frozen=True)
+class MatrixFile:
+    """config/approval_matrix.yaml: never-allowed data classes and the approvers per layer."""
+
+    never_allowed: tuple[str, ...] = key(choices=tuple(sorted(NEVER_ALLOWED)), check=_never_loosened,
+                                         example="never_allowed: [pii, financial, compliance]")
+    layers: Mapping[str, LayerSpec] = key(names=LAYERS, min_items=1, check=_within_runbook,
+                                          example="layers: {silver: {approvers: [data_eng_lead], max_hours: 24}}")
 
 
 @dataclass(frozen=True)
@@ -63,67 +99,10 @@ def matrix_file() -> Path:
 
 
 def load(path: Path | None = None) -> ApprovalMatrix:
-    """Parse and validate the matrix; every error names the file and the key."""
+    """Parse and validate the matrix; every error names the file, line and key."""
     path = path or matrix_file()
     if not path.is_file():
-        raise MatrixError(f"{path}: not found. Hint: restore config/approval_matrix.yaml (see docs/gate.md).")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MatrixError(f"{path}: invalid YAML: {exc}. Hint: fix the YAML syntax.") from exc
-    if not isinstance(data, dict):
-        raise MatrixError(f"{path}: expected a mapping with `never_allowed` and `layers`. Hint: see docs/gate.md.")
-    unknown = sorted(set(data) - {"never_allowed", "layers"})
-    if unknown:
-        raise MatrixError(f"{path}: unknown key(s) {unknown}. Hint: use only never_allowed and layers.")
-    never = _never_allowed(path, data.get("never_allowed"))
-    layers = data.get("layers")
-    if not isinstance(layers, dict) or not layers:
-        raise MatrixError(f"{path}: key `layers` must map layer -> {{approvers, max_hours}}. Hint: see docs/gate.md.")
-    policies = {str(name): _layer(path, str(name), spec) for name, spec in layers.items()}
-    return ApprovalMatrix(never, MappingProxyType(policies), str(path))
-
-
-def _never_allowed(path: Path, value: Any) -> frozenset[str]:
-    if not isinstance(value, list):
-        raise MatrixError(f"{path}: key `never_allowed` must be a list. Hint: never_allowed: [pii, financial, compliance].")
-    given = frozenset(str(v) for v in value)
-    missing = sorted(NEVER_ALLOWED - given)
-    if missing:
-        raise MatrixError(
-            f"{path}: key `never_allowed` lacks {missing}; the failover runbook never allows bypassing them. "
-            "Hint: never_allowed: [pii, financial, compliance]."
-        )
-    extra = sorted(given - NEVER_ALLOWED)
-    if extra:
-        raise MatrixError(f"{path}: key `never_allowed` has unknown data class(es) {extra}. Hint: use pii, financial, compliance.")
-    return given
-
-
-def _layer(path: Path, name: str, spec: Any) -> LayerPolicy:
-    key = f"layers.{name}"
-    if name not in LAYERS:
-        raise MatrixError(f"{path}: key `{key}`: unknown layer. Hint: use {', '.join(LAYERS)}.")
-    if not isinstance(spec, dict) or set(spec) != {"approvers", "max_hours"}:
-        raise MatrixError(f"{path}: key `{key}` must have exactly `approvers` and `max_hours`. Hint: see docs/gate.md.")
-    approvers = spec["approvers"]
-    if not isinstance(approvers, list) or not approvers or len(set(approvers)) != len(approvers):
-        raise MatrixError(f"{path}: key `{key}.approvers` must be a non-empty list of distinct roles. Hint: e.g. [data_eng_lead].")
-    bad = [r for r in approvers if r not in APPROVER_ROLES]
-    if bad:
-        raise MatrixError(f"{path}: key `{key}.approvers` has unknown role(s) {bad}. Hint: use {', '.join(APPROVER_ROLES)}.")
-    hours = spec["max_hours"]
-    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
-        raise MatrixError(f"{path}: key `{key}.max_hours` must be a positive number of hours. Hint: e.g. 24.")
-    floor_roles, ceiling = RUNBOOK_FLOOR[name]
-    if not floor_roles <= set(approvers):
-        raise MatrixError(
-            f"{path}: key `{key}.approvers` must include {sorted(floor_roles)} (failover runbook). "
-            "Hint: the file may add approvers, never remove them."
-        )
-    if hours > ceiling:
-        raise MatrixError(
-            f"{path}: key `{key}.max_hours` is {hours:g} but the failover runbook allows at most {ceiling:g} h. "
-            f"Hint: set max_hours to {ceiling:g} or less."
-        )
-    return LayerPolicy(name, tuple(str(r) for r in approvers), float(hours))
+        raise configfile.missing_file(path, "restore config/approval_matrix.yaml (see docs/gate.md)", MatrixError)
+    parsed = configfile.load(path, MatrixFile, error=MatrixError)
+    policies = {name: LayerPolicy(name, spec.approvers, spec.max_hours) for name, spec in parsed.layers.items()}
+    return ApprovalMatrix(frozenset(parsed.never_allowed), MappingProxyType(policies), str(path))

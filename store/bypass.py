@@ -1,14 +1,18 @@
 """Bypass requests and approvals: the failover procedure's state machine, enforced in the store.
 
-pending -> active (approved per the matrix) -> expired | restored | rolled_back; pending -> rejected.
-Every change is one transaction with its audit row. The store refuses never-allowed tables,
-self-approval, a missing approver role, a duration over the matrix and a rejection without reason.
+pending -> active (approved per the matrix) -> expired | restored | rolled_back | ended (the suite
+passes again); pending -> rejected; pending | active -> revoked (the table's data classes changed).
+Every change is one transaction with its audit row; every refusal writes `bypass.refused`. The
+store refuses never-allowed tables (classes in force for the table, not the suite), a suite whose
+latest complete run has no blocking failure, self-approval, a missing approver role, a duration
+over the matrix and a rejection without reason.
 `honoured_bypass` is the one answer to "may the gate pass this suite because of a bypass?".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -17,12 +21,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
-from store import approval_matrix, audit, bypass_signing, db
+from store import approval_matrix, audit, bypass_signing, db, gate_reads, table_classes
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.schema import alerts, audit_log, bypass_approvals, bypass_requests, suites
 
-STATUSES = ("pending", "active", "rejected", "expired", "restored", "rolled_back")
-CLOSING_ACTIONS = ("bypass.rejected", "bypass.expired", "bypass.restored", "bypass.rolled_back")
+STATUSES = ("pending", "active", "rejected", "expired", "restored", "rolled_back", "ended", "revoked")
+CLOSING_ACTIONS = (
+    "bypass.rejected", "bypass.expired", "bypass.restored", "bypass.rolled_back", "bypass.ended", "bypass.revoked",
+)
+Severities = Sequence[str]
 HOUSEKEEPING_ACTOR = "housekeeping"
 
 
@@ -45,7 +52,9 @@ class SuiteTerms:
     name: str
     table_name: str
     layer: str
-    data_classes: tuple[str, ...]
+    data_classes: tuple[str, ...]  # in force for the table: the union over every suite naming it
+    source: str = ""
+    record_problems: tuple[str, ...] = ()  # class records that fail their signature or the audit log
 
 
 @dataclass(frozen=True)
@@ -152,7 +161,13 @@ def suite_terms(conn: Connection, suite: str) -> SuiteTerms:
         raise NotFound(
             f"suite {suite!r} is not in the store. Hint: run `python manage.py load_dq_rules` or check the name."
         )
-    return SuiteTerms(row.name, row.table_name, row.layer, tuple(row.data_classes or ()))
+    return _terms(conn, row)
+
+
+def _terms(conn: Connection, row: Any) -> SuiteTerms:
+    table = table_classes.in_force_in(conn, row.source, row.table_name)
+    classes = tuple(sorted(set(table.classes) | set(row.data_classes or ())))
+    return SuiteTerms(row.name, row.table_name, row.layer, classes, row.source, table.problems)
 
 
 def bypassable_suites(engine: Engine | None = None) -> list[SuiteTerms]:
@@ -160,7 +175,7 @@ def bypassable_suites(engine: Engine | None = None) -> list[SuiteTerms]:
     matrix = approval_matrix.load()
     with db.read(engine) as conn:
         rows = conn.execute(sa.select(suites).where(suites.c.enabled.is_(True)).order_by(suites.c.name)).all()
-    terms = [SuiteTerms(r.name, r.table_name, r.layer, tuple(r.data_classes or ())) for r in rows]
+        terms = [_terms(conn, r) for r in rows]
     return [t for t in terms if not matrix.forbidden_classes(t.data_classes) and matrix.policy(t.layer)]
 
 
@@ -226,8 +241,15 @@ def _load(conn: Connection, request_id: int) -> BypassRequest:
 # --- state changes -------------------------------------------------------------------------
 
 
-def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None) -> int:
-    """Record a pending request after checking the table may be bypassed and the checklist is complete."""
+def create_request(
+    user: Actor, new: NewRequest, *, blocking: Severities = gate_reads.ALWAYS_BLOCKING, engine: Engine | None = None
+) -> int:
+    """Record a pending request after checking the table may be bypassed, is blocked, and the checklist is complete."""
+    with _refusal(user, "request", new.suite, None, engine):
+        return _create_request(user, new, blocking, engine)
+
+
+def _create_request(user: Actor, new: NewRequest, blocking: Severities, engine: Engine | None) -> int:
     matrix = approval_matrix.load()
     actor = _require_known(user, "request a bypass")
     missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
@@ -241,11 +263,12 @@ def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None
             f"incident ticket link {new.incident_url!r} is not a web address. "
             "Hint: paste the JIRA/ServiceNow URL, e.g. https://jira.example.com/browse/INC-1234."
         )
-    now = clock.utcnow()
+    now = clock.trusted_utcnow()
     with db.write(engine) as conn:
         terms = suite_terms(conn, new.suite)
         policy = _policy_or_refuse(matrix, terms)
         _check_duration(policy, terms, new.duration_hours)
+        _require_blocked(conn, terms.name, blocking)
         inserted = conn.execute(
             bypass_requests.insert().values(
                 suite=terms.name, table_name=terms.table_name, layer=terms.layer,
@@ -268,17 +291,25 @@ def create_request(user: Actor, new: NewRequest, *, engine: Engine | None = None
     return request_id
 
 
-def approve(user: Actor, request_id: int, *, engine: Engine | None = None) -> BypassRequest:
+def approve(
+    user: Actor, request_id: int, *, blocking: Severities = gate_reads.ALWAYS_BLOCKING, engine: Engine | None = None
+) -> BypassRequest:
     """Record one approval; the request becomes active, signed, once every matrix role is covered."""
+    with _refusal(user, "approve", None, request_id, engine):
+        return _approve(user, request_id, blocking, engine)
+
+
+def _approve(user: Actor, request_id: int, blocking: Severities, engine: Engine | None) -> BypassRequest:
     matrix = approval_matrix.load()
     actor = _require_known(user, "approve a bypass")
-    now = clock.utcnow()
+    now = clock.trusted_utcnow()
     with db.write(engine) as conn:
         request = _pending(conn, request_id)
         terms = suite_terms(conn, request.suite)
         policy = _policy_or_refuse(matrix, terms)
         _check_duration(policy, terms, request.duration_hours)
         _refuse_self(actor, request, "approve")
+        _require_blocked(conn, terms.name, blocking)
         if actor.lower() in {a.lower() for a in request.approvers}:
             raise PolicyViolation(
                 f"{actor} has already approved bypass #{request_id}. "
@@ -298,11 +329,16 @@ def approve(user: Actor, request_id: int, *, engine: Engine | None = None) -> By
 
 
 def reject(user: Actor, request_id: int, reason: str, *, engine: Engine | None = None) -> BypassRequest:
+    with _refusal(user, "reject", None, request_id, engine):
+        return _reject(user, request_id, reason, engine)
+
+
+def _reject(user: Actor, request_id: int, reason: str, engine: Engine | None) -> BypassRequest:
     if not (reason or "").strip():
         raise PolicyViolation(f"rejecting bypass #{request_id} needs a reason. Hint: say why, for the incident ticket.")
     matrix = approval_matrix.load()
     actor = _require_known(user, "reject a bypass")
-    now = clock.utcnow()
+    now = clock.trusted_utcnow()
     with db.write(engine) as conn:
         request = _pending(conn, request_id)
         _refuse_self(actor, request, "reject")
@@ -352,7 +388,7 @@ def record_verification(
 
 def expire_due(now: datetime | None = None, *, engine: Engine | None = None) -> list[int]:
     """Close every active bypass whose end time has passed; returns their ids."""
-    now = now or clock.utcnow()
+    now = now or clock.trusted_utcnow()
     with db.write(engine) as conn:
         due = conn.execute(
             sa.select(bypass_requests.c.id).where(
@@ -373,7 +409,7 @@ def _end_active(user: Actor, request_id: int, note: str, status: str, engine: En
     if not (note or "").strip():
         raise PolicyViolation(f"{verb} for bypass #{request_id} needs a note. Hint: write the incident note.")
     actor = _require_known(user, verb)
-    now = clock.utcnow()
+    now = clock.trusted_utcnow()
     with db.write(engine) as conn:
         request = _locked(conn, request_id)
         if request.status != "active":
@@ -389,18 +425,24 @@ def _end_active(user: Actor, request_id: int, note: str, status: str, engine: En
 # --- the gate's question -------------------------------------------------------------------
 
 
-def honoured_bypass(suite: str, now: datetime | None = None, *, engine: Engine | None = None) -> Honoured:
+def honoured_bypass(
+    suite: str, now: datetime | None = None, *, blocking: Severities = gate_reads.ALWAYS_BLOCKING,
+    engine: Engine | None = None,
+) -> Honoured:
     """The active bypass the gate may honour for `suite` now, re-checked from scratch.
 
     Never trusts the row alone: the live suite's data classes and layer, the matrix, the
     approvals, the HMAC over the approved terms, the clock and the audit log must all agree,
     so an expired bypass fails even when housekeeping is late and an edited row fails always.
+    A bypass ends for good once a complete run after its activation passes.
     """
     with db.read(engine) as conn:
-        return honoured_in(conn, suite, now or clock.utcnow())
+        return honoured_in(conn, suite, now or clock.trusted_utcnow(), blocking)
 
 
-def honoured_in(conn: Connection, suite: str, now: datetime) -> Honoured:
+def honoured_in(
+    conn: Connection, suite: str, now: datetime, blocking: Severities = gate_reads.ALWAYS_BLOCKING
+) -> Honoured:
     """honoured_bypass inside the caller's transaction (alerting silences only what the gate honours)."""
     matrix = approval_matrix.load()
     terms = suite_terms(conn, suite)
@@ -408,6 +450,8 @@ def honoured_in(conn: Connection, suite: str, now: datetime) -> Honoured:
     if forbidden:
         reason = f"{terms.table_name} holds {', '.join(forbidden)} data: it can never be bypassed"
         return Honoured(None, (reason,), never_allowed=True)
+    if terms.record_problems:
+        return Honoured(None, terms.record_problems, never_allowed=True)
     ids = conn.execute(
         sa.select(bypass_requests.c.id)
         .where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active")
@@ -418,7 +462,7 @@ def honoured_in(conn: Connection, suite: str, now: datetime) -> Honoured:
     problems: list[str] = []
     for request_id in ids:
         request = _load(conn, request_id)
-        found = _problems(conn, matrix, terms, request, now)
+        found = _problems(conn, matrix, terms, request, now, blocking)
         if not found:
             return Honoured(request, ())
         problems.extend(f"bypass #{request_id}: {p}" for p in found)
@@ -427,7 +471,7 @@ def honoured_in(conn: Connection, suite: str, now: datetime) -> Honoured:
 
 def _problems(
     conn: Connection, matrix: approval_matrix.ApprovalMatrix, terms: SuiteTerms, request: BypassRequest,
-    now: datetime,
+    now: datetime, blocking: Severities = gate_reads.ALWAYS_BLOCKING,
 ) -> list[str]:
     policy = matrix.policy(terms.layer)
     if policy is None:
@@ -437,6 +481,20 @@ def _problems(
     problems = []
     if now >= request.expires_at:
         problems.append(f"it expired at {request.expires_at:%Y-%m-%d %H:%M} UTC")
+    if now < request.activated_at:
+        problems.append(f"it starts only at {request.activated_at:%Y-%m-%d %H:%M} UTC")
+    if request.table_name != terms.table_name:
+        problems.append(f"its suite now checks {terms.table_name}, not the approved {request.table_name}")
+    if sorted(request.data_classes) != sorted(terms.data_classes):
+        problems.append(
+            f"the table's data classes changed since it was requested ({list(request.data_classes)} -> "
+            f"{list(terms.data_classes)})"
+        )
+    passed = _passed_since(conn, request.suite, request.activated_at, blocking)
+    if passed is not None:
+        problems.append(
+            f"the suite passed again in run #{passed.run_id} ({passed.started_at:%Y-%m-%d %H:%M} UTC): the bypass ended"
+        )
     if request.expires_at - request.activated_at > timedelta(hours=policy.max_hours):
         problems.append(f"it lasts longer than the matrix allows for {terms.layer} ({policy.max_hours:g} h)")
     if not bypass_signing.verify(
@@ -468,6 +526,74 @@ def _approval_problems(request: BypassRequest, policy: approval_matrix.LayerPoli
     if missing:
         problems.append(f"it lacks approval by {sorted(missing)}")
     return problems
+
+
+# --- a bypass only while the suite is blocked ------------------------------------------------
+
+
+def _require_blocked(conn: Connection, suite: str, blocking: Severities) -> gate_reads.RunRow:
+    run = gate_reads.latest_complete_in(conn, suite)
+    if run is None:
+        raise PolicyViolation(
+            f"{suite} has no complete run, so no DQ failure is blocking it. "
+            f"Hint: run `python manage.py run_dq_checks --suite {suite}`; a bypass is allowed only while a blocking rule fails."
+        )
+    if not gate_reads.blocking_failures(run, tuple(blocking)):
+        raise PolicyViolation(
+            f"{suite} has no blocking rule failing in its latest complete run #{run.run_id} "
+            f"({run.started_at:%Y-%m-%d %H:%M} UTC). Hint: the failover runbook allows a bypass only while a "
+            "DQ failure is blocking; nothing needs bypassing."
+        )
+    return run
+
+
+def _passed_since(conn: Connection, suite: str, since: datetime, blocking: Severities) -> gate_reads.RunRow | None:
+    """The oldest complete run since `since` with no blocking failure, if any."""
+    runs = gate_reads.complete_runs_in(conn, suite, since=since)
+    passing = [r for r in runs if not r.error and not gate_reads.blocking_failures(r, tuple(blocking))]
+    return passing[-1] if passing else None
+
+
+def end_passed(
+    suite: str | None = None, now: datetime | None = None, *, actor: str = HOUSEKEEPING_ACTOR,
+    blocking: Severities = gate_reads.ALWAYS_BLOCKING, engine: Engine | None = None,
+) -> list[int]:
+    """End every active bypass (of `suite`) whose suite passed a complete run since activation; notify."""
+    now = now or clock.trusted_utcnow()
+    query = sa.select(bypass_requests.c.id).where(bypass_requests.c.status == "active")
+    if suite is not None:
+        query = query.where(bypass_requests.c.suite == suite)
+    ended = []
+    with db.write(engine) as conn:
+        for request_id in conn.execute(query).scalars().all():
+            request = _locked(conn, request_id)
+            if request.status != "active" or request.activated_at is None:
+                continue
+            passed = _passed_since(conn, request.suite, request.activated_at, blocking)
+            if passed is None:
+                continue
+            note = f"{request.suite} passes again (run #{passed.run_id}): the DQ gate is enforced again"
+            _close(conn, request, "ended", actor, note, now)
+            _enqueue_notice(conn, request, "bypass.ended", actor, note, now,
+                            f"Bypass #{request.id} on {request.table_name} ENDED: {note}. Incident {request.incident_id}.")
+            ended.append(request_id)
+    return ended
+
+
+@contextmanager
+def _refusal(user: Actor, step: str, suite: str | None, request_id: int | None, engine: Engine | None) -> Iterator[None]:
+    """Audit `bypass.refused` (after the refused transaction rolled back) and re-raise."""
+    try:
+        yield
+    except (PolicyViolation, InvalidTransition) as exc:
+        if suite is None and request_id is not None:
+            with db.read(engine) as conn:
+                row = conn.execute(sa.select(bypass_requests.c.suite).where(bypass_requests.c.id == request_id)).first()
+            suite = row.suite if row is not None else None
+        with db.write(engine) as conn:
+            audit.record(conn, (user.name or "").strip() or "anonymous", "bypass.refused", "bypass", request_id,
+                         step=step, suite=suite, request_id=request_id, reason=str(exc))
+        raise
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -581,18 +707,27 @@ def _close(conn: Connection, request: BypassRequest, status: str, actor: str, no
 
 
 def _enqueue_rollback_alert(conn: Connection, request: BypassRequest, actor: str, reason: str, now: datetime) -> None:
+    _enqueue_notice(
+        conn, request, "bypass.rolled_back", actor, reason, now,
+        f"Bypass #{request.id} on {request.table_name} was ROLLED BACK by {actor}: {reason}. "
+        f"The DQ gate is enforced again. Incident {request.incident_id}.",
+    )
+
+
+def _enqueue_notice(
+    conn: Connection, request: BypassRequest, event: str, actor: str, reason: str, now: datetime, text: str
+) -> None:
     conn.execute(
         alerts.insert().values(
             # A pending `store` row without destination is a notice: alerting routes it to the
             # suite's team (alerting/notices.py) and keeps this row as the console's copy.
             suite=request.suite, severity="HIGH", kind="bypass", channel="store",
-            dedup_key=f"bypass-{request.id}-rollback", status="pending", attempts=0, created_at=now,
+            dedup_key=f"bypass-{request.id}-{event.removeprefix('bypass.').replace('rolled_back', 'rollback')}",
+            status="pending", attempts=0, created_at=now,
             payload={
-                "event": "bypass.rolled_back", "request_id": request.id, "suite": request.suite,
+                "event": event, "request_id": request.id, "suite": request.suite,
                 "table": request.table_name, "incident_id": request.incident_id,
-                "incident_url": request.incident_url, "by": actor, "reason": reason,
-                "text": f"Bypass #{request.id} on {request.table_name} was ROLLED BACK by {actor}: {reason}. "
-                f"The DQ gate is enforced again. Incident {request.incident_id}.",
+                "incident_url": request.incident_url, "by": actor, "reason": reason, "text": text,
             },
         )
     )

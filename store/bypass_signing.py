@@ -74,3 +74,13 @@ def verify(
         return False
     expected = sign(request_id, suite, table, activated_at, expires_at, approvers)
     return hmac.compare_digest(expected, signature)
+
+
+def sign_terms(kind: str, terms: dict[str, object]) -> str:
+    """HMAC over any other record the gate relies on (e.g. a table's classes), with the same key."""
+    payload = json.dumps({"kind": kind, **terms}, sort_keys=True, default=str).encode()
+    return hmac.new(_key(), payload, hashlib.sha256).hexdigest()
+
+
+def verify_terms(signature: str | None, kind: str, terms: dict[str, object]) -> bool:
+    return bool(signature) and hmac.compare_digest(sign_terms(kind, terms), str(signature))

@@ -11,10 +11,10 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from store import db
+from store import db, migrations
 from store.errors import StoreUnreachable
 from store.export import json_columns, read_table
-from store.schema import metadata, schema_migrations
+from store.schema import metadata
 
 # Parents before children, so foreign keys hold while loading.
 DATA_TABLES: tuple[sa.Table, ...] = tuple(t for t in metadata.sorted_tables if t.name != "schema_migrations")
@@ -45,8 +45,8 @@ def dump_tables(conn: Connection) -> dict[str, pl.DataFrame]:
 
 
 def applied_migrations(conn: Connection) -> list[str]:
-    query = sa.select(schema_migrations.c.name).order_by(schema_migrations.c.applied_at, schema_migrations.c.name)
-    return list(conn.execute(query).scalars())
+    """The revisions the store is at, oldest first (what a restore must know)."""
+    return migrations.applied_in(conn)
 
 
 def non_empty_tables(conn: Connection) -> list[str]:

@@ -13,6 +13,14 @@ class SchemaOutOfDate(StoreError):
     """The store has not been migrated to the schema this code needs."""
 
 
+class UnknownSchema(SchemaOutOfDate):
+    """The store's schema is not one the migrations know (newer, foreign, or without a record)."""
+
+
+class MigrationFailed(StoreError):
+    """A revision failed; the whole migrate was rolled back."""
+
+
 class NotFound(StoreError):
     """The requested record does not exist."""
 
@@ -27,6 +35,10 @@ class PolicyViolation(StoreError):
 
 class LeaseHeld(StoreError):
     """Another scheduler holds the lease."""
+
+
+class RuleMoveRefused(StoreError):
+    """A manifest defines a rule that already belongs to another suite, and --move was not given."""
 
 
 class FenceLost(StoreError):

@@ -75,7 +75,37 @@ def violations_frame(
         conditions.append(violations.c.rule_name == rule_name)
     if suite is not None:
         conditions.append(violations.c.suite == suite)
-    return read_table(conn, violations, sa.and_(sa.true(), *conditions))
+    frame = read_table(conn, violations, sa.and_(sa.true(), *conditions))
+    return frame.join(ticket_fields(conn), on=["suite", "rule_name"], how="left")
+
+
+TICKET_COLUMNS = ("table_name", "owner", "layer", "data_classes")
+TICKET_JSON_COLUMNS = ("data_classes",)
+
+
+def ticket_fields(conn: Connection) -> pl.DataFrame:
+    """Per (suite, rule): what the failover procedure's Step 1 asks to put in the ticket.
+
+    The owner is the rule's (which defaults to its suite's); classes and layer are the suite's.
+    """
+    query = (
+        sa.select(rules.c.suite, rules.c.name, suites.c.table_name, rules.c.owner, suites.c.owner,
+                  suites.c.layer, suites.c.data_classes)
+        .join(suites, suites.c.name == rules.c.suite)
+    )
+    data = [(suite, rule, table, rule_owner or suite_owner, layer, json.dumps(list(classes or [])))
+            for suite, rule, table, rule_owner, suite_owner, layer, classes in conn.execute(query)]
+    schema = {"suite": pl.String, "rule_name": pl.String, **{c: pl.String for c in TICKET_COLUMNS}}
+    return pl.DataFrame(data, schema=schema, orient="row")
+
+
+def suite_ticket_fields(conn: Connection, suite: str) -> dict[str, Any]:
+    """The owner, source, layer and data classes of one suite, for a bypass ticket."""
+    row = conn.execute(sa.select(suites.c.owner, suites.c.source, suites.c.layer, suites.c.data_classes)
+                       .where(suites.c.name == suite)).first()
+    if row is None:
+        return {}
+    return {"owner": row.owner, "source": row.source, "layer": row.layer, "data_classes": list(row.data_classes or [])}
 
 
 def runs_frame(

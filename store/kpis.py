@@ -1,11 +1,14 @@
 """The runbook's KPIs and Grafana panels over a time window, computed in the database and Polars.
 
-The definitions (what counts, which table) are written down in docs/console.md; the Health
-page and `manage.py report daily` both call `health_kpis`, so they always show the same numbers.
+The definitions (what counts, which table) are written down in docs/console.md. One function per
+KPI (`KPIS`); the Health page, `manage.py report daily` and the health JSON call them through
+`health_kpis`, so they show the same numbers for the same window.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,10 +18,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
-from store import db
+import settings
+from store import db, scheduling
 from store.frames import UTC_TIME, bucket, frame, parse_bucket, scalar
 from store.queries import queue_length
-from store.schema import alerts, results, rules, runs, scheduler_heartbeats, violations
+from store.schema import (
+    alerts,
+    results,
+    rules,
+    runs,
+    scheduler_heartbeats,
+    scheduler_uptime,
+    violations,
+)
 
 PASSING = ("PASSED", "WARNED")
 JUDGED = ("PASSED", "WARNED", "FAILED", "ERROR")  # SKIPPED results are not checks that ran
@@ -33,7 +45,13 @@ class Window:
 
     @classmethod
     def last(cls, hours: float, now: datetime | None = None) -> Window:
-        until = now or clock.utcnow()
+        """The `hours` up to now, ending on the next whole minute: the Health page, `report daily` and
+        the health JSON read the same window within a minute (and the page's cache holds for it), and a
+        result of a moment ago is inside it. Time-based KPIs (availability) stop at now, not at `until`."""
+        now = now or clock.utcnow()
+        until = now.replace(second=0, microsecond=0)
+        if until < now:
+            until += timedelta(minutes=1)
         return cls(until - timedelta(hours=hours), until)
 
     @property
@@ -47,9 +65,10 @@ class Kpi:
     label: str
     value: float | None  # None = no data in the window
     unit: str  # "%", "s", "min", "h", "changes"
-    target: str  # the runbook's target, e.g. "> 95%"
-    ok: bool | None  # None when there is no data
+    target: str  # the runbook's target, e.g. "> 95%"; "" = shown for context, no target
+    ok: bool | None  # None when there is no data or no target
     definition: str
+    detail: str = ""  # what the figure is about, e.g. the stalest table
 
     def shown(self) -> str:
         if self.value is None:
@@ -60,10 +79,18 @@ class Kpi:
             return f"{self.value:.0f}"
         return f"{self.value:.1f} {self.unit}"
 
+    def state(self) -> str:
+        if self.value is None:
+            return "no data"
+        if not self.target:
+            return "no target"
+        return "on target" if self.ok else "off target"
+
 
 def _kpi(key: str, label: str, value: float | None, unit: str, target: str,
-         good: Callable[[float], bool], definition: str) -> Kpi:
-    return Kpi(key, label, value, unit, target, None if value is None else good(value), definition)
+         good: Callable[[float], bool] | None, definition: str, detail: str = "") -> Kpi:
+    ok = None if value is None or good is None else good(value)
+    return Kpi(key, label, value, unit, target, ok, definition, detail)
 
 
 # --- counts ---------------------------------------------------------------------------------
@@ -121,37 +148,66 @@ def alert_response_times(conn: Connection, w: Window) -> pl.DataFrame:
     )
 
 
+def heartbeat_interval() -> timedelta:
+    return timedelta(seconds=float(settings.get("DQ_HEARTBEAT_SECONDS")))
+
+
 def scheduler_availability(conn: Connection, w: Window) -> float | None:
-    """Percent of the window covered by some scheduler's life (started_at .. last heartbeat).
+    """Percent of the window some scheduler was up, from the up-time history (scheduler_uptime).
 
-    Each scheduler process keeps one heartbeat row; the union of their [started_at, beat_at]
-    intervals clipped to the window is the time a scheduler was up, out of the part of the window
-    after the first scheduler ever started. None if none ever ran.
+    A stretch counts from its start to its newest heartbeat plus one interval (a beat vouches for the
+    time until the next is due), except the final "stopped" beat of a scheduler. A stop, a crash or a
+    gap in the beats is down time; a restart adds a stretch and keeps the earlier ones. Time before
+    the first scheduler ever started is not down time: a new install is not red. None if none ever ran.
     """
-    h = scheduler_heartbeats.c
-    stmt = sa.select(h.started_at, h.beat_at).where(h.beat_at >= w.since, h.started_at < w.until)
-    spans = sorted(
-        (max(s, w.since), min(b, w.until)) for s, b in conn.execute(stmt).all() if b > s
-    )
-    if not spans:
-        ever = conn.execute(sa.select(sa.func.count()).select_from(scheduler_heartbeats)).scalar()
-        return 0.0 if ever else None
-    covered, current_start, current_end = timedelta(0), spans[0][0], spans[0][1]
-    for start, end in spans[1:]:  # at most a handful of scheduler processes
-        if start > current_end:
-            covered += current_end - current_start
-            current_start, current_end = start, end
+    u, h = scheduler_uptime.c, scheduler_heartbeats.c
+    first = conn.execute(sa.select(sa.func.min(u.up_from))).scalar()
+    if first is None:
+        return None
+    since = max(w.since, first)
+    until = min(w.until, clock.utcnow())  # the window may end on the next minute: the future is not down time
+    if until <= since:
+        return 100.0
+    interval = heartbeat_interval()
+    stopped = set(conn.execute(sa.select(h.scheduler_id).where(h.status == "stopped")).scalars())
+    newest_of = dict(conn.execute(sa.select(u.scheduler_id, sa.func.max(u.id)).group_by(u.scheduler_id)).all())
+    rows = conn.execute(
+        sa.select(u.id, u.scheduler_id, u.up_from, u.up_to)
+        .where(u.up_to >= w.since - interval, u.up_from < w.until)
+    ).all()
+    spans = []
+    for row in rows:
+        ended = row.scheduler_id in stopped and newest_of.get(row.scheduler_id) == row.id
+        end = row.up_to if ended else row.up_to + interval
+        start, end = max(row.up_from, since), min(end, until)
+        if end > start:
+            spans.append((start, end))
+    return min(100.0, 100.0 * _union(spans) / (until - since))
+
+
+def _union(spans: list[tuple[datetime, datetime]]) -> timedelta:
+    covered, current = timedelta(0), None
+    for start, end in sorted(spans):
+        if current is None or start > current[1]:
+            if current is not None:
+                covered += current[1] - current[0]
+            current = (start, end)
         else:
-            current_end = max(current_end, end)
-    covered += current_end - current_start
-    # Time before the first scheduler ever started is not down time: a new install starts green.
-    first = conn.execute(sa.select(sa.func.min(h.started_at))).scalar()
-    since = max(w.since, first) if first is not None else w.since
-    return min(100.0, 100.0 * covered / (w.until - since)) if w.until > since else 100.0
+            current = (current[0], max(current[1], end))
+    if current is not None:
+        covered += current[1] - current[0]
+    return covered
 
 
-def _stalest_hours(conn: Connection, w: Window) -> float | None:
-    """The largest observed age (hours) among each freshness rule's newest result in the window."""
+@dataclass(frozen=True)
+class Stalest:
+    hours: float
+    suite: str
+    rule_name: str
+
+
+def stalest_table(conn: Connection, w: Window) -> Stalest | None:
+    """The table whose freshness rule saw the largest age, among each rule's newest result in the window."""
     r = results.c
     newest = (
         sa.select(sa.func.max(r.id).label("id"))
@@ -160,9 +216,10 @@ def _stalest_hours(conn: Connection, w: Window) -> float | None:
         .group_by(r.rule_name)
         .subquery()
     )
-    stmt = sa.select(sa.func.max(r.observed_value)).join(newest, newest.c.id == r.id)
-    value = conn.execute(stmt).scalar()
-    return None if value is None else float(value) / 3600
+    stmt = (sa.select(r.observed_value, r.suite, r.rule_name).join(newest, newest.c.id == r.id)
+            .order_by(r.observed_value.desc(), r.suite).limit(1))
+    row = conn.execute(stmt).first()
+    return None if row is None else Stalest(float(row.observed_value) / 3600, row.suite, row.rule_name)
 
 
 def month_start(now: datetime) -> datetime:
@@ -182,38 +239,123 @@ def _schema_changes(conn: Connection, now: datetime) -> int:
     return scalar(conn, sa.select(sa.func.count()).select_from(drifts))
 
 
-# --- the KPI table ----------------------------------------------------------------------------
+# --- one function per KPI -------------------------------------------------------------------------
+# Each takes a read connection and the window. The Health page, `manage.py report daily`, the
+# health JSON (ops.health) and the Alerts page all get their figures from here, never recompute them.
+
+NOT_ERROR = ("PASSED", "WARNED", "FAILED")
+
+
+def success_rate(conn: Connection, w: Window) -> Kpi:
+    return _kpi("success_rate", "Check success rate", _rate(verdict_counts(conn, w), NOT_ERROR), "%", "> 95%",
+                lambda v: v > 95, "checks that ran (not ERROR) / all checks: the system works, whatever the data")
+
+
+def pass_rate(conn: Connection, w: Window) -> Kpi:
+    return _kpi("pass_rate", "Check pass rate", _rate(verdict_counts(conn, w), PASSING), "%", "", None,
+                "checks PASSED or WARNED / all checks that ran: how good the data is")
+
+
+def avg_duration(conn: Connection, w: Window) -> Kpi:
+    return _kpi("avg_duration", "Avg check duration", _avg_run_seconds(conn, w), "s", "< 30 s",
+                lambda v: v < 30, "mean duration of suite runs started in the window")
+
+
+def alert_response(conn: Connection, w: Window) -> Kpi:
+    response = alert_response_times(conn, w)
+    mean = None if response.is_empty() else float(response["response_minutes"].mean())  # type: ignore[arg-type]
+    return _kpi("alert_response", "Alert response time", mean, "min", "< 15 min", lambda v: v < 15,
+                "mean of acknowledged_at - first sent alert, for violations acknowledged in the window",
+                "" if response.is_empty() else f"{response.height} acknowledged violation(s)")
+
+
+def availability(conn: Connection, w: Window) -> Kpi:
+    return _kpi("availability", "Scheduler availability", scheduler_availability(conn, w), "%", ">= 99.9%",
+                lambda v: v >= 99.9, "share of the window a scheduler was up (heartbeat history, since the first start)")
+
+
+def critical_pass(conn: Connection, w: Window) -> Kpi:
+    return _kpi("critical_pass", "Critical rule pass rate", _rate(verdict_counts(conn, w), PASSING, "CRITICAL"), "%",
+                "100%", lambda v: v >= 100 - 1e-9, "CRITICAL results PASSED or WARNED / CRITICAL results that ran")
+
+
+def high_pass(conn: Connection, w: Window) -> Kpi:
+    return _kpi("high_pass", "High rule pass rate", _rate(verdict_counts(conn, w), PASSING, "HIGH"), "%",
+                "> 98%", lambda v: v > 98, "HIGH results PASSED or WARNED / HIGH results that ran")
+
+
+def freshness(conn: Connection, w: Window) -> Kpi:
+    stalest = stalest_table(conn, w)
+    return _kpi("freshness", "Data freshness", None if stalest is None else stalest.hours, "h", "< 2 h",
+                lambda v: v < 2, "largest age seen by each freshness rule's newest result in the window",
+                "" if stalest is None else f"stalest: {stalest.suite} ({stalest.rule_name})")
+
+
+def schema_changes(conn: Connection, w: Window) -> Kpi:
+    return _kpi("schema_changes", "Schema changes", float(_schema_changes(conn, w.until)), "changes",
+                "< 5", lambda v: v < 5, "distinct drifts reported by schema checks since the 1st of the month (UTC)",
+                f"since {month_start(w.until):%b %d}")
+
+
+KPIS: tuple[Callable[[Connection, Window], Kpi], ...] = (
+    success_rate, pass_rate, avg_duration, alert_response, availability, critical_pass, high_pass, freshness,
+    schema_changes,
+)
 
 
 def health_kpis(w: Window, engine: Engine | None = None) -> tuple[Kpi, ...]:
-    """The runbook's eight KPIs for the window, each with its target and red/green state."""
+    """The runbook's KPIs for the window, each with its target and red/green state."""
     with db.read(engine) as conn:
-        counts = verdict_counts(conn, w)
-        avg_seconds = _avg_run_seconds(conn, w)
-        response = alert_response_times(conn, w)
-        availability = scheduler_availability(conn, w)
-        stalest = _stalest_hours(conn, w)
-        changes = _schema_changes(conn, w.until)
-    mean_response = None if response.is_empty() else float(response["response_minutes"].mean())  # type: ignore[arg-type]
-    not_error = ("PASSED", "WARNED", "FAILED")
-    return (
-        _kpi("success_rate", "Check success rate", _rate(counts, not_error), "%", "> 95%",
-             lambda v: v > 95, "results that are not ERROR / all results that ran"),
-        _kpi("avg_duration", "Average check duration", avg_seconds, "s", "< 30 s",
-             lambda v: v < 30, "mean duration of suite runs started in the window"),
-        _kpi("alert_response", "Alert response time", mean_response, "min", "< 15 min",
-             lambda v: v < 15, "mean of acknowledged_at - first sent alert, for violations acknowledged in the window"),
-        _kpi("availability", "Scheduler availability", availability, "%", ">= 99.9%",
-             lambda v: v >= 99.9, "share of the window covered by scheduler lifetimes (start .. last heartbeat)"),
-        _kpi("critical_pass", "Critical rule pass rate", _rate(counts, PASSING, "CRITICAL"), "%", "100%",
-             lambda v: v >= 100 - 1e-9, "CRITICAL results PASSED or WARNED / CRITICAL results that ran"),
-        _kpi("high_pass", "High-priority pass rate", _rate(counts, PASSING, "HIGH"), "%", "> 98%",
-             lambda v: v > 98, "HIGH results PASSED or WARNED / HIGH results that ran"),
-        _kpi("freshness", "Data freshness", stalest, "h", "< 2 h",
-             lambda v: v < 2, "largest age seen by each freshness rule's newest result in the window"),
-        _kpi("schema_changes", "Schema changes this month", float(changes), "changes", "< 5",
-             lambda v: v < 5, "distinct drifts reported by schema checks since the 1st of the month (UTC)"),
-    )
+        return tuple(compute(conn, w) for compute in KPIS)
+
+
+def kpi(key: str, w: Window, engine: Engine | None = None) -> Kpi:
+    """One KPI by key (e.g. the Alerts page's alert response time)."""
+    with db.read(engine) as conn:
+        return next(fn for fn in KPIS if fn.__name__ == key)(conn, w)
+
+
+# --- the scheduler box ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchedulerBox:
+    alive: bool
+    text: str  # what the box says, ending with a Hint when red
+
+
+def process_gone(host: str, pid: int) -> bool:
+    """A heartbeat from this host whose process no longer exists: a killed scheduler, seen at once."""
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def scheduler_box(engine: Engine | None = None) -> SchedulerBox:
+    """Green while a scheduler beats; red once a beat is missed (interval + 2 s, database clock),
+    at once when it said "stopped" or its process on this host is gone."""
+    with db.read(engine) as conn:
+        beats = scheduling.heartbeats(conn)
+    if not beats:
+        return SchedulerBox(False, "Scheduler: no heartbeat ever recorded. Hint: start the scheduler "
+                                   "(`python manage.py scheduler`, docs/scheduler.md) and check its log.")
+    limit = heartbeat_interval().total_seconds() + 2
+    for beat in beats:
+        if beat.status in scheduling.LIVE_STATUSES and beat.age_seconds <= limit and not process_gone(beat.host, beat.pid):
+            return SchedulerBox(True, f"Scheduler {beat.scheduler_id} ({beat.status}), last heartbeat "
+                                      f"{beat.age_seconds:.0f} s ago")
+    newest = beats[0]
+    why = ("its process is gone" if process_gone(newest.host, newest.pid) and newest.status != "stopped"
+           else newest.status if newest.status == "stopped" else f"no heartbeat for {newest.age_seconds:.0f} s")
+    return SchedulerBox(False, f"Scheduler {newest.scheduler_id} is DOWN ({why}; last heartbeat "
+                               f"{newest.beat_at:%Y-%m-%d %H:%M:%S} UTC). Hint: `python manage.py scheduler` "
+                               "or `systemctl restart dq-scheduler`, then check its log.")
 
 
 # --- panels ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 import clock
 from store import db, migrations
+from store.alerts import status_counts as alert_counts
 from store.errors import NotFound, SchemaOutOfDate, StoreUnreachable
 from store.frames import UTC_TIME, frame, scalar
 from store.schema import (
@@ -24,6 +25,7 @@ from store.schema import (
     run_requests,
     runs,
     scheduler_heartbeats,
+    suites,
     violation_samples,
     violations,
 )
@@ -161,12 +163,19 @@ def _violation_columns() -> list[sa.ColumnElement[Any]]:
     return [violations.c[name] for name in VIOLATION_SCHEMA]
 
 
+def _rank(column: sa.ColumnElement[str], order: tuple[str, ...]) -> sa.ColumnElement[int]:
+    return sa.case({value: i for i, value in enumerate(order)}, value=column, else_=len(order))
+
+
 def violations_list(f: ViolationFilter, engine: Engine | None = None) -> pl.DataFrame:
-    """The newest violations matching `f` (at most f.limit), newest detection first."""
+    """Violations matching `f` (at most f.limit) in triage order: open, then acknowledged, then resolved;
+    within each the most severe first, then the newest."""
+    v = violations.c
     stmt = (
         sa.select(*_violation_columns())
         .where(*_violation_where(f))
-        .order_by(violations.c.detected_at.desc(), violations.c.id.desc())
+        .order_by(_rank(v.status, ("open", "acknowledged", "resolved")), _rank(v.severity, SEVERITIES),
+                  v.detected_at.desc(), v.id.desc())
         .limit(f.limit)
     )
     with db.read(engine) as conn:
@@ -294,6 +303,7 @@ class RunFilter:
     suites: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     started_since: datetime | None = None
+    run_id: int | None = None
     limit: int = 200
 
 
@@ -315,6 +325,8 @@ def runs_list(f: RunFilter, engine: Engine | None = None) -> pl.DataFrame:
         clauses.append(c.status.in_(f.statuses))
     if f.started_since is not None:
         clauses.append(c.started_at >= f.started_since)
+    if f.run_id is not None:
+        clauses.append(c.id == f.run_id)
     stmt = (
         sa.select(*[c[n] for n in RUN_SCHEMA]).where(*clauses)
         .order_by(c.started_at.desc(), c.id.desc()).limit(f.limit)
@@ -349,3 +361,123 @@ def recent_run_requests(limit: int = 50, engine: Engine | None = None) -> pl.Dat
     stmt = sa.select(*[c[n] for n in RUN_REQUEST_SCHEMA]).order_by(c.requested_at.desc(), c.id.desc()).limit(limit)
     with db.read(engine) as conn:
         return frame(conn, stmt, RUN_REQUEST_SCHEMA)
+
+
+# --- one rule, one table ---------------------------------------------------------------------
+
+
+def rule_detail(name: str, engine: Engine | None = None) -> dict[str, Any]:
+    """One rule's row (definition as written, lifecycle, schedule, owner); NotFound when unknown."""
+    with db.read(engine) as conn:
+        row = conn.execute(sa.select(rules).where(rules.c.name == name)).mappings().first()
+    if row is None:
+        raise NotFound(f"rule {name!r} is not in the store. "
+                       "Hint: check the name on the Rules page, or load it with `python manage.py load_dq_rules rules/`.")
+    return dict(row)
+
+
+RULE_RESULT_SCHEMA = {
+    "finished_at": UTC_TIME, "status": pl.Utf8, "observed_value": pl.Float64, "failing_rows": pl.Int64,
+    "rows_tested": pl.Int64, "fail_level": pl.Utf8, "check_type": pl.Utf8, "run_id": pl.Int64, "message": pl.Utf8,
+}
+
+
+def rule_results(name: str, days: int = 30, engine: Engine | None = None, now: datetime | None = None,
+                 limit: int = 2000) -> pl.DataFrame:
+    """A rule's newest results over `days` days, oldest first, with what it observed and its fail level."""
+    r = results.c
+    since = (now or clock.utcnow()) - timedelta(days=days)
+    newest = (
+        sa.select(*[r[c] for c in RULE_RESULT_SCHEMA])
+        .where(r.rule_name == name, r.finished_at >= since)
+        .order_by(r.finished_at.desc()).limit(limit)
+    )
+    with db.read(engine) as conn:
+        return frame(conn, newest, RULE_RESULT_SCHEMA).reverse()
+
+
+RULE_EVENT_SCHEMA = {"id": pl.Int64, "status": pl.Utf8, "detected_at": UTC_TIME, "acknowledged_at": UTC_TIME,
+                     "acknowledged_by": pl.Utf8, "resolved_at": UTC_TIME}
+
+
+def rule_violations(name: str, days: int = 30, engine: Engine | None = None,
+                    now: datetime | None = None) -> pl.DataFrame:
+    """A rule's violations detected in the last `days` days, with acknowledgements (for the chart's marks)."""
+    v = violations.c
+    since = (now or clock.utcnow()) - timedelta(days=days)
+    stmt = (sa.select(*[v[c] for c in RULE_EVENT_SCHEMA]).where(v.rule_name == name, v.detected_at >= since)
+            .order_by(v.detected_at).limit(1000))
+    with db.read(engine) as conn:
+        return frame(conn, stmt, RULE_EVENT_SCHEMA)
+
+
+def suite_detail(name: str, engine: Engine | None = None) -> dict[str, Any]:
+    """One suite (table) row: source, table, layer, data classes, schedule, owner; NotFound when unknown."""
+    with db.read(engine) as conn:
+        row = conn.execute(sa.select(suites).where(suites.c.name == name)).mappings().first()
+    if row is None:
+        raise NotFound(f"table (suite) {name!r} is not in the store. "
+                       "Hint: check the name on the Rules page, or load it with `python manage.py load_dq_rules rules/`.")
+    return dict(row)
+
+
+SUITE_RULE_SCHEMA = {
+    "name": pl.Utf8, "severity": pl.Utf8, "check_type": pl.Utf8, "status": pl.Utf8, "enabled": pl.Boolean,
+    "schedule": pl.Utf8, "owner": pl.Utf8, "last_status": pl.Utf8, "last_checked_at": UTC_TIME,
+    "observed_value": pl.Float64, "failing_rows": pl.Int64, "fail_level": pl.Utf8,
+}
+
+
+def suite_rules(name: str, days: int = 7, engine: Engine | None = None, now: datetime | None = None) -> pl.DataFrame:
+    """The suite's rules with each one's newest verdict within `days` days (FAILED and ERROR first)."""
+    q, r = rules.c, results.c
+    since = (now or clock.utcnow()) - timedelta(days=days)
+    newest = (
+        sa.select(sa.func.max(r.id).label("id"))
+        .where(r.rule_name.in_(sa.select(q.name).where(q.suite == name)), r.finished_at >= since)
+        .group_by(r.rule_name).subquery()
+    )
+    latest = sa.select(r.rule_name, r.status, r.finished_at, r.observed_value, r.failing_rows, r.fail_level) \
+        .join(newest, newest.c.id == r.id).subquery()
+    stmt = (
+        sa.select(q.name, q.severity, q.check_type, q.status, q.enabled, q.schedule, q.owner, latest.c.status,
+                  latest.c.finished_at, latest.c.observed_value, latest.c.failing_rows, latest.c.fail_level)
+        .select_from(rules.outerjoin(latest, latest.c.rule_name == q.name))
+        .where(q.suite == name, q.status != "removed")
+    )
+    with db.read(engine) as conn:
+        df = frame(conn, stmt, SUITE_RULE_SCHEMA)
+    verdict_rank = {"ERROR": 0, "FAILED": 1, "WARNED": 2, "PASSED": 3}
+    return df.sort(
+        pl.col("last_status").replace_strict(verdict_rank, default=4, return_dtype=pl.Int64),
+        pl.col("severity").replace_strict({s: i for i, s in enumerate(SEVERITIES)}, default=9, return_dtype=pl.Int64),
+        "name",
+    )
+
+
+SEVERITY_WEIGHTS = {"CRITICAL": 5, "HIGH": 4, "MEDIUM": 3, "LOW": 2, "INFO": 1}
+
+
+def health_score(suite_rule_rows: pl.DataFrame) -> float | None:
+    """Severity-weighted share of enabled rules whose newest verdict is PASSED or WARNED (None: none ran)."""
+    judged = suite_rule_rows.filter(pl.col("enabled") & pl.col("last_status").is_in(["PASSED", "WARNED", "FAILED", "ERROR"]))
+    if judged.is_empty():
+        return None
+    weights = judged["severity"].replace_strict(SEVERITY_WEIGHTS, default=1, return_dtype=pl.Float64)
+    good = judged["last_status"].is_in(["PASSED", "WARNED"]).cast(pl.Float64)
+    return 100.0 * float((weights * good).sum()) / float(weights.sum())
+
+
+def suites_list(engine: Engine | None = None) -> list[dict[str, Any]]:
+    """Every enabled suite with its table, layer and data classes, by name."""
+    s = suites.c
+    stmt = (sa.select(s.name, s.table_name, s.source, s.layer, s.data_classes)
+            .where(s.enabled.is_(True)).order_by(s.name))
+    with db.read(engine) as conn:
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def alert_status_counts(since: datetime, engine: Engine | None = None) -> dict[str, int]:
+    """Alerts created since `since` by status (the Alerts page's tiles; response time is a KPI)."""
+    with db.read(engine) as conn:
+        return alert_counts(conn, since)

@@ -1,10 +1,17 @@
-"""The runbook's weekly rule review: failure rates, coverage, gaps, noise, sampling, unacknowledged work."""
+"""The runbook's weekly rule review: failure rates, coverage, gaps, noise, sampling, unacknowledged work.
+
+Everything is counted by rule id (results.rule_id, violations.rule_id), never by name or
+severity: a rule renamed (`renamed_from`) or re-severitied is one row with its whole history,
+shown under its current name, suite and severity. Rows written before ids were recorded fall
+back to the rule that has their name now.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -19,26 +26,50 @@ from store.schema import alerts, results, rules, suites, violations
 LARGE_TABLE_ROWS = 50_000  # the runbook's "large dataset" line for rules without sampling
 
 
+def _rule_id(table: sa.Table) -> sa.ColumnElement[int]:
+    """The row's rule id; for rows from before ids were recorded, the id of the rule with its name."""
+    named = rules.alias("named")  # not the outer query's `rules`, which it would correlate to
+    by_name = sa.select(named.c.id).where(named.c.name == table.c.rule_name).limit(1).correlate(table).scalar_subquery()
+    return sa.func.coalesce(table.c.rule_id, by_name)
+
+
+def _current(agg: sa.Subquery, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The aggregate per rule id with the rule's current name, suite and severity (else the rows' own)."""
+    q = rules.c
+    return sa.select(
+        sa.func.coalesce(q.name, agg.c.rule_name).label("rule_name"),
+        sa.func.coalesce(q.suite, agg.c.suite).label("suite"),
+        sa.func.coalesce(q.severity, agg.c.severity).label("severity"),
+        *columns,
+    ).select_from(agg.outerjoin(rules, q.id == agg.c.rule_id))
+
+
 def failure_counts(conn: Connection, month: datetime, week: datetime, until: datetime) -> pl.DataFrame:
-    """Per rule, in one scan of [month, until): results, FAILED and ERROR counts, also for [week, until)."""
+    """Per rule id, in one scan of [month, until): results, FAILED and ERROR counts, also for [week, until)."""
     r = results.c
     recent = r.finished_at >= week
 
     def count_if(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
         return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
 
-    stmt = (
+    rule_id = _rule_id(results)
+    agg = (
         sa.select(
-            r.rule_name, r.suite, r.severity, sa.func.count(), count_if(r.status == "FAILED"),
-            count_if(r.status == "ERROR"), count_if(recent), count_if(recent, r.status == "FAILED"),
-            count_if(recent, r.status == "ERROR"),
+            rule_id.label("rule_id"), sa.func.max(r.rule_name).label("rule_name"), sa.func.max(r.suite).label("suite"),
+            sa.func.max(r.severity).label("severity"), sa.func.count().label("results"),
+            count_if(r.status == "FAILED").label("failed"), count_if(r.status == "ERROR").label("errors"),
+            count_if(recent).label("results_7d"), count_if(recent, r.status == "FAILED").label("failed_7d"),
+            count_if(recent, r.status == "ERROR").label("errors_7d"),
         )
         .where(r.finished_at >= month, r.finished_at < until, r.status.in_(JUDGED))
-        .group_by(r.rule_name, r.suite, r.severity)
+        .group_by(rule_id)
+        .subquery()
     )
+    counts = [agg.c[name] for name in ("results", "failed", "errors", "results_7d", "failed_7d", "errors_7d")]
+    stmt = _current(agg, *counts, agg.c.rule_id)
     schema = {"rule_name": pl.Utf8, "suite": pl.Utf8, "severity": pl.Utf8, "results": pl.Int64,
               "failed": pl.Int64, "errors": pl.Int64, "results_7d": pl.Int64, "failed_7d": pl.Int64,
-              "errors_7d": pl.Int64}
+              "errors_7d": pl.Int64, "rule_id": pl.Int64}
     return frame(conn, stmt, schema)
 
 
@@ -53,8 +84,9 @@ def failure_rates(counts: pl.DataFrame, suffix: str = "") -> pl.DataFrame:
 
 def _enabled_rules(conn: Connection) -> pl.DataFrame:
     q = rules.c
-    stmt = sa.select(q.name, q.suite, q.source, q.owner, q.use_sampling).where(q.enabled.is_(True))
-    schema = {"name": pl.Utf8, "suite": pl.Utf8, "source": pl.Utf8, "owner": pl.Utf8, "use_sampling": pl.Boolean}
+    stmt = sa.select(q.id, q.name, q.suite, q.source, q.owner, q.use_sampling, q.sample_size).where(q.enabled.is_(True))
+    schema = {"rule_id": pl.Int64, "name": pl.Utf8, "suite": pl.Utf8, "source": pl.Utf8, "owner": pl.Utf8,
+              "use_sampling": pl.Boolean, "sample_size": pl.Int64}
     return frame(conn, stmt, schema)
 
 
@@ -78,23 +110,31 @@ def coverage(enabled: pl.DataFrame, suite_table: pl.DataFrame, by: str) -> pl.Da
 
 
 def noisy_rules(conn: Connection, since: datetime, until: datetime, limit: int = 20) -> pl.DataFrame:
-    """Rules that opened the most violations and sent the most alerts (alert fatigue)."""
+    """Rules that opened the most violations and sent the most alerts (alert fatigue), by rule id."""
     v, a = violations.c, alerts.c
+    rule_id = _rule_id(violations)
     opened = (
-        sa.select(v.rule_name, v.severity, sa.func.count().label("violations"))
+        sa.select(rule_id.label("rule_id"), sa.func.max(v.rule_name).label("rule_name"),
+                  sa.func.max(v.suite).label("suite"), sa.func.max(v.severity).label("severity"),
+                  sa.func.count().label("violations"))
         .where(v.detected_at >= since, v.detected_at < until)
-        .group_by(v.rule_name, v.severity)
+        .group_by(rule_id)
+        .subquery()
     )
     sent = (
-        sa.select(a.rule_name, sa.func.count())
+        sa.select(rule_id.label("rule_id"), sa.func.count())
+        .select_from(alerts.join(violations, violations.c.id == a.violation_id))
         .where(a.created_at >= since, a.created_at < until, a.status == "sent")
-        .group_by(a.rule_name)
+        .group_by(rule_id)
     )
-    df = frame(conn, opened, {"rule_name": pl.Utf8, "severity": pl.Utf8, "violations": pl.Int64})
-    alerts_df = frame(conn, sent, {"rule_name": pl.Utf8, "alerts_sent": pl.Int64})
+    df = frame(conn, _current(opened, opened.c.violations, opened.c.rule_id),
+               {"rule_name": pl.Utf8, "suite": pl.Utf8, "severity": pl.Utf8, "violations": pl.Int64,
+                "rule_id": pl.Int64})
+    alerts_df = frame(conn, sent, {"rule_id": pl.Int64, "alerts_sent": pl.Int64})
     return (
-        df.join(alerts_df, on="rule_name", how="left")
+        df.join(alerts_df, on="rule_id", how="left")
         .with_columns(pl.col("alerts_sent").fill_null(0))
+        .select("rule_name", "severity", "violations", "alerts_sent")
         .sort(["violations", "alerts_sent", "rule_name"], descending=[True, True, False])
         .head(limit)
     )
@@ -102,14 +142,15 @@ def noisy_rules(conn: Connection, since: datetime, until: datetime, limit: int =
 
 def _latest_rows_tested(conn: Connection, since: datetime) -> pl.DataFrame:
     r = results.c
+    rule_id = _rule_id(results)
     newest = (
-        sa.select(sa.func.max(r.id).label("id"))
+        sa.select(rule_id.label("rule_id"), sa.func.max(r.id).label("id"))
         .where(r.finished_at >= since, r.rows_tested.is_not(None))
-        .group_by(r.rule_name)
+        .group_by(rule_id)
         .subquery()
     )
-    stmt = sa.select(r.rule_name, r.rows_tested).join(newest, newest.c.id == r.id)
-    return frame(conn, stmt, {"rule_name": pl.Utf8, "rows_tested": pl.Int64})
+    stmt = sa.select(newest.c.rule_id, r.rows_tested).join(newest, newest.c.id == r.id)
+    return frame(conn, stmt, {"rule_id": pl.Int64, "rows_tested": pl.Int64})
 
 
 def unacknowledged_by_owner(conn: Connection) -> pl.DataFrame:
@@ -118,7 +159,7 @@ def unacknowledged_by_owner(conn: Connection) -> pl.DataFrame:
     owner = sa.func.coalesce(q.owner, "(no owner)")
     stmt = (
         sa.select(owner, sa.func.count(), sa.func.min(v.detected_at))
-        .select_from(violations.outerjoin(rules, rules.c.name == v.rule_name))
+        .select_from(violations.outerjoin(rules, rules.c.id == _rule_id(violations)))
         .where(v.status == "open")
         .group_by(owner)
     )
@@ -153,6 +194,23 @@ class WeeklyReview:
         return json.dumps(body, default=str, indent=2)
 
 
+def unsampled_large(enabled: pl.DataFrame, rows_tested: pl.DataFrame) -> pl.DataFrame:
+    """The runbook's "rules without sampling" (sample_size > 50,000 and not use_sampling), plus the rules
+    that do not sample and actually read more than 50,000 rows in their newest result."""
+    by_config = pl.col("sample_size").fill_null(0) > LARGE_TABLE_ROWS
+    by_reads = pl.col("rows_tested").fill_null(0) > LARGE_TABLE_ROWS
+    return (
+        enabled.filter(~pl.col("use_sampling"))
+        .join(rows_tested, on="rule_id", how="left")
+        .filter(by_config | by_reads)
+        .with_columns(why=pl.when(by_config & by_reads).then(pl.lit("sample_size and rows read"))
+                      .when(by_config).then(pl.lit("sample_size")).otherwise(pl.lit("rows read")))
+        .select("name", "suite", "owner", "sample_size", "rows_tested", "why")
+        .sort(pl.max_horizontal(pl.col("sample_size").fill_null(0), pl.col("rows_tested").fill_null(0)),
+              descending=True)
+    )
+
+
 def weekly_review(engine: Engine | None = None, now: datetime | None = None) -> WeeklyReview:
     """Everything the Rule review page and `manage.py report weekly` show, computed once."""
     now = now or clock.utcnow()
@@ -167,18 +225,12 @@ def weekly_review(engine: Engine | None = None, now: datetime | None = None) -> 
     failure_30d, failure_7d = failure_rates(counts), failure_rates(counts, "_7d")
     covered = enabled["suite"].unique()
     never = (
-        enabled.join(failure_30d, left_on="name", right_on="rule_name", how="inner")
-        .filter(pl.col("failed") == 0)
+        enabled.join(counts.select("rule_id", "results", "failed", "errors"), on="rule_id", how="inner")
+        .filter(pl.col("results") > 0, pl.col("failed") == 0)
         .select("name", "suite", "owner", "results", "errors")
         .sort("name")
     )
-    unsampled = (
-        enabled.filter(~pl.col("use_sampling"))
-        .join(rows_tested, left_on="name", right_on="rule_name", how="inner")
-        .filter(pl.col("rows_tested") > LARGE_TABLE_ROWS)
-        .select("name", "suite", "owner", "rows_tested")
-        .sort("rows_tested", descending=True)
-    )
+    unsampled = unsampled_large(enabled, rows_tested)
     return WeeklyReview(
         generated_at=now,
         failure_7d=failure_7d.filter(pl.col("failed") > 0).sort(["failure_rate", "failed"], descending=True),

@@ -1,7 +1,9 @@
 """Live rules in the store: syncing parsed manifests (with versions and audit) and reading them back.
 
 Loading is one transaction: every rule lands or none does. Rules of a loaded suite that the
-manifest no longer has are disabled (status `removed`), their history kept. Loading a folder
+manifest no longer has are disabled (status `removed`), their history kept. A rule whose manifest
+says `renamed_from: OLD` takes over OLD's row (same id, versions, results and open violations)
+instead of starting afresh, so reviews count its whole history as one rule. Loading a folder
 is the whole truth (`prune`): suites missing from it are disabled too. A rule disabled or
 retired through the lifecycle commands stays so on reload unless its manifest `enabled` flips.
 """
@@ -20,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 import clock
 from engine.manifest import ManifestError, rule_hash, suite_from_definitions
 from engine.model import Catalog, Rule, Suite
-from store import audit, db
-from store.errors import NotFound
-from store.schema import rule_versions, rules, suites
+from store import audit, db, table_classes
+from store.errors import NotFound, RuleMoveRefused
+from store.schema import rule_versions, rules, suites, violations
 
 log = logging.getLogger(__name__)
 LIVE = ("active", "disabled")  # statuses whose rules belong to their suite; retired/removed do not
@@ -32,7 +34,7 @@ LIVE = ("active", "disabled")  # statuses whose rules belong to their suite; ret
 class RuleChange:
     rule: str
     suite: str
-    change: str  # added changed removed restored enabled disabled
+    change: str  # added changed moved renamed removed restored
     diff: dict[str, Any] = field(default_factory=dict)  # field -> [old, new]
 
 
@@ -86,12 +88,21 @@ def plan_sync(conn: Connection, catalog: Catalog, *, prune: bool = False) -> Syn
     changes: list[RuleChange] = []
     unchanged = 0
     seen: set[str] = set()
+    loaded_names = {rule.name for suite in catalog.suites for rule in suite.rules}
     for suite in catalog.suites:
         for rule in suite.rules:
             seen.add(rule.name)
             row = existing.get(rule.name)
             new = _rule_row(rule, suite)
             if row is None:
+                old = _renamed_from(rule, existing, loaded_names, seen)
+                if old is not None:
+                    seen.add(old)
+                    diff = {"name": [old, rule.name], **_diff(dict(existing[old]["definition"]), new["definition"])}
+                    if existing[old]["suite"] != suite.name:
+                        diff["suite"] = [existing[old]["suite"], suite.name]
+                    changes.append(RuleChange(rule.name, suite.name, "renamed", diff))
+                    continue
                 changes.append(RuleChange(rule.name, suite.name, "added"))
                 continue
             old_definition = dict(row["definition"])
@@ -99,11 +110,13 @@ def plan_sync(conn: Connection, catalog: Catalog, *, prune: bool = False) -> Syn
                 changes.append(RuleChange(rule.name, suite.name, "restored", _diff(old_definition, new["definition"])))
             elif row["definition_hash"] != new["definition_hash"]:
                 diff = _diff(old_definition, new["definition"])
-                if row["suite"] != suite.name:
+                moved = row["suite"] != suite.name
+                if moved:
                     diff["suite"] = [row["suite"], suite.name]
+                    diff["file"] = [_where(row["file"], row["line"]), _where(rule.file, rule.line)]
                 if row["table_name"] != new["table_name"] or row["source"] != new["source"]:
                     diff["table"] = [f"{row['source']}:{row['table_name']}", f"{new['source']}:{new['table_name']}"]
-                changes.append(RuleChange(rule.name, suite.name, "changed", diff))
+                changes.append(RuleChange(rule.name, suite.name, "moved" if moved else "changed", diff))
             else:
                 unchanged += 1
     scope = set(existing_suites) if prune else loaded_suites
@@ -115,10 +128,39 @@ def plan_sync(conn: Connection, catalog: Catalog, *, prune: bool = False) -> Syn
     return SyncPlan(tuple(changes), unchanged, added, disabled)
 
 
+def _renamed_from(rule: Rule, existing: dict[str, Any], loaded: set[str], taken: set[str]) -> str | None:
+    """The stored rule this one was renamed from, if its old name is stored and not loaded itself."""
+    old = rule.definition.get("renamed_from")
+    if isinstance(old, str) and old in existing and old not in loaded and old not in taken:
+        return old
+    return None
+
+
+def _where(file: str | None, line: int | None) -> str:
+    return f"{file or '<store>'}:{line}" if line else (file or "<store>")
+
+
+def refuse_moves(plan: SyncPlan) -> None:
+    """A rule name already used by another suite is almost always a copy-paste slip, not a move."""
+    moves = [c for c in plan.changes if c.change == "moved"]
+    if not moves:
+        return
+    lines = "; ".join(f"rule {c.rule!r} belongs to suite {c.diff['suite'][0]!r} ({c.diff['file'][0]}), "
+                      f"but {c.diff['file'][1]} defines it in suite {c.diff['suite'][1]!r}" for c in moves)
+    raise RuleMoveRefused(f"{lines}. Hint: rename the new rule, or pass --move to move "
+                          f"{'it' if len(moves) == 1 else 'them'} with {'its' if len(moves) == 1 else 'their'} history.")
+
+
 def sync_catalog(conn: Connection, catalog: Catalog, actor: str, *, prune: bool = False,
-                 dry_run: bool = False) -> SyncPlan:
-    """Apply `catalog` inside the caller's transaction; returns the plan it applied."""
+                 dry_run: bool = False, allow_move: bool = False) -> SyncPlan:
+    """Apply `catalog` inside the caller's transaction; returns the plan it applied.
+
+    A rule that moves to another suite is refused (RuleMoveRefused) unless `allow_move`, in a
+    dry run as well, so the dry run predicts the load.
+    """
     plan = plan_sync(conn, catalog, prune=prune)
+    if not allow_move:
+        refuse_moves(plan)
     if dry_run:
         return plan
     now = clock.utcnow()
@@ -134,6 +176,8 @@ def sync_catalog(conn: Connection, catalog: Catalog, actor: str, *, prune: bool 
     for name in plan.suites_disabled:
         conn.execute(suites.update().where(suites.c.name == name).values(enabled=False, updated_at=now))
         audit.record(conn, actor, "suite.disabled", "suite", name, reason="missing from the loaded manifests")
+    # Classes belong to the table: the union over every suite naming it; removals wait for approval.
+    table_classes.reconcile(conn, actor, now, {(s.source, s.qualified_table) for s in catalog.suites})
     return plan
 
 
@@ -146,7 +190,8 @@ def _upsert_suite(conn: Connection, suite: Suite, now: Any) -> None:
 
 def _write_rule(conn: Connection, rule: Rule, suite: Suite, change: RuleChange, actor: str, now: Any) -> None:
     values = _rule_row(rule, suite)
-    current = conn.execute(sa.select(rules).where(rules.c.name == rule.name)).mappings().first()
+    stored_name = change.diff["name"][0] if change.change == "renamed" else rule.name
+    current = conn.execute(sa.select(rules).where(rules.c.name == stored_name)).mappings().first()
     if current is None:
         version = 1
         conn.execute(rules.insert().values(
@@ -159,9 +204,13 @@ def _write_rule(conn: Connection, rule: Rule, suite: Suite, change: RuleChange, 
         enabled, status = current["enabled"], current["status"]
         if status == "removed" or bool(current["definition"].get("enabled", True)) != rule.enabled:
             enabled, status = rule.enabled, "active" if rule.enabled else "disabled"
-        conn.execute(rules.update().where(rules.c.name == rule.name).values(
+        conn.execute(rules.update().where(rules.c.name == stored_name).values(
             **values, enabled=enabled, status=status, version=version, updated_at=now,
         ))
+        if stored_name != rule.name:  # its versions and open episodes follow it; results keep the name they ran under
+            conn.execute(rule_versions.update().where(rule_versions.c.rule_name == stored_name).values(rule_name=rule.name))
+            conn.execute(violations.update().where(violations.c.rule_name == stored_name,
+                                                   violations.c.status != "resolved").values(rule_name=rule.name))
     conn.execute(rule_versions.insert().values(
         rule_name=rule.name, version=version, change=change.change, definition=values["definition"],
         diff=change.diff, changed_by=actor, changed_at=now,
@@ -200,10 +249,18 @@ def live_suites(engine: Engine | None = None) -> list[Suite]:
     by_suite: dict[str, list[Any]] = {}
     for row in rule_rows:
         by_suite.setdefault(row["suite"], []).append(row)
+    # A table's PII columns are masked in every suite naming it, not only in the one that lists them.
+    masked: dict[tuple[str, str], set[str]] = {}
+    for suite_row in suite_rows:
+        key = table_classes.identity(suite_row["source"], suite_row["table_name"])
+        masked.setdefault(key, set()).update(suite_row["pii_columns"] or ())
     live = []
     for suite_row in suite_rows:
         try:
-            live.append(_suite_with_rules(suite_row, by_suite.get(suite_row["name"], [])))
+            suite = _suite_with_rules(suite_row, by_suite.get(suite_row["name"], []))
+            table_pii = masked[table_classes.identity(suite_row["source"], suite_row["table_name"])]
+            extra = sorted(table_pii - set(suite.pii_columns))
+            live.append(dataclasses.replace(suite, pii_columns=(*suite.pii_columns, *extra)) if extra else suite)
         except ManifestError as exc:
             # One unreadable stored suite (e.g. written by a newer version) must not hide the others.
             log.error("suite %s skipped: %s", suite_row["name"], exc)

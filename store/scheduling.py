@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from store import audit, results
+from store import audit, results, uptime
 from store.errors import LeaseHeld, NotFound
 from store.fencing import Lease, check_lease, check_registration, db_now
 from store.schema import (
@@ -171,6 +171,7 @@ def register_scheduler(
                    scheduler_heartbeats.c.status.in_(LIVE_STATUSES))
             .values(status="superseded", epoch=scheduler_heartbeats.c.epoch + 1)
         )
+    uptime.opened(conn, scheduler_id, now)
     audit.record(conn, ACTOR, "scheduler.started", "scheduler", scheduler_id, host=host, pid=pid, epoch=epoch)
     return int(epoch)
 
@@ -190,11 +191,13 @@ def beat(conn: Connection, scheduler_id: str, *, status: str = "running",
     """Write this scheduler's heartbeat with the database's time; FenceLost if its epoch was superseded."""
     if epoch is not None:
         check_registration(conn, scheduler_id, epoch)
+    now = db_now(conn)
     conn.execute(
         scheduler_heartbeats.update()
         .where(scheduler_heartbeats.c.scheduler_id == scheduler_id)
-        .values(beat_at=db_now(conn), status=status, current_suite=current_suite)
+        .values(beat_at=now, status=status, current_suite=current_suite)
     )
+    uptime.extended(conn, scheduler_id, now)
 
 
 # --- suite leases ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The store's tables (SQLAlchemy Core). Changes to them are migrations in store/migrations.py.
+"""The store's tables (SQLAlchemy Core). A change here needs a revision in store/alembic/versions/.
 
 Times are stored as naive UTC and returned as aware UTC (UTCDateTime). Verdicts and states
 are upper- or lower-case strings listed next to each column; JSON columns hold small documents.
@@ -145,6 +145,7 @@ runs = sa.Table(
     sa.Index("ix_runs_started", "started_at"),
     sa.Index("ix_runs_suite_started", "suite", "started_at"),
     sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_status_owner", "status", "owner_host"),
 )
 
 results = sa.Table(
@@ -152,7 +153,8 @@ results = sa.Table(
     metadata,
     _id(),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_name", sa.String(200), nullable=False),  # the name when it ran
+    sa.Column("rule_id", sa.Integer),  # rules.id: one rule across renames and severity changes (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
     sa.Column("severity", sa.String(10), nullable=False),
@@ -170,6 +172,7 @@ results = sa.Table(
     sa.Index("ix_results_rule_finished", "rule_name", "finished_at"),
     sa.Index("ix_results_run", "run_id"),
     sa.Index("ix_results_finished", "finished_at"),
+    sa.Index("ix_results_rule_id_finished", "rule_id", "finished_at"),
 )
 
 # --- violations ----------------------------------------------------------------------------
@@ -179,6 +182,7 @@ violations = sa.Table(
     metadata,
     _id(),
     sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("rule_id", sa.Integer),  # rules.id (0041)
     sa.Column("suite", sa.String(200), nullable=False),
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("check_type", sa.String(50), nullable=False),
@@ -209,6 +213,8 @@ violations = sa.Table(
     sa.Index("ix_violations_rule_detected", "rule_name", "detected_at"),
     sa.Index("ix_violations_status", "status", "detected_at"),
     sa.Index("ix_violations_unacked", "acknowledged", "detected_at"),
+    sa.Index("ix_violations_acknowledged_at", "acknowledged_at"),
+    sa.Index("ix_violations_rule_id", "rule_id"),
 )
 
 violation_samples = sa.Table(
@@ -257,6 +263,20 @@ scheduler_heartbeats = sa.Table(
     sa.Column("epoch", sa.Integer, nullable=False, server_default="0"),
 )
 
+# One row per stretch of time a scheduler process was up: opened at its start, extended by each
+# heartbeat, a new row after a restart or a gap in its beats. Availability reads these (0060), so a
+# restart no longer overwrites the earlier lifetime kept in scheduler_heartbeats.started_at.
+scheduler_uptime = sa.Table(
+    "scheduler_uptime",
+    metadata,
+    _id(),
+    sa.Column("scheduler_id", sa.String(200), nullable=False),
+    sa.Column("up_from", UTCDateTime, nullable=False),  # the store database's clock
+    sa.Column("up_to", UTCDateTime, nullable=False),  # its newest heartbeat in this stretch
+    sa.Index("ix_scheduler_uptime_up_to", "up_to"),
+    sa.Index("ix_scheduler_uptime_scheduler", "scheduler_id", "id"),
+)
+
 suite_leases = sa.Table(
     "suite_leases",
     metadata,
@@ -303,8 +323,11 @@ alerts = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    # Fixed at the first claim: the rows sent together, and the webhook's Idempotency-Key (0040).
+    sa.Column("batch_key", sa.String(100)),
     sa.Index("ix_alerts_status", "status", "next_attempt_at"),
     sa.Index("ix_alerts_created", "created_at"),
+    sa.Index("ix_alerts_batch_key", "batch_key"),
 )
 
 # --- bypass procedure ----------------------------------------------------------------------
@@ -352,6 +375,67 @@ bypass_approvals = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("decided_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
+)
+
+# --- table data classes (gate-security) ----------------------------------------------------
+
+# The classes in force for a table (source + table): the union over every suite naming it,
+# reduced only by an approved class change. Signed like a bypass, so an edited row is noticed.
+table_classes = sa.Table(
+    "table_classes",
+    metadata,
+    _id(),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("data_classes", sa.JSON, nullable=False),  # sorted list of pii | financial | compliance
+    sa.Column("signature", sa.String(128), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.UniqueConstraint("source", "table_name", name="uq_table_classes_source_table"),
+)
+
+# A proposed removal of classes from a table; in force only once a data_eng_lead other than
+# its author approves it.
+class_changes = sa.Table(
+    "class_changes",
+    metadata,
+    _id(),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("table_name", sa.String(400), nullable=False),
+    sa.Column("current", sa.JSON, nullable=False),  # the classes in force when proposed
+    sa.Column("proposed", sa.JSON, nullable=False),  # the classes the manifests declare
+    sa.Column("proposed_by", sa.String(200), nullable=False),
+    sa.Column("proposed_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending approved rejected withdrawn
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("reason", sa.Text),
+    sa.Index("ix_class_changes_status", "status", "source", "table_name"),
+)
+
+# --- scheduled reports and SLA notices -----------------------------------------------------
+
+report_runs = sa.Table(  # one row per report tick: the unique key makes a tick run once across replicas
+    "report_runs",
+    metadata,
+    _id(),
+    sa.Column("report", sa.String(200), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # daily weekly
+    sa.Column("claimed_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("alert_ids", sa.JSON, nullable=False),  # the outbox rows of its deliveries
+    sa.UniqueConstraint("report", "due_at", name="uq_report_runs_report_due"),
+)
+
+sla_states = sa.Table(  # a KPI off its target: since when, and whether the notice went out
+    "sla_states",
+    metadata,
+    sa.Column("kpi", sa.String(40), primary_key=True),
+    sa.Column("breached_since", UTCDateTime, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("target", sa.String(40), nullable=False),
+    sa.Column("notified_at", UTCDateTime),
 )
 
 # --- audit ---------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def add_run(
 ) -> int:
     """One finished run; outcomes are (rule, severity, verdict). Status = worst verdict."""
     started = started_at or clock.utcnow()
-    order = ["PASSED", "WARNED", "FAILED", "ERROR"]
+    order = ["SKIPPED", "PASSED", "WARNED", "FAILED", "ERROR"]
     status = max((o[2] for o in outcomes), key=order.index, default="PASSED")
     with db.write() as conn:
         run_id = conn.execute(
@@ -116,3 +116,9 @@ def real_orders_suite(
 def fix_orders(warehouse: Path) -> None:
     with sqlite3.connect(warehouse) as conn:
         conn.execute("UPDATE orders SET id = 2 WHERE id IS NULL")
+
+
+def add_blocked_suite(name: str, layer: str = "silver", data_classes: Sequence[str] = ()) -> int:
+    """A suite whose latest run fails a HIGH rule: a bypass may be requested for it (issue 12)."""
+    add_suite(name, layer, data_classes)
+    return add_run(name, [(f"{name.rpartition('.')[2]}_blocking", "HIGH", "FAILED")])

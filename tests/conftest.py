@@ -32,6 +32,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv("DQ_DATA_DIR", str(data))
     monkeypatch.setenv("DQ_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
+    # Tests may freeze the gate's clock with DQ_NOW; tests/security/ unsets this to attack it.
+    monkeypatch.setenv("DQ_TEST_ALLOW_CLOCK_OVERRIDE", "true")
     from store import db
 
     db.dispose_all()

@@ -228,6 +228,9 @@ def heartbeat(
                 status=status,
             )
         )
+        # The up-time history availability reads: one stretch from its start to its newest beat.
+        conn.execute(schema.scheduler_uptime.insert().values(scheduler_id=scheduler_id, up_from=started_at,
+                                                             up_to=beat_at))
 
 
 SOURCES = """\

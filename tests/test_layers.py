@@ -14,6 +14,8 @@ FORBIDDEN = {
     "ops": ("streamlit", "pages", "console", "cli"),
     "alerting": ("streamlit", "pages", "console", "cli"),
     "scheduler": ("streamlit", "pages", "console"),
+    # Log texts and process counters: usable from every layer, so they import none of them.
+    "telemetry": ("streamlit", "pages", "console", "cli", "scheduler", "alerting", "ops", "store", "engine"),
 }
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from html import escape
+from typing import Any
 
 import settings
 from alerting import messages
@@ -23,13 +25,45 @@ def compose(destination: str, rows: Sequence[Alert]) -> EmailMessage:
     message["Subject"] = f"[DQ {messages.worst_severity(items)}] {messages.headline(items)}"
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="dq-console")
+    if messages.is_report(items):
+        message.replace_header("Subject", messages.headline(items))
+        message.set_content("\n\n".join(str(item.get("text") or "") + f"\n\n{item.get('link', '')}" for item in items))
+        message.add_alternative(report_html(items), subtype="html")
+        return message
     lines = [messages.headline(items), ""]
     for item in items:
         link = item.get("link") or item.get("incident_url")
         lines += [messages.line(item), *([f"  {link}"] if link else []), ""]
-    lines.append("Acknowledge in the console to stop reminders and escalation.")
+    if any(messages.event_of(item) != "notice" for item in items):
+        lines.append("Acknowledge in the console to stop reminders and escalation.")
     message.set_content("\n".join(lines))
     return message
+
+
+def report_html(items: Sequence[Mapping[str, Any]]) -> str:
+    """The HTML part of a report e-mail: the KPI table (daily) or the review's tables (weekly), and the link."""
+    parts = ["<html><body style=\"font-family: sans-serif\">"]
+    for item in items:
+        parts.append(f"<h2>{escape(str(item.get('title') or item.get('report')))}</h2>")
+        kpis = item.get("kpis") or []
+        if kpis:
+            parts.append(_table(["KPI", "Value", "Target", "Status"],
+                                [[k["label"], k["value"], k["target"], k["status"]] for k in kpis]))
+        for name, rows in (item.get("sections") or {}).items():
+            parts.append(f"<h3>{escape(name.replace('_', ' ').capitalize())}</h3>")
+            parts.append(_table(list(rows[0]), [list(r.values()) for r in rows]) if rows else "<p>none</p>")
+        if item.get("link"):
+            link = escape(str(item["link"]), quote=True)
+            parts.append(f'<p><a href="{link}">Open the panels in the console</a></p>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th align=\"left\">{escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr>{head}</tr>{body}</table>"
 
 
 def _tls_context() -> ssl.SSLContext:

@@ -18,6 +18,11 @@ def dedup_key(rule_name: str) -> str:
     return f"dq-rule:{rule_name}"[:255]
 
 
+def error_dedup_key(rule_name: str) -> str:
+    """A rule that could not run is its own incident, apart from its data failures."""
+    return f"dq-rule-error:{rule_name}"[:255]
+
+
 def event(routing_key: str, row: Alert) -> dict[str, Any]:
     """The exact Events API v2 document for one outbox row."""
     item = row.payload

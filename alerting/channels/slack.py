@@ -10,7 +10,11 @@ from alerting.channels.http_post import endpoint, post_json
 from store.alerts import Alert
 
 MAX_SECTIONS = 45  # Slack accepts at most 50 blocks per message
-_ICONS = {"notice": ":information_source:", "new": ":red_circle:", "still_failing": ":large_orange_circle:", "escalated": ":rotating_light:", "recovered": ":large_green_circle:"}
+_ICONS = {
+    "notice": ":information_source:", "new": ":red_circle:", "could_not_check": ":warning:",
+    "still_failing": ":large_orange_circle:", "still_could_not_check": ":warning:", "escalated": ":rotating_light:",
+    "recovered": ":large_green_circle:", "checked_again": ":large_green_circle:",
+}
 
 
 def escape(text: str) -> str:
@@ -29,7 +33,11 @@ def body(destination: str, rows: Sequence[Alert]) -> dict[str, Any]:
     items = messages.ordered([row.payload for row in rows])
     title = messages.headline(items)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
-    blocks += [_section(item) for item in items[:MAX_SECTIONS]]
+    if messages.is_report(items):
+        blocks += [b for item in items[:5] for b in _report_blocks(item)]
+        items = items[:5]
+    else:
+        blocks += [_section(item) for item in items[:MAX_SECTIONS]]
     if len(items) > MAX_SECTIONS:
         more = f"and {len(items) - MAX_SECTIONS} more in the console"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
@@ -42,9 +50,26 @@ def body(destination: str, rows: Sequence[Alert]) -> dict[str, Any]:
 def _section(item: Mapping[str, Any]) -> dict[str, Any]:
     icon = _ICONS[messages.event_of(item)]
     text = f"{icon} {escape(messages.line(item))}"
-    if item.get("link"):
+    if item.get("link") and item.get("violation_id") is not None:
         text += f"\n<{item['link']}|Open violation #{item['violation_id']}>"
+    elif item.get("link"):
+        text += f"\n<{item['link']}|Open in the console>"
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _report_blocks(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A report: KPI fields (two columns, at most 10 per section, as Slack allows), then the link."""
+    blocks: list[dict[str, Any]] = []
+    fields = [{"type": "mrkdwn", "text": escape(f"*{k['label']}*\n{k['value']} (target {k['target']}) {k['status']}")[:2000]}
+              for k in item.get("kpis") or []]
+    for start in range(0, len(fields), 10):
+        blocks.append({"type": "section", "fields": fields[start:start + 10]})
+    lines = messages.report_lines(item)[1 + len(item.get("kpis") or []):]
+    if lines:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": escape("\n".join(lines))[:3000]}})
+    if item.get("link"):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{item['link']}|Open the panels in the console>"}]})
+    return blocks
 
 
 def send(destination: str, rows: Sequence[Alert]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from alerting import messages
 from alerting.channels.http_post import endpoint, post_json
-from store.alerts import Alert
+from store.alerts import Alert, batch_key
 
 
 def body(rows: Sequence[Alert]) -> dict[str, Any]:
@@ -20,8 +20,11 @@ def body(rows: Sequence[Alert]) -> dict[str, Any]:
 
 
 def idempotency_key(rows: Sequence[Alert]) -> str:
-    """Same rows, same key: a receiver can drop the rare re-send after an interrupted delivery."""
-    return "dq-alerts-" + "-".join(str(row.id) for row in sorted(rows, key=lambda r: r.id))
+    """The batch's key, fixed at its first claim: a receiver can drop the re-send after an interrupted delivery."""
+    keys = {row.batch_key for row in rows}
+    if len(keys) == 1 and None not in keys:
+        return str(keys.pop())
+    return batch_key([row.id for row in rows])
 
 
 def send(destination: str, rows: Sequence[Alert]) -> None:

@@ -61,9 +61,12 @@ def receiver() -> Iterator[HttpReceiver]:
                 status = state.statuses.pop(0) if state.statuses else (202 if self.path == "/v2/enqueue" else 200)
             state.received.set()
             time.sleep(state.delay_seconds)
-            self.send_response(status)
-            self.end_headers()
-            self.wfile.write(b"ok" if status < 400 else b"invalid_payload")
+            try:
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status < 400 else b"invalid_payload")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the sender was killed while we held the answer back
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -16,7 +16,7 @@ from tests.alerting.conftest import (
     make_suite,
     update_violation,
 )
-from tests.bypass_rows import add_suite, checklist
+from tests.bypass_rows import add_blocked_suite, checklist
 
 
 def _rows() -> list[tuple]:
@@ -103,7 +103,7 @@ def test_snoozed_violations_are_suppressed_until_the_snooze_ends(sqlite_store, c
 def _approved_bypass(monkeypatch, hours: float = 4) -> int:
     """A bypass requested and approved through the store, active from T0 for `hours`."""
     monkeypatch.setenv("DQ_NOW", T0.isoformat())
-    add_suite("silver.orders")
+    add_blocked_suite("silver.orders")
     request_id = create_request(User("req@company.com", frozenset({"on_call"})), checklist("silver.orders", hours=hours))
     approve(User("data-eng-lead@company.com", frozenset({"data_eng_lead"})), request_id)
     monkeypatch.delenv("DQ_NOW")

@@ -74,9 +74,9 @@ def test_acknowledged_low_severity_snoozed_or_never_alerted_violations_do_not_es
 def test_escalation_levels_follow_each_other(sqlite_store, tmp_path, policy) -> None:
     from alerting.policy import EscalationLevel
 
-    policy = type(policy)(**{**policy.__dict__, "levels": (
-        EscalationLevel(1, 15, "sre", ("email",)),
-        EscalationLevel(2, 60, "data-eng", ("email",)),
+    policy = type(policy)(**{**policy.__dict__, "escalation_steps": {"HIGH": (15, 60)}, "levels": (
+        EscalationLevel(1, None, "sre", ("email",)),
+        EscalationLevel(2, None, "data-eng", ("email",)),
     )})
     vid = add_violation("orders_id_not_null", "HIGH")
     enqueue(Recorded(1, opened=[vid]), policy)
@@ -84,3 +84,37 @@ def test_escalation_levels_follow_each_other(sqlite_store, tmp_path, policy) -> 
     escalate_due(now=T0 + timedelta(minutes=61), policy=policy)
     # No channel is configured: escalations are recorded for the console, not lost.
     assert _escalations() == [(vid, "store", "console", 1), (vid, "store", "console", 2)]
+
+
+def test_each_severity_escalates_on_the_runbooks_clock_through_its_own_channels(sqlite_store, channels_env, smtp_receiver) -> None:
+    """Measured: every severity escalated on one 15-minute timer; the runbook says 15 min, 30 min, 2 h, 24 h."""
+    from pathlib import Path
+
+    import settings
+    from alerting.policy import load_policy
+
+    policy = load_policy(Path(settings.ROOT) / "config" / "alerting.yaml")  # the shipped file
+    ids = {sev: add_violation(f"rule_{sev.lower()}", sev) for sev in ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")}
+    enqueue(Recorded(1, opened=list(ids.values())), policy)
+
+    def escalated_at(minutes: float) -> set[tuple[str, int, str]]:
+        escalate_due(now=T0 + timedelta(minutes=minutes), policy=policy)
+        with db.read() as conn:
+            rows = [a for a in outbox.recent(conn, limit=1000) if a.kind == "escalation"]
+        return {(a.severity, a.payload["level"], a.channel) for a in rows}
+
+    assert escalated_at(14.9) == set()
+    assert escalated_at(15) == {("CRITICAL", 1, "pagerduty"), ("CRITICAL", 1, "email"), ("CRITICAL", 1, "slack")}
+    assert {e for e in escalated_at(29.9) if e[0] == "HIGH"} == set()
+    assert {e for e in escalated_at(30) if e[0] == "HIGH"} == {("HIGH", 1, "pagerduty"), ("HIGH", 1, "email"), ("HIGH", 1, "slack")}
+    assert {e for e in escalated_at(60) if e[1] == 2} == {("CRITICAL", 2, "email")}  # management
+    assert {e for e in escalated_at(119) if e[0] == "MEDIUM"} == set()
+    # P3: e-mail + Slack to the SRE team, no page
+    assert {e for e in escalated_at(120) if e[0] == "MEDIUM"} == {("MEDIUM", 1, "email"), ("MEDIUM", 1, "slack")}
+    assert {e for e in escalated_at(24 * 60 - 1) if e[0] == "LOW"} == set()
+    assert {e for e in escalated_at(24 * 60) if e[0] == "LOW"} == {("LOW", 1, "slack")}
+    assert {e for e in escalated_at(10 * 24 * 60) if e[0] == "INFO"} == set()
+    with db.read() as conn:
+        details = conn.execute(sa.select(audit_log.c.entity_id, audit_log.c.details)).all()
+    minutes = {int(entity): d["after_minutes"] for entity, d in details if d["level"] == 1}
+    assert minutes == {ids["CRITICAL"]: 15, ids["HIGH"]: 30, ids["MEDIUM"]: 120, ids["LOW"]: 1440}

@@ -22,15 +22,19 @@ def test_the_shipped_policy_is_the_runbooks() -> None:
         "CRITICAL": ("email", "slack", "pagerduty"),
     }
     assert policy.channels_for("LOW") == ("slack", "webhook")
-    assert policy.escalate_after_minutes == 15
-    assert [(lvl.team, lvl.after_minutes) for lvl in policy.levels] == [("sre", 15), ("management", 60)]
+    assert dict(policy.escalation_steps) == {"CRITICAL": (15, 60), "HIGH": (30, 120), "MEDIUM": (120,), "LOW": (1440,)}
+    assert [(lvl.level, lvl.team) for lvl in policy.levels] == [(1, "sre"), (2, "management")]
+    assert policy.approval_reminder_minutes == 60
     assert policy.teams["sre"].email == ("sre-oncall@company.com",)
 
 
 def test_without_a_file_the_runbook_defaults_apply(tmp_path) -> None:
     policy = load_policy(tmp_path / "absent.yaml")
     assert policy.channels_for("MEDIUM") == ("email", "slack", "webhook")
-    assert [(lvl.level, lvl.after_minutes, lvl.team) for lvl in policy.levels] == [(1, 15, "default")]
+    assert [(lvl.level, lvl.team) for lvl in policy.levels] == [(1, "default")]
+    # the runbook's response times: P1 15 min, P2 30 min, P3 2 h, P4 24 h; INFO never escalates
+    assert [policy.step_minutes(s, 1) for s in ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")] == [15, 30, 120, 1440, None]
+    assert policy.step_minutes("CRITICAL", 2) is None
 
 
 @pytest.mark.parametrize(
@@ -109,3 +113,47 @@ def test_backoff_doubles_up_to_the_maximum_then_stops(tmp_path) -> None:
         T0 + timedelta(seconds=30), T0 + timedelta(seconds=60), T0 + timedelta(seconds=100),
         T0 + timedelta(seconds=100), None,
     ]
+
+
+STEPS_YAML = """
+teams:
+  data-eng: {}
+  sre: {}
+  management: {email: [manager@company.com]}
+escalation:
+  steps:
+    CRITICAL: [5, 20]
+    MEDIUM: [90]
+  levels:
+    - {team: sre, channels: [pagerduty, email, slack]}
+    - {team: management, channels: [email]}
+approvals:
+  remind_after_minutes: 45
+"""
+
+
+def test_escalation_steps_are_set_per_severity(tmp_path) -> None:
+    path = tmp_path / "alerting.yaml"
+    path.write_text(STEPS_YAML)
+    policy = load_policy(path)
+    assert [policy.step_minutes("CRITICAL", n) for n in (1, 2, 3)] == [5, 20, None]
+    assert (policy.step_minutes("MEDIUM", 1), policy.step_minutes("MEDIUM", 2)) == (90, None)
+    assert policy.step_minutes("HIGH", 1) is None  # left out: never escalates
+    assert policy.escalation_severities == ("MEDIUM", "CRITICAL")
+    assert policy.approval_reminder_minutes == 45
+
+
+@pytest.mark.parametrize(
+    ("escalation", "problem"),
+    [
+        ("  steps: {CRITICAL: [30, 15]}\n", r"alerting.yaml:4: escalation.steps.CRITICAL: \[30, 15\] is not a list of rising minutes >= 1"),
+        ("  steps: {CRITICAL: [abc]}\n", r"escalation.steps.CRITICAL: \['abc'\] is not a list of rising minutes"),
+        ("  steps: {URGENT: [15]}\n", r"escalation.steps.URGENT: unknown key. Hint: use one of INFO, LOW, MEDIUM, HIGH, CRITICAL"),
+        ("  steps: {HIGH: [30]}\n  escalate_after_minutes: 15\n", r"escalation.steps: given together with escalate_after_minutes"),
+    ],
+)
+def test_bad_escalation_steps_are_named_with_file_line_and_key(tmp_path, escalation: str, problem: str) -> None:
+    path = tmp_path / "alerting.yaml"
+    path.write_text("teams:\n  sre: {}\nescalation:\n" + escalation + "  levels: [{team: sre}]\n")
+    with pytest.raises(PolicyError, match=problem):
+        load_policy(path)

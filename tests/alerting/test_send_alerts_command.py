@@ -53,7 +53,7 @@ def test_send_alerts_retries_failed_alerts_on_request(sqlite_store, channels_env
 
 def test_check_config_names_file_line_and_key(config_dir, capsys) -> None:
     assert _run("--check-config") == 0
-    assert "is valid: 3 team(s), escalation: sre after 15 min" in capsys.readouterr().out
+    assert "is valid: 3 team(s), escalation: CRITICAL sre after 15 min; HIGH sre after 15 min" in capsys.readouterr().out
     (config_dir / "alerting.yaml").write_text("severity_channels:\n  LOW: [sms]\n")
     assert _run("--check-config") == 2
     out = capsys.readouterr().out

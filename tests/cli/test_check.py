@@ -44,3 +44,22 @@ def test_an_unmigrated_store_says_how_to_fix_it(tmp_path: Path) -> None:
     done = manage("check", env=env)
     assert done.returncode == 1
     assert "FAIL store:" in done.stdout and "python manage.py migrate" in done.stdout
+
+
+def test_check_validates_the_four_config_files_with_file_line_and_key(sqlite_store: str, tmp_path: Path) -> None:
+    import shutil
+
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", config)
+    (config / "roles.yaml").write_text("users:\n  oncall@company.com: [on_call]\n  lead@company.com: [data_eng_lead\n")
+    (config / "alerting.yaml").write_text("delivery:\n  max_attempt: 3\n")
+    env = {**env_for(tmp_path, sqlite_store, "sqlite:////nowhere.db"), "DQ_CONFIG_DIR": str(config)}
+    done = manage("check", env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines if " config " in line] == [
+        "FAIL config alerting.yaml", "OK   config approval_matrix.yaml", "OK   config dq.yaml", "FAIL config roles.yaml",
+        "OK   config reports.yaml",
+    ]
+    assert f"  {config / 'roles.yaml'}:4: not valid YAML" in done.stdout
+    assert f"  {config / 'alerting.yaml'}:2: delivery.max_attempt: unknown key" in done.stdout

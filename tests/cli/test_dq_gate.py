@@ -120,7 +120,7 @@ def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path, capsys: pytest.C
     config = _config(tmp_path, "dq: {strict_mode: nope}")
 
     assert main(["dq_gate", "--suite", "silver.orders", "--max-age", "60", "--config", config]) == 2
-    assert f"{config}: key dq.strict_mode must be true or false" in capsys.readouterr().err
+    assert f"{config}:1 key 'dq.strict_mode': must be true or false, got 'nope'" in capsys.readouterr().err
 
 
 def test_a_suite_that_could_not_run_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -138,6 +138,7 @@ def test_an_unknown_suite_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bypass_cli_lists_exports_and_expires(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=1))
     bypass.approve(user(LEAD), request_id)
 

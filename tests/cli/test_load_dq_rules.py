@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -63,3 +64,51 @@ def test_unmigrated_store_says_how_to_fix(tmp_path: Path) -> None:
     done = manage("load_dq_rules", str(rules), env=env)
     assert done.returncode == 2
     assert "Hint: run `python manage.py migrate`" in done.stderr
+
+
+def suites_enabled(store: str) -> dict[str, bool]:
+    engine = sa.create_engine(store)
+    with engine.connect() as conn:
+        rows = {r[0]: r[1] for r in conn.execute(sa.text("SELECT name, enabled FROM suites"))}
+    engine.dispose()
+    return {k: bool(v) for k, v in rows.items()}
+
+
+def test_an_emptied_manifest_is_refused_unless_prune_is_given(store_url: str, tmp_path: Path) -> None:
+    rules, env = setup(tmp_path, store_url)
+    assert manage("load_dq_rules", str(rules), env=env).returncode == 0
+    (rules / "s2.yaml").write_text("")  # an editor saved an empty buffer
+    done = manage("load_dq_rules", str(rules), env=env)
+    assert done.returncode == 2
+    assert "s2.yaml: holds no suite (the file is empty or only comments)" in done.stderr
+    assert "pass --prune to disable its suites on purpose" in done.stderr
+    assert suites_enabled(store_url) == {"s1": True, "s2": True}
+    done = manage("load_dq_rules", "--prune", str(rules), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "disabled suite: s2" in done.stdout
+    assert suites_enabled(store_url) == {"s1": True, "s2": False}
+
+
+def test_a_rule_name_of_another_suite_is_refused_unless_move(store_url: str, tmp_path: Path) -> None:
+    rules, env = setup(tmp_path, store_url)
+    assert manage("load_dq_rules", str(rules), env=env).returncode == 0
+    (rules / "s2.yaml").write_text(GOOD.format(n=2) + "  - {name: r1, check: not_null, column: b, severity: LOW}\n")
+    (rules / "s1.yaml").write_text(GOOD.format(n=1).replace("name: r1", "name: r1b"))
+    for dry in (["--dry-run"], []):
+        done = manage("load_dq_rules", *dry, str(rules), env=env)
+        assert done.returncode == 2, done.stdout
+        assert re.search(r"rule 'r1' belongs to suite 's1' \(.*s1.yaml:6\), but .*s2.yaml:7 defines it in suite 's2'",
+                         done.stderr), done.stderr
+        assert "pass --move" in done.stderr
+    assert rule_names(store_url) == ["r1", "r2"]
+    done = manage("load_dq_rules", "--dry-run", "--move", str(rules), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "would move: r1 [s2]" in done.stdout
+    assert "suite: 's1' -> 's2'" in done.stdout
+    assert manage("load_dq_rules", "--move", str(rules), env=env).returncode == 0
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        suite, version = conn.execute(sa.text("SELECT suite, version FROM rules WHERE name = 'r1'")).one()
+        changes = list(conn.execute(sa.text("SELECT change FROM rule_versions WHERE rule_name = 'r1' ORDER BY version")).scalars())
+    engine.dispose()
+    assert (suite, version, changes) == ("s2", 2, ["added", "moved"])

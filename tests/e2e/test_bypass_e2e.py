@@ -43,13 +43,14 @@ def console(sqlite_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     """The console (`streamlit run app.py`) with the trusted-header identity; yields the page's URL."""
     warehouse = real_orders_suite(tmp_path, monkeypatch)
     add_suite("gold.revenue", "gold")
+    add_run("gold.revenue", [("revenue_blocking", "HIGH", "FAILED")])  # a bypass only while blocked
     add_suite("silver.customers", "silver", ["pii"])
     add_run("silver.customers", [("customers_email_valid", "CRITICAL", "FAILED")])
     port = _free_port()
     env = {**os.environ, "DQ_AUTH_HEADER": "X-DQ-User"}
     log = (tmp_path / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "serve.py"),
          "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -131,7 +132,7 @@ def file_request(page: Page, table_option: str, hours: str) -> None:
 
 def approve(page: Page, request_id: int) -> None:
     tab(page, "Pending approval")
-    page.locator(f".st-key-approve_{request_id} button").click()
+    page.locator(f".st-key-approve_{request_id} button").first.click()
 
 
 def confirm_dialog(page: Page, field: str, text: str, button: str) -> None:
@@ -162,8 +163,9 @@ def test_the_failover_procedure_end_to_end(console: tuple[str, Path], browser: B
     lead2 = open_as(browser, url, LEAD2)
     file_request(lead2, "gold.revenue (suite gold.revenue, gold)", "12")
     expect(lead2.get_by_text("Bypass request #2 filed; it needs data_eng_lead + manager.")).to_be_visible()
-    approve(lead2, 2)
-    expect(lead2.get_by_text("cannot approve it (four eyes)")).to_be_visible()
+    tab(lead2, "Pending approval")
+    expect(lead2.locator(".st-key-approve_2 button").first).to_be_disabled()  # enabled only for who may approve
+    expect(lead2.get_by_text("cannot approve it (four eyes)").first).to_be_visible()
 
     # The lead approves silver (active) and gold (still needs the manager); the manager completes gold.
     lead = open_as(browser, url, LEAD)

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 USER = "oncall@company.com"
-TITLES = [p.title for p in nav.PAGES]
+TITLES = [p.title for p in nav.SIDEBAR]
 pytestmark = pytest.mark.browser
 
 
@@ -80,7 +80,7 @@ def base_url(store: dict[str, object]) -> Iterator[str]:
     # The server logs to a file: an unread pipe would block a chatty server once its buffer fills.
     log = (Path(str(store["folder"])) / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
@@ -160,16 +160,18 @@ def test_trusted_header_identifies_the_user(base_url: str, browser: Browser) -> 
 
 def test_acknowledge_in_the_browser_records_the_user(base_url: str, browser: Browser, store: dict) -> None:
     page = _open(browser, f"{base_url}/violations")
-    chooser = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select violations to act on")
-    chooser.locator("input").click()
-    page.locator('[role="option"]').filter(has_text=f"#{store['ack']} HIGH").click()
-    page.keyboard.press("Escape")
-    page.get_by_placeholder("e.g. upstream load re-running").fill("seen in the browser")
-    page.get_by_placeholder("e.g. upstream load re-running").press("Enter")
-    button = page.get_by_role("button", name="Acknowledge selected")
-    button.wait_for(timeout=90_000)
+    _settled(page)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    assert box is not None
+    # Triage order: the CRITICAL one first, then the HIGH one to acknowledge; click its row's checkbox.
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * 1 + 17)
+    page.get_by_role("button", name="Acknowledge (1)").wait_for(timeout=90_000)
+    page.get_by_placeholder("e.g. upstream load re-running").first.fill("seen in the browser")
+    page.get_by_placeholder("e.g. upstream load re-running").first.press("Enter")
+    button = page.get_by_role("button", name="Acknowledge (1)")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Acknowledge selected') && !b.disabled)",
+        "() => [...document.querySelectorAll('button')].some(b => b.innerText.includes('Acknowledge (1)') && !b.disabled)",
         timeout=90_000,
     )
     button.click()
@@ -189,7 +191,7 @@ def test_acknowledge_in_the_browser_records_the_user(base_url: str, browser: Bro
 
 def test_deep_link_opens_the_violation(base_url: str, browser: Browser, store: dict) -> None:
     page = _open(browser, f"{base_url}/violations?violation={store['deep']}")
-    heading = page.locator("h3").filter(has_text=f"#{store['deep']} CRITICAL")
+    heading = page.locator("h3").filter(has_text=f"#{store['deep']} CRITICAL")  # "#N CRITICAL · rule · open"
     heading.wait_for(timeout=120_000)
     assert "revenue_positive" in heading.inner_text()
     page.get_by_text("Failing-row sample").wait_for(timeout=90_000)

@@ -6,6 +6,7 @@ verdict everywhere (decimals, time zones and MySQL booleans are delivered differ
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from engine.evaluate import evaluate_suite
 from engine.model import Layer, Level, Rule, Severity, Source, Suite
@@ -155,4 +157,63 @@ def write_parquet(base: Path, schema: str, table: str, frame: pl.DataFrame, *, f
         frame.write_parquet(target / f"{table}.parquet")
 
 
-__all__ = ["EDGE", "NOW", "Level", "Warehouse", "edge_frame", "rule", "write_parquet"]
+
+
+# ------------------------------------------------------------ fresh databases and rules from YAML
+
+
+def rules_from_yaml(text: str) -> list[Rule]:
+    """Rules through the manifest parser (the front door), from an inline YAML list of rules."""
+    from engine.manifest import suite_from_definitions
+
+    definitions = yaml.safe_load(textwrap.dedent(text))
+    suite = suite_from_definitions({"suite": "t", "source": "db", "table": "t", "layer": "silver"}, definitions)
+    return list(suite.rules)
+
+
+@dataclass
+class Database:
+    """A fresh, empty database on one backend; `run` evaluates YAML rules against one of its tables."""
+
+    backend: str
+    url: str  # SQLAlchemy
+    cx_url: str  # connectorx
+
+    def execute(self, *statements: str, rows: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> None:
+        """Run DDL written for this backend, then insert `rows` (table -> list of dicts) through SQLAlchemy."""
+        engine = sa.create_engine(self.url)
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+            for table, values in (rows or {}).items():
+                if values:
+                    reflected = sa.Table(table, sa.MetaData(), autoload_with=conn)
+                    conn.execute(reflected.insert(), list(values))
+        engine.dispose()
+
+    def run(self, rules_yaml: str, table: str, *, now: datetime = NOW,
+            sources: Mapping[str, Source] | None = None) -> SuiteReport:
+        suite = Suite(name="t", source="db", table=table, schema=None, layer=Layer.SILVER, data_classes=(),
+                      pii_columns=(), rules=tuple(rules_from_yaml(rules_yaml)))
+        return evaluate_suite(suite, sources or {"db": Source(name="db", url_env="DQ_TEST_DB_URL")}, now=now)
+
+    def results(self, rules_yaml: str, table: str, **options: Any) -> dict[str, RuleResult]:
+        return {r.rule_name: r for r in self.run(rules_yaml, table, **options).results}
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """A fresh database on SQLite, PostgreSQL and MariaDB in turn; DQ_TEST_DB_URL points source `db` at it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+        (tmp_path / "db.sqlite").touch()
+        monkeypatch.setenv("DQ_TEST_DB_URL", url)
+        yield Database("sqlite", url, url)
+        return
+    admin = PG_ADMIN_URL if request.param == "postgresql" else MARIADB_ADMIN_URL
+    for url in _fresh_database(admin, "PostgreSQL" if request.param == "postgresql" else "MariaDB"):
+        monkeypatch.setenv("DQ_TEST_DB_URL", connectorx_url(url))
+        yield Database(request.param, url, connectorx_url(url))
+
+
+__all__ = ["EDGE", "NOW", "Database", "Level", "Warehouse", "edge_frame", "rule", "rules_from_yaml", "write_parquet"]

@@ -80,6 +80,9 @@ AGGREGATE_CASES = [
     ("freshness warn level", "freshness", {"column": "tstz", "max_age": "3h", "warn_age": "1h"}, W, 7200.0),
     ("freshness of a naive timestamp in a zone", "freshness", {"column": "ts", "max_age": "30m", "timezone": "Europe/Berlin"}, P, 0.0),
     ("freshness of a date", "freshness", {"column": "day", "max_age": "1d"}, P, 36000.0),
+    ("count of non-NULL values", "count", {"column": "name", "min": 7}, F, 6),
+    ("count_distinct, NULL is no value", "count_distinct", {"column": "select", "min": 1, "max": 2}, P, 2),
+    ("reconciliation: rows vs the rows of ref", "reconciliation", {"stat": "count", "ref_table": "ref", "tolerance": 5}, P, 7),
 ]
 
 

@@ -195,9 +195,12 @@ class CountingReader:
     def probe(self, table):
         return self.inner.probe(table)
 
-    def scan(self, spec):
+    def describe(self, table):
+        return self.inner.describe(table)
+
+    def read(self, spec):
         CountingReader.scans.append(spec)
-        return self.inner.scan(spec)
+        return self.inner.read(spec)
 
 
 

@@ -61,7 +61,7 @@ ERROR_CASES = [
     ("type mismatch", rule("string_length", column="amount", max=3), "needs a text column"),
     ("aggregate of text", rule("aggregate", column="name", stat="mean", min=0), "needs a numeric column"),
     ("freshness of a number", rule("freshness", column="amount", max_age="1h"), "needs a timestamp or date"),
-    ("unknown schema type", rule("schema", columns={"id": "bigint"}), "unknown type(s) bigint"),
+    ("unknown schema type", rule("schema", columns={"id": "bigint"}), "unknown type 'bigint'"),
     ("accepted text values on a number", rule("accepted_values", column="amount", values=["x"]), "is not a number"),
 ]
 

@@ -129,7 +129,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def _lake_result(check: str, params: dict, **options):
-    if check == "referential":
+    if "ref_table" in params:
         params["ref_table"] = "silver.ref"
     suite = Suite(name="edge", source="lake", table=EDGE, schema="silver", layer=Layer.SILVER, data_classes=(),
                   pii_columns=(), rules=(rule(check, **params),))
@@ -259,3 +259,31 @@ def test_a_read_only_role_lets_the_engine_read_and_refuses_writes(pg_url: str, m
 
 
 DELETE_THROUGH_A_SELECT = "WITH gone AS (DELETE FROM {table} RETURNING id) SELECT id FROM gone"
+
+
+def test_parallel_degree_of_the_rules_sets_the_reads_partitions(pg_warehouse: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runbook's `parallel_degree: 4`: the read uses the largest degree its rules ask for, with no
+    global setting and whatever the table's size; the verdicts are the single read's."""
+    url = connectorx_url(pg_warehouse)
+    monkeypatch.setenv("DQ_TEST_WH_URL", url)
+    warehouse = Warehouse("postgresql", url)
+    plain = [rule("not_null", "a", column="name"), rule("unique", "b", column="id")]
+    tuned = [rule("not_null", "a", column="name", _={"parallel_degree": 2}),
+             rule("unique", "b", column="id", _={"parallel_degree": 4})]
+    reader = reader_for(Location("wh", "postgresql", url))
+    spec = ReadSpec(TableRef(None, EDGE), ("id", "name"), partitions=4)
+    assert reader._partition_key(ReadSpec(TableRef(None, EDGE), ("id", "name"))) is None  # default: one read
+    assert reader._partition_key(spec) == "id"
+    single = warehouse.run(plain)
+    asked: list[object] = []
+    real_read = ConnectorxReader._read
+
+    def recording(self, sql, **options):  # the real read, noting how many connections it was given
+        asked.append(options.get("partition_num"))
+        return real_read(self, sql, **options)
+
+    monkeypatch.setattr(ConnectorxReader, "_read", recording)
+    parallel = warehouse.run(tuned)
+    assert 4 in asked
+    assert [(r.status, r.failing_rows) for r in parallel.results] == [(r.status, r.failing_rows) for r in single.results]
+    assert parallel.rows_read == 7

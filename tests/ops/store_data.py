@@ -158,6 +158,10 @@ def _fill_other_tables(conn: sa.Connection, now: datetime, run_id: int, violatio
         claimed_by="sched-1", claimed_at=now, finished_at=now, run_id=run_id))
     conn.execute(schema.scheduler_heartbeats.insert().values(
         scheduler_id="sched-1", host="h1", pid=42, started_at=now, beat_at=now, status="running", timezone="UTC"))
+    conn.execute(schema.scheduler_uptime.insert().values(scheduler_id="sched-1", up_from=now, up_to=now))
+    conn.execute(schema.report_runs.insert().values(report="daily_health", due_at=now, kind="daily",
+                                                    claimed_by="sched-1", created_at=now, alert_ids=[]))
+    conn.execute(schema.sla_states.insert().values(kpi="success_rate", breached_since=now, value=90.0, target="> 95%"))
     conn.execute(schema.suite_leases.insert().values(suite="silver.orders", holder=None, run_id=None, acquired_at=None, expires_at=None))
     conn.execute(schema.schedule_claims.insert().values(suite="silver.orders", due_at=now, claimed_by="sched-1", claimed_at=now, run_id=run_id))
     conn.execute(schema.alerts.insert().values(
@@ -172,6 +176,9 @@ def _fill_other_tables(conn: sa.Connection, now: datetime, run_id: int, violatio
     )).inserted_primary_key[0]
     conn.execute(schema.bypass_approvals.insert().values(
         request_id=request_id, approver="carol", role="data_eng_lead", decision="approve", reason="ok", decided_at=now))
+    conn.execute(schema.class_changes.insert().values(
+        source="warehouse", table_name="gold.customers", current=["financial"], proposed=[], proposed_by="bob",
+        proposed_at=now, status="pending"))
     audit.record(conn, "tester", "bypass.requested", "bypass", request_id, note="populated for a test")
 
 

@@ -68,7 +68,7 @@ def test_restore_into_sqlite_file(populated, tmp_path) -> None:
 def test_backup_folder_holds_manifest_tables_and_metadata(populated, tmp_path) -> None:
     result = backup.backup(tmp_path / "bk")
     meta = json.loads((tmp_path / "bk" / "metadata.json").read_text())
-    assert meta["migrations"] == [name for name, _ in migrations.MIGRATIONS]
+    assert meta["migrations"] == migrations.revisions()
     assert meta["tables"]["runs"]["rows"] == pl.read_parquet(tmp_path / "bk" / "tables" / "runs.parquet").height == 5
     assert "suite: silver.orders" in (tmp_path / "bk" / "manifest.yaml").read_text()
     assert result.suites == 2
@@ -112,3 +112,14 @@ def test_restore_refuses_a_backup_from_a_newer_schema(sqlite_store, tmp_path) ->
 def test_restore_refuses_a_folder_that_is_not_a_backup(sqlite_store, tmp_path) -> None:
     with pytest.raises(RestoreRefused, match="metadata.json is missing"):
         backup.restore(tmp_path, actor="tester")
+
+
+def test_a_backup_taken_before_alembic_restores(sqlite_store, tmp_path) -> None:
+    backup.backup(tmp_path / "bk")
+    meta_path = tmp_path / "bk" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["migrations"] = ["0001_initial", "0002_audit_append_only", "0003_console_ack_index"]  # what those backups say
+    meta_path.write_text(json.dumps(meta))
+    target = db.get_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    backup.restore(tmp_path / "bk", actor="tester", engine=target)
+    assert migrations.pending(target) == []

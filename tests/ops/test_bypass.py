@@ -10,8 +10,16 @@ import pytest
 from ops import bypass as bypass_ops
 from ops import housekeeping
 from ops.roles import user
+from ops.run_checks import run_suite
 from store import bypass, gate_reads
-from tests.bypass_rows import add_run, add_suite, checklist, fix_orders, real_orders_suite
+from tests.bypass_rows import (
+    add_blocked_suite,
+    add_run,
+    add_suite,
+    checklist,
+    fix_orders,
+    real_orders_suite,
+)
 
 ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -52,7 +60,7 @@ def test_a_request_links_the_failing_run_when_details_are_blank() -> None:
 
 
 def test_housekeeping_job_expires_due_bypasses() -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=1))
     bypass.approve(user(LEAD), request_id)
     job = next(j for j in housekeeping.jobs() if j.name == "ops.bypass.expire_bypasses")
@@ -64,7 +72,7 @@ def test_housekeeping_job_expires_due_bypasses() -> None:
 
 
 def test_export_holds_the_request_approvals_and_audit_trail() -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     bypass.approve(user(LEAD), request_id)
     bypass.rollback(user(ONCALL), request_id, "downstream failures")
@@ -84,6 +92,21 @@ def test_export_holds_the_request_approvals_and_audit_trail() -> None:
         bypass_ops.export_history(request_id, "pdf")
 
 
+def test_export_carries_the_ticket_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DQ_CONSOLE_URL", "https://dq.company.com")
+    add_blocked_suite("silver.orders", "silver")
+    request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
+
+    ticket = json.loads(bypass_ops.export_history(request_id, "json"))["ticket"]
+    markdown = bypass_ops.export_history(request_id, "markdown")
+
+    assert ticket == {"table": "silver.orders", "suite": "silver.orders", "source": "warehouse", "owner": None,
+                      "layer": "silver", "data_classes": [],
+                      "console_link": f"https://dq.company.com/bypass_requests?request={request_id}"}
+    assert "- Table: warehouse: silver.orders (layer silver; data classes: none)" in markdown
+    assert f"- Console: <https://dq.company.com/bypass_requests?request={request_id}>" in markdown
+
+
 @pytest.mark.parametrize(("fixed", "passed", "first_line"), [
     (True, True, "DQ gate restored. Re-run #{run} of silver.orders: PASS."),
     (False, False, "DQ gate restored. Re-run #{run} of silver.orders: FAIL - 1 blocking rule(s):"),
@@ -92,6 +115,7 @@ def test_restore_reruns_the_suite_and_says_whether_it_passes(
     tmp_path, monkeypatch: pytest.MonkeyPatch, fixed: bool, passed: bool, first_line: str
 ) -> None:
     warehouse = real_orders_suite(tmp_path, monkeypatch)
+    run_suite("silver.orders")  # failing: a bypass needs a blocking failure
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     bypass.approve(user(LEAD), request_id)
     if fixed:

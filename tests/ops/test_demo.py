@@ -75,6 +75,7 @@ EXPECTED_VERDICTS = {
     "payments_refund_within_amount": "FAILED", "payments_method_known": "PASSED",
     "payments_status_known": "PASSED", "payments_card_last4_length": "WARNED", "payments_total_amount": "PASSED",
     "payments_amount_stddev": "PASSED", "payments_min_amount": "PASSED", "payments_max_amount": "PASSED", "payments_received_recently": "PASSED",
+    "test_rule": "PASSED", "sales_data_not_empty": "PASSED",
     "shipments_id_unique": "PASSED", "shipments_order_exists": "PASSED", "shipments_carrier_known": "WARNED",
     "shipments_delivered_after_shipped": "PASSED", "shipments_weight_range": "FAILED",
     "shipments_tracking_format": "PASSED", "shipments_updated_recently": "PASSED",
@@ -83,7 +84,8 @@ EXPECTED_VERDICTS = {
     "ltv_computed_recently": "WARNED", "ltv_customer_exists": "FAILED", "ltv_customer_unique": "PASSED",
     "ltv_segment_known": "PASSED", "ltv_median": "PASSED",
     "sla_built_recently": "PASSED", "sla_on_time_rate_range": "PASSED", "sla_mean_on_time_rate": "PASSED",
-    "sla_late_within_delivered": "PASSED",
+    "sla_late_within_delivered": "PASSED", "sla_shipments_reconcile_silver": "PASSED", "sla_carriers_reported": "PASSED",
+    "orders_ship_times_recorded": "PASSED",
 }
 
 

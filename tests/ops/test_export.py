@@ -71,3 +71,28 @@ def test_bad_requests(sqlite_store, tmp_path, request_args, message) -> None:
     args = {"kind": "runs", "path": tmp_path / "x.json", **request_args}
     with pytest.raises(InvalidRequest, match=message):
         export.export(export.ExportRequest(**args))
+
+
+def test_exported_violations_carry_what_the_incident_ticket_needs(populated, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DQ_CONSOLE_URL", "https://dq.company.com/")
+    _export(tmp_path / "v.json", kind="violations", days=30)
+    [first, *_] = json.loads((tmp_path / "v.json").read_text())
+    assert {k: first[k] for k in ("table_name", "layer", "data_classes", "owner")} == {
+        "table_name": "silver.orders", "layer": "silver", "data_classes": ["financial"], "owner": "data-eng"}
+    assert first["console_link"] == f"https://dq.company.com/violations?violation={first['id']}"
+    _export(tmp_path / "v.csv", kind="violations", days=30)
+    frame = pl.read_csv(tmp_path / "v.csv")
+    assert frame["console_link"].to_list()[0].endswith(f"violation={first['id']}")
+
+
+def test_a_markdown_export_is_one_ticket_section_per_violation(populated, tmp_path) -> None:
+    result = _export(tmp_path / "tickets.md", kind="violations", days=30)
+    text = (tmp_path / "tickets.md").read_text()
+    assert result.format == "markdown"
+    assert text.count("\n## Violation #") == result.rows
+    section = text.split("\n## ")[1]
+    lines = section.splitlines()
+    assert lines[2:4] == ["| field | value |", "| --- | --- |"]
+    assert lines[4] == "| table name | silver.orders |"
+    assert "| data classes | financial |" in lines and any(line.startswith("| console link | http") for line in lines)
+    assert all(line.count("|") - line.count("\\|") == 3 for line in lines[2:] if line.startswith("|"))

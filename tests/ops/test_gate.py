@@ -13,7 +13,7 @@ from ops.gate import GateConfig
 from ops.roles import user
 from store import approval_matrix, bypass, db, gate_reads
 from store.schema import audit_log
-from tests.bypass_rows import add_run, add_suite, checklist
+from tests.bypass_rows import add_run, add_suite, checklist, real_orders_suite
 
 ONCALL, LEAD = "oncall@company.com", "data-eng-lead@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -164,12 +164,13 @@ def test_a_run_with_a_suite_error_cannot_decide() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("dq: {strict_mode: maybe}", "key dq.strict_mode must be true or false"),
-    ("dq: {bypass_tables: silver.orders}", "key dq.bypass_tables must be a list"),
-    ("dq: {blocking_severities: [HIGH, URGENT]}", "dq.blocking_severities has \\['URGENT'\\]"),
-    ("dq: {strictmode: false}", "unknown key\\(s\\) dq.strictmode"),
-    ("enabled: true", "expected a top-level `dq:` mapping"),
-    ("dq: [", "invalid YAML"),
+    ("dq: {strict_mode: maybe}", ":1 key 'dq.strict_mode': must be true or false, got 'maybe'. Hint: write `strict_mode: true`"),
+    ("dq: {bypass_tables: silver.orders}", ":1 key 'dq.bypass_tables': must be a list"),
+    ("dq: {blocking_severities: [HIGH, URGENT]}", ":1 key 'dq.blocking_severities': unknown value 'URGENT'"),
+    ("dq: {strictmode: false}", ":1 key 'dq.strictmode': unknown key. Hint: did you mean strict_mode?"),
+    ("enabled: true", ":1 key 'dq': is required"),
+    ("dq: [", ": not valid YAML \\("),
+    ("dq:\n  blocking_severities: []", ":2 key 'dq.blocking_severities': must list at least 1 value"),
 ])
 def test_config_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "dq.yaml"
@@ -186,15 +187,15 @@ def test_the_shipped_config_is_strict() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("never_allowed: [pii, compliance]\nlayers: {silver: {approvers: [data_eng_lead], max_hours: 24}}",
-     "key `never_allowed` lacks \\['financial'\\]"),
+     ":1 key 'never_allowed': lacks \\['financial'\\]"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {gold: {approvers: [data_eng_lead], max_hours: 12}}",
-     "key `layers.gold.approvers` must include \\['data_eng_lead', 'manager'\\]"),
+     ":2 key 'layers.gold.approvers': must include \\['data_eng_lead', 'manager'\\]"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {silver: {approvers: [data_eng_lead], max_hours: 48}}",
-     "key `layers.silver.max_hours` is 48 but the failover runbook allows at most 24 h"),
+     ":2 key 'layers.silver.max_hours': is 48 but the failover runbook allows at most 24 h"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {silver: {approvers: [boss], max_hours: 4}}",
-     "key `layers.silver.approvers` has unknown role"),
+     ":2 key 'layers.silver.approvers': unknown value 'boss'"),
     ("never_allowed: [pii, financial, compliance]\nlayers: {platinum: {approvers: [manager], max_hours: 4}}",
-     "key `layers.platinum`: unknown layer"),
+     ":2 key 'layers.platinum': unknown key. Hint: allowed keys are bronze, silver, gold"),
 ])
 def test_matrix_errors_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "approval_matrix.yaml"
@@ -220,5 +221,51 @@ def test_startup_validation_names_the_broken_file(tmp_path: Path, monkeypatch: p
     (tmp_path / "approval_matrix.yaml").write_text("never_allowed: [pii]\nlayers: {}")
     monkeypatch.setenv("DQ_CONFIG_DIR", str(tmp_path))
 
-    with pytest.raises(approval_matrix.MatrixError, match="approval_matrix.yaml: key `never_allowed` lacks"):
+    with pytest.raises(approval_matrix.MatrixError, match="approval_matrix.yaml:1 key 'never_allowed': lacks"):
         gate.validate_startup()
+
+
+@pytest.mark.parametrize(("asked", "effective", "deviations"), [
+    (("HIGH", "CRITICAL"), ("HIGH", "CRITICAL"), []),
+    (("CRITICAL", "HIGH"), ("HIGH", "CRITICAL"), []),
+    (("MEDIUM", "HIGH", "CRITICAL"), ("MEDIUM", "HIGH", "CRITICAL"), ["dq.blocking_severities adds MEDIUM"]),
+    (("INFO",), ("INFO", "HIGH", "CRITICAL"), [
+        "dq.blocking_severities adds INFO",
+        "dq.blocking_severities ['INFO'] cannot remove HIGH, CRITICAL: HIGH and CRITICAL always block",
+    ]),
+    (("CRITICAL",), ("HIGH", "CRITICAL"), [
+        "dq.blocking_severities ['CRITICAL'] cannot remove HIGH: HIGH and CRITICAL always block",
+    ]),
+])
+def test_configuration_adds_blocking_severities_and_never_removes_high_or_critical(
+    asked: tuple[str, ...], effective: tuple[str, ...], deviations: list[str]
+) -> None:
+    config = GateConfig(blocking_severities=asked)
+
+    assert config.effective_severities == effective
+    assert config.deviations() == deviations
+
+
+def test_every_decision_is_audited_with_its_deviations(tmp_path: Path) -> None:
+    run = _failing_orders("HIGH")
+    config = GateConfig(strict_mode=False, blocking_severities=("CRITICAL",), file=str(tmp_path / "i.yaml"))
+
+    decision = gate.decide("silver.orders", run, config, bypass_flag=False, actor="airflow")
+
+    assert decision.exit_code == 1  # HIGH blocks although the file lists only CRITICAL
+    [row] = _audit("gate.blocked")
+    assert row["deviations"][0] == f"--config {tmp_path / 'i.yaml'} (not the default {gate.config_file()})"
+    assert "dq.strict_mode: false (asks to bypass every suite; honoured only with an approved bypass)" in row["deviations"]
+    assert f"clock override DQ_NOW={T0.isoformat()} in use" in row["deviations"][-1]
+    assert "Gate configuration differs from the defaults: dq.strict_mode: false" in "\n".join(decision.lines)
+
+
+def test_max_age_skips_partial_runs_of_a_loaded_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_orders_suite(tmp_path, monkeypatch)  # rules orders_id_not_null (HIGH) and orders_amount_not_null (LOW)
+    complete = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED"), ("orders_amount_not_null", "LOW", "PASSED")],
+                       started_at=T0 - timedelta(minutes=20))
+    add_run("silver.orders", [("orders_id_not_null", "HIGH", "PASSED")], started_at=T0 - timedelta(minutes=5))
+
+    run, how = gate.latest_or_run_how("silver.orders", max_age_minutes=30, actor="t")
+
+    assert (run.run_id, how) == (complete, gate.COMPLETE_RUN)

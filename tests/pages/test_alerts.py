@@ -27,7 +27,7 @@ def store(sqlite_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     snoozed = add_violation("orders_note_length", "LOW", snoozed_until=T0 + timedelta(days=1))
     enqueue(Recorded(1, opened=[answered, ignored, snoozed]), policy)
     update_violation(answered, acknowledged=True, acknowledged_at=T0 + timedelta(minutes=6), status="acknowledged")
-    escalate_due(now=T0 + timedelta(minutes=20), policy=policy)
+    escalate_due(now=T0 + timedelta(minutes=30), policy=policy)  # HIGH escalates after the runbook's 30 min
     with db.write() as conn:
         conn.execute(alerts.insert().values(
             kind="trigger", channel="slack", destination="DQ_SLACK_WEBHOOK_URL", payload={}, status="failed",
@@ -43,7 +43,7 @@ def test_the_page_shows_counts_response_time_failures_and_escalations(open_page,
     assert metrics == {"Sent": "3", "Waiting": "0", "Failed": "1", "Suppressed": "1", "Alert response time": "6.0 min"}
     failed, escalations, everything = (frame.value for frame in app.dataframe)
     assert list(failed["last_error"]) == ["Slack (DQ_SLACK_WEBHOOK_URL) answered HTTP 404: no_service"]
-    assert list(escalations["rule_name"]) == ["orders_amount_positive"]
+    assert list(escalations["rule_name"]) == ["rule?name=orders_amount_positive"]  # a link to the rule page
     assert list(escalations["channel"]) == ["store"]
     assert sorted(everything["status"]) == ["failed", "sent", "sent", "sent", "suppressed"]
 

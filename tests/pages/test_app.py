@@ -60,7 +60,7 @@ def test_a_first_deep_link_through_the_legacy_path_joins_the_navigation(sqlite_s
     assert not at.exception
     assert at.session_state[nav.FLIP_TRIED] and at.session_state[nav.DRAWN_BY_APP]
     links = [e for e in at.sidebar if type(e).__name__ == "PageLink"]
-    assert [link.proto.label for link in links] == [p.title for p in nav.PAGES]
+    assert [link.proto.label for link in links] == [p.title for p in nav.SIDEBAR]
 
 
 def test_a_broken_gate_config_is_shown_at_start(sqlite_store: str, tmp_path, monkeypatch, open_page) -> None:
@@ -69,4 +69,43 @@ def test_a_broken_gate_config_is_shown_at_start(sqlite_store: str, tmp_path, mon
     (config / "dq.yaml").write_text("dq:\n  strict_mode: maybe\n")
     monkeypatch.setenv("DQ_CONFIG_DIR", str(config))
     at = open_page()
-    assert any("Configuration problem" in e.value and "dq.strict_mode must be true or false" in e.value for e in at.error)
+    assert any("Configuration problem" in e.value and ":2 key 'dq.strict_mode': must be true or false" in e.value for e in at.error)
+
+
+def broken_config(tmp_path: Path, monkeypatch, name: str, text: str) -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "config", folder)
+    (folder / name).write_text(text)
+    monkeypatch.setenv("DQ_CONFIG_DIR", str(folder))
+    return folder / name
+
+
+@pytest.mark.parametrize("page", MINE)
+def test_a_malformed_roles_file_is_one_clear_error_on_every_page(sqlite_store: str, tmp_path, monkeypatch, open_page, page: str) -> None:
+    path = broken_config(tmp_path, monkeypatch, "roles.yaml", "users:\n  dev@localhost: [oncall]\n  lead@x.com: [data_eng_lead\n")
+    at = open_page(page)  # asserts no exception
+    problems = [e.value for e in at.error if "roles.yaml" in e.value]
+    assert len(problems) == 1, [e.value for e in at.error]
+    assert f"{path}:4: not valid YAML" in problems[0] and "Hint: fix the YAML syntax" in problems[0]
+    assert len(at.title) == 1  # the page still renders, read-only
+    assert "(no role)" in at.sidebar.warning[0].value
+
+
+def test_a_role_typo_names_the_line_and_the_fix(sqlite_store: str, tmp_path, monkeypatch, open_page) -> None:
+    path = broken_config(tmp_path, monkeypatch, "roles.yaml", "users:\n  dev@localhost: [oncall]\n")
+    at = open_page("pages/violations.py")
+    message = next(e.value for e in at.error if "roles.yaml" in e.value)
+    assert f"{path}:2 key 'users.dev@localhost': unknown value 'oncall'. Hint: did you mean on_call?" in message
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("alerting.yaml", "noise: {batch_window_seconds: soon}\n", ":1: noise.batch_window_seconds: 'soon' is not a number"),
+    ("dq.yaml", "dq: {strict_mode: maybe}\n", ":1 key 'dq.strict_mode': must be true or false"),
+    ("approval_matrix.yaml", "never_allowed: [pii]\nlayers: {silver: {approvers: [data_eng_lead], max_hours: 24}}\n",
+     ":1 key 'never_allowed': lacks ['compliance', 'financial']"),
+])
+def test_every_config_file_is_checked_for_the_banner(sqlite_store: str, tmp_path, monkeypatch, open_page, name, text, expected) -> None:
+    path = broken_config(tmp_path, monkeypatch, name, text)
+    at = open_page()
+    banners = [e.value for e in at.error if "Configuration problem" in e.value]
+    assert len(banners) == 1 and f"{path}{expected}" in banners[0]

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from ops.roles import user
 from store import bypass, db
 from store.schema import alerts
-from tests.bypass_rows import add_run, add_suite, checklist
+from tests.bypass_rows import add_blocked_suite, add_run, add_suite, checklist
 
 ONCALL, LEAD, LEAD2, MANAGER = "oncall@company.com", "data-eng-lead@company.com", "lead2@company.com", "manager@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -22,8 +22,8 @@ SUBMIT = "FormSubmitter:bypass_request-Submit bypass request"
 @pytest.fixture(autouse=True)
 def store(sqlite_store: str, open_page, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DQ_NOW", T0.isoformat())  # after open_page, which sets its own
-    add_suite("silver.orders", "silver")
-    add_suite("gold.revenue", "gold")
+    add_blocked_suite("silver.orders", "silver")  # run #1: a bypass is allowed only while blocked
+    add_blocked_suite("gold.revenue", "gold")  # run #2
     add_suite("silver.customers", "silver", ["pii"])
     add_suite("gold.ledger", "gold", ["financial"])
     add_suite("silver.kyc", "silver", ["compliance"])
@@ -75,13 +75,16 @@ def test_failure_details_are_filled_from_the_latest_failing_run(page, monkeypatc
 
 
 def test_a_complete_request_is_filed_for_approval(page, monkeypatch: pytest.MonkeyPatch) -> None:
-    add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
+    run_id = add_run("silver.orders", [("orders_id_not_null", "HIGH", "FAILED")])
 
     app = fill(page(ONCALL), "silver.orders")
 
-    assert [s.value for s in app.success] == ["Bypass request #1 filed; it needs data_eng_lead."]
+    assert [s.value for s in app.success] == [
+        "Bypass request #1 filed; it needs data_eng_lead. Ask data-eng-lead@company.com, lead2@company.com "
+        "(data_eng_lead) or admin@company.com (admin)."]
+    assert app.session_state["bp_tab"] == "Request"  # still on its tab after the rerun
     stored = bypass.get(1)
-    assert (stored.requested_by, stored.status, stored.incident_id, stored.run_id) == (ONCALL, "pending", "INC-7", 1)
+    assert (stored.requested_by, stored.status, stored.incident_id, stored.run_id) == (ONCALL, "pending", "INC-7", run_id)
 
 
 def test_a_missing_checklist_item_is_refused(page, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,14 +100,32 @@ def test_a_duration_over_the_matrix_is_refused_with_the_reason(page, monkeypatch
     assert "a gold bypass may last at most 12 h (approval matrix); 13 h was asked" in app.error[0].value
 
 
-def test_self_approval_is_refused_on_the_page(page, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_self_approval_is_off_and_names_who_can(page, monkeypatch: pytest.MonkeyPatch) -> None:
     request_id = bypass.create_request(user(LEAD), checklist("silver.orders"))
     app = page(LEAD)
 
-    app.button(key=f"approve_{request_id}").click().run()
-
-    assert "cannot approve it (four eyes)" in app.error[0].value
+    assert app.button(key=f"approve_{request_id}").disabled
+    reason = next(c.value for c in app.caption if "four eyes" in c.value)
+    assert "cannot approve it (four eyes). Hint: ask lead2@company.com (data_eng_lead) or admin@company.com" in reason
     assert bypass.get(request_id).status == "pending"
+
+
+def test_approve_is_off_for_someone_who_cannot_approve(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=12))
+    app = page(ONCALL)
+    assert app.button(key=f"approve_{request_id}").disabled
+    assert app.button(key=f"reject_{request_id}").disabled
+    assert any("may not bypass approve" in c.value or "four eyes" in c.value for c in app.caption)
+    other = page("oncall2@company.com")  # no role at all
+    assert other.button(key=f"approve_{request_id}").disabled
+
+
+def test_never_bypassable_tables_are_listed_with_their_reason(page, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page(ONCALL)
+    lines = [m.value for m in app.markdown if "never bypassable" in m.value]
+    assert lines == ["- **gold.ledger** (suite gold.ledger): holds financial: never bypassable",
+                     "- **silver.customers** (suite silver.customers): holds pii: never bypassable",
+                     "- **silver.kyc** (suite silver.kyc): holds compliance: never bypassable"]
 
 
 def test_gold_needs_a_lead_then_a_manager(page, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,9 +17,9 @@ def test_review_sections_and_downloads(sqlite_store: str, open_page) -> None:
     assert headers[0] == "Failure rate per rule, last 7 days" and len(headers) == 9
     failing = at.dataframe[0].value
     assert failing[["rule_name", "failed", "results", "failure_rate"]].values.tolist() == [
-        ["orders_id_not_null", 1, 2, 50.0]]
+        ["rule?name=orders_id_not_null", 1, 2, 50.0]]  # linked to the rule page
     no_rules = [df.value for df in at.dataframe if "table_name" in df.value.columns][0]
-    assert no_rules["suite"].tolist() == ["bronze.events"]
+    assert no_rules["suite"].tolist() == ["table?suite=bronze.events"]
     assert not at.exception
 
 

@@ -12,11 +12,11 @@ def test_rules_list_with_status_and_deep_link(sqlite_store: str, open_page) -> N
     at = open_page(PAGE)
     table = at.dataframe[0].value
     assert table[["name", "status", "open_violations"]].values.tolist() == [
-        ["orders_id_not_null", "active", 1], ["orders_total_positive", "disabled", 0]]
+        ["rule?name=orders_id_not_null", "active", 1], ["rule?name=orders_total_positive", "disabled", 0]]
     assert table["last_status"].fillna("never").tolist() == ["FAILED", "never"]
     assert "1 enabled" in at.caption[1].value
     linked = open_page(PAGE, rule="orders_total")
-    assert linked.dataframe[0].value["name"].tolist() == ["orders_total_positive"]
+    assert linked.dataframe[0].value["name"].tolist() == ["rule?name=orders_total_positive"]  # links to the rule page
 
 
 def test_empty_store_says_how_to_load_rules(sqlite_store: str, open_page) -> None:

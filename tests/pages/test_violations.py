@@ -17,9 +17,9 @@ def store(sqlite_store: str) -> dict[str, int]:
     seed.checked(status="FAILED", at=ago(hours=2))
     seed.checked(status="PASSED", at=ago(hours=1))
     return {
-        "high": seed.violation(detected_at=ago(hours=1)),
+        "high": seed.violation(detected_at=ago(hours=1), observed_value=0.0003),  # 3 of 10,000 rows
         "critical": seed.violation(rule_name="revenue_positive", suite="gold.revenue", source="finance",
-                                   severity="CRITICAL", detected_at=ago(hours=2)),
+                                   severity="CRITICAL", detected_at=ago(hours=2), observed_value=0.0003),
         "old": seed.violation(status="resolved", detected_at=ago(days=9)),
     }
 
@@ -61,31 +61,72 @@ def test_time_and_acknowledged_filters(store, open_page) -> None:
     assert at.dataframe[0].value.empty
 
 
-def test_acknowledge_many_with_a_note_records_the_user(store, open_page) -> None:
+def _select(at, *ids: int):
+    """Select table rows as a click would (AppTest cannot click a dataframe): the widget's state."""
+    listed = at.dataframe[0].value
+    rows = [int(i) for i in listed.index[listed["id"].isin(ids)]]
+    generation = "violations_table_generation"
+    key = f"table_{at.session_state[generation] if generation in at.session_state else 0}"  # noqa: SIM401 - no .get() here
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
+def test_triage_columns_come_first_and_say_observed_and_allowed_alike(store, open_page) -> None:
     at = open_page(PAGE)
-    at.multiselect(key="selected").set_value([store["high"], store["critical"]]).run()
-    at.text_input(key="ack_note").input("upstream reload, DATA-7")
-    at.button(key="ack_button").click().run()
+    table = at.dataframe[0].value
+    assert list(table.columns[:5]) == ["severity", "state", "rule", "table", "finding"]
+    assert table["severity"].tolist() == ["CRITICAL", "HIGH"]  # the most severe open one first
+    assert table["finding"].tolist()[0] == "3 failing rows (0.03%); allowed: 0 rows"
+
+
+def test_acknowledge_selected_rows_with_a_note_records_the_user(store, open_page) -> None:
+    at = _select(open_page(PAGE), store["high"], store["critical"])
+    at.text_input(key="bulk_note").input("upstream reload, DATA-7")
+    at.button(key="bulk_ack").click().run()
     for name in ("high", "critical"):
         row = _violation(store[name])
         assert (row["status"], row["acknowledged_by"], row["ack_note"]) == (
             "acknowledged", "dev@localhost", "upstream reload, DATA-7")
     assert not at.exception
+    assert at.dataframe[0].value["state"].tolist() == ["acked by dev@localhost"] * 2  # fresh, not "open"
+    assert at.success[0].value.startswith("Acknowledged #")
+
+
+def test_acknowledging_again_says_who_already_did(store, open_page) -> None:
+    at = _select(open_page(PAGE), store["high"])
+    at.button(key="bulk_ack").click().run()
+    at = _select(at, store["high"])
+    at.button(key="bulk_ack").click().run()
+    assert f"#{store['high']} was already acknowledged by dev@localhost" in at.warning[0].value
+
+
+def test_one_selected_row_opens_its_detail_with_acknowledge(store, open_page) -> None:
+    at = _select(open_page(PAGE), store["critical"])
+    assert at.subheader[0].value == f"#{store['critical']} CRITICAL · revenue_positive · open"
+    at.button(key="detail_ack").click().run()
+    assert _violation(store["critical"])["status"] == "acknowledged"
 
 
 def test_snooze_selected(store, open_page) -> None:
-    at = open_page(PAGE)
-    at.multiselect(key="selected").set_value([store["high"]]).run()
-    at.selectbox(key="snooze_for").set_value("8 hours")
-    at.button(key="snooze_button").click().run()
+    at = _select(open_page(PAGE), store["high"])
+    at.selectbox(key="bulk_period").set_value("8 hours")
+    at.button(key="bulk_snooze").click().run()
     assert _violation(store["high"])["snoozed_until"] == ago(hours=-8)
+
+
+def test_a_user_without_a_role_sees_why_the_buttons_are_off(store, open_page, monkeypatch) -> None:
+    monkeypatch.setenv("DQ_DEV_USER", "visitor@company.com")
+    at = _select(open_page(PAGE), store["high"])
+    assert at.button(key="bulk_ack").disabled
+    assert any("may not acknowledge" in c.value and "oncall@company.com" in c.value for c in at.caption)
 
 
 def test_deep_link_to_a_violation_shows_its_detail(store, open_page) -> None:
     at = open_page(PAGE, violation=str(store["critical"]))
-    assert at.subheader[0].value == f"#{store['critical']} CRITICAL · revenue_positive"
-    assert at.metric[0].value == "3" and "more than 0 rows" in at.metric[0].delta
-    assert at.dataframe[1].value.to_dict("records") == [{"id": None, "amount": "1.5"}]
+    assert at.subheader[0].value == f"#{store['critical']} CRITICAL · revenue_positive · open"
+    assert [m.value for m in at.metric[:2]] == ["3 failing rows (0.03%)", "0 rows"]
+    assert at.dataframe[0].value.to_dict("records") == [{"id": None, "amount": "1.5"}]  # the detail comes first
+    assert at.dataframe[1].value["id"].tolist() == [store["critical"], store["high"]]  # the list below it
 
 
 def test_deep_link_to_a_resolved_violation_outside_the_list(store, open_page) -> None:

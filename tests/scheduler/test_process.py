@@ -63,9 +63,9 @@ def test_runs_on_schedule_and_on_request_and_serves_health(store_url: str, tmp_p
         assert report["last_successful_run"]["suite"] in {"silver_orders", "gold_new"}
         status, metrics = get(proc.url("/metrics"))
         assert status == 200
-        assert 'dq_runs_total{status="FAILED"}' in metrics
-        assert "dq_run_requests_pending 0" in metrics
-        assert 'dq_scheduler_events_total{event="started",detail="request"} 1' in metrics
+        assert 'dq_runs_total{status="FAILED",suite="silver_orders",trigger="schedule"}' in metrics
+        assert "dq_run_requests_pending 0.0" in metrics
+        assert 'dq_scheduler_events_total{detail="request",event="started"} 1.0' in metrics
 
         # A lease nobody renews-but-valid keeps the suite from running: overdue and a waiting request.
         wait_for("the ghost lease", lambda: _hold_ghost_lease("silver_orders"), process=proc)

@@ -11,7 +11,7 @@ from ops.roles import user
 from store import bypass, db
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.schema import alerts, audit_log, bypass_requests
-from tests.bypass_rows import add_suite, checklist
+from tests.bypass_rows import add_blocked_suite, checklist
 
 ONCALL, LEAD, LEAD2, MANAGER = "oncall@company.com", "data-eng-lead@company.com", "lead2@company.com", "manager@company.com"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def _actions(request_id: int) -> list[str]:
 
 
 def test_silver_lifecycle_on_both_stores(store_url: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
     assert bypass.get(request_id).status == "pending"
     assert bypass.honoured_bypass("silver.orders").request is None
@@ -56,7 +56,7 @@ def test_silver_lifecycle_on_both_stores(store_url: str, at) -> None:
 
 
 def test_gold_needs_a_lead_and_a_manager_who_are_different_people(sqlite_store: str, at) -> None:
-    add_suite("gold.revenue", "gold")
+    add_blocked_suite("gold.revenue", "gold")
     request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=12))
 
     after_lead = bypass.approve(user(LEAD), request_id)
@@ -73,7 +73,7 @@ def test_gold_needs_a_lead_and_a_manager_who_are_different_people(sqlite_store: 
 
 
 def test_requester_never_approves_or_rejects_own_request(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(LEAD), checklist("silver.orders"))
 
     with pytest.raises(PolicyViolation, match="cannot approve it \\(four eyes\\)"):
@@ -86,7 +86,7 @@ def test_requester_never_approves_or_rejects_own_request(sqlite_store: str, at) 
 
 
 def test_an_approver_needs_the_role_the_matrix_asks_for(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
 
     with pytest.raises(PolicyViolation, match="holds none of the roles .* data_eng_lead"):
@@ -97,7 +97,7 @@ def test_an_approver_needs_the_role_the_matrix_asks_for(sqlite_store: str, at) -
 
 @pytest.mark.parametrize("data_class", ["pii", "financial", "compliance"])
 def test_never_allowed_tables_are_refused_by_the_store(sqlite_store: str, at, data_class: str) -> None:
-    add_suite("silver.customers", "silver", [data_class])
+    add_blocked_suite("silver.customers", "silver", [data_class])
 
     with pytest.raises(PolicyViolation, match=f"holds {data_class} data and can NEVER be bypassed"):
         bypass.create_request(user(ONCALL), checklist("silver.customers"))
@@ -106,7 +106,7 @@ def test_never_allowed_tables_are_refused_by_the_store(sqlite_store: str, at, da
 
 
 def test_a_table_that_became_pii_after_the_request_cannot_be_approved(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     with db.write() as conn:
         conn.exec_driver_sql("UPDATE suites SET data_classes = '[\"pii\"]' WHERE name = 'silver.orders'")
@@ -120,7 +120,7 @@ def test_a_table_that_became_pii_after_the_request_cannot_be_approved(sqlite_sto
     ("bronze", 24, True), ("silver", 0, False),
 ])
 def test_duration_is_capped_by_the_matrix(sqlite_store: str, at, layer: str, hours: float, allowed: bool) -> None:
-    add_suite(f"{layer}.t", layer)
+    add_blocked_suite(f"{layer}.t", layer)
     if allowed:
         assert bypass.create_request(user(ONCALL), checklist(f"{layer}.t", hours=hours)) > 0
     else:
@@ -129,13 +129,13 @@ def test_duration_is_capped_by_the_matrix(sqlite_store: str, at, layer: str, hou
 
 
 def test_every_checklist_item_is_required(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     with pytest.raises(PolicyViolation, match="lacks Rollback plan, Fix timeline"):
         bypass.create_request(user(ONCALL), checklist("silver.orders", rollback_plan=" ", fix_timeline=""))
 
 
 def test_the_incident_link_must_be_a_web_address(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     with pytest.raises(PolicyViolation, match="is not a web address"):
         bypass.create_request(user(ONCALL), checklist("silver.orders", incident_url="javascript:alert(1)"))
 
@@ -146,7 +146,7 @@ def test_unknown_suite_is_not_found(sqlite_store: str, at) -> None:
 
 
 def test_rejection_needs_a_reason_and_closes_the_request(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
 
     with pytest.raises(PolicyViolation, match="needs a reason"):
@@ -159,7 +159,7 @@ def test_rejection_needs_a_reason_and_closes_the_request(sqlite_store: str, at) 
 
 
 def test_rollback_disables_now_and_queues_a_notification(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     bypass.approve(user(LEAD), request_id)
 
@@ -176,7 +176,7 @@ def test_rollback_disables_now_and_queues_a_notification(sqlite_store: str, at) 
 
 
 def test_restore_ends_early_with_the_incident_note(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     bypass.approve(user(LEAD), request_id)
     at(1)
@@ -196,7 +196,7 @@ def _tamper(request_id: int, **values: object) -> None:
 
 
 def test_a_row_edited_to_extend_its_duration_is_not_honoured(store_url: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
     active = bypass.approve(user(LEAD), request_id)
     _tamper(request_id, expires_at=active.expires_at + timedelta(hours=12), duration_hours=18)
@@ -209,7 +209,7 @@ def test_a_row_edited_to_extend_its_duration_is_not_honoured(store_url: str, at)
 
 
 def test_tampering_beyond_the_matrix_is_named(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
     active = bypass.approve(user(LEAD), request_id)
     _tamper(request_id, expires_at=active.expires_at + timedelta(days=7))
@@ -221,7 +221,7 @@ def test_tampering_beyond_the_matrix_is_named(sqlite_store: str, at) -> None:
 
 
 def test_a_closed_bypass_set_back_to_active_is_not_honoured(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders", hours=6))
     bypass.approve(user(LEAD), request_id)
     bypass.rollback(user(ONCALL), request_id, "bad idea")
@@ -233,7 +233,7 @@ def test_a_closed_bypass_set_back_to_active_is_not_honoured(sqlite_store: str, a
 
 
 def test_a_forged_approval_row_is_not_honoured(sqlite_store: str, at) -> None:
-    add_suite("gold.revenue", "gold")
+    add_blocked_suite("gold.revenue", "gold")
     request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue", hours=6))
     bypass.approve(user(LEAD), request_id)
     _tamper(request_id, status="active", activated_at=T0, expires_at=T0 + timedelta(hours=6), signature="0" * 64)
@@ -245,7 +245,7 @@ def test_a_forged_approval_row_is_not_honoured(sqlite_store: str, at) -> None:
 
 
 def test_the_dev_signing_key_lives_outside_the_store(sqlite_store: str, at, isolated_env) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     bypass.approve(user(LEAD), request_id)
 
@@ -258,7 +258,7 @@ def test_the_dev_signing_key_lives_outside_the_store(sqlite_store: str, at, isol
 
 def test_a_configured_signing_key_is_used(sqlite_store: str, at, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DQ_BYPASS_SIGNING_KEY", "k1")
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     bypass.approve(user(LEAD), request_id)
     assert bypass.honoured_bypass("silver.orders").request is not None
@@ -269,7 +269,7 @@ def test_a_configured_signing_key_is_used(sqlite_store: str, at, monkeypatch: py
 
 
 def test_audit_log_records_who_and_when(sqlite_store: str, at) -> None:
-    add_suite("silver.orders", "silver")
+    add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     at(0.5)
     bypass.approve(user(LEAD), request_id)
@@ -281,7 +281,7 @@ def test_audit_log_records_who_and_when(sqlite_store: str, at) -> None:
 
 
 def test_an_approver_cannot_reject_after_approving(sqlite_store: str, at) -> None:
-    add_suite("gold.revenue", "gold")
+    add_blocked_suite("gold.revenue", "gold")
     request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue"))
     bypass.approve(user(LEAD), request_id)
 
@@ -294,7 +294,7 @@ def test_concurrent_gold_approvals_activate_the_request(pg_store: str, at) -> No
     """A lead and a manager approving at the same moment: the row lock serializes them."""
     import threading
 
-    add_suite("gold.revenue", "gold")
+    add_blocked_suite("gold.revenue", "gold")
     request_id = bypass.create_request(user(ONCALL), checklist("gold.revenue"))
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []

@@ -1,8 +1,9 @@
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
-from store import kpis
+from store import db, kpis, schema, uptime
 from store.kpis import Window
 from tests import seed
 from tests.seed import NOW, ago
@@ -16,7 +17,7 @@ def _by_key(window: Window = DAY) -> dict[str, kpis.Kpi]:
 
 def test_empty_store_has_no_data_except_schema_changes(sqlite_store: str) -> None:
     found = _by_key()
-    assert [k.shown() for k in found.values()] == ["no data"] * 7 + ["0"]
+    assert [k.shown() for k in found.values()] == ["no data"] * 8 + ["0"]
     assert found["schema_changes"].ok is True
 
 
@@ -52,7 +53,8 @@ def test_scheduler_availability_is_the_covered_share_of_the_window(store_url: st
     seed.heartbeat("b", started_at=ago(hours=13), beat_at=ago(hours=6))  # overlaps a
     seed.heartbeat("c", started_at=ago(hours=3), beat_at=NOW)  # 3 h gap before it
     found = _by_key()["availability"]
-    assert found.value == pytest.approx(100 * 21 / 24)
+    # b's newest beat vouches for one more heartbeat interval (5 s) after it.
+    assert found.value == pytest.approx(100 * (21 * 3600 + 5) / (24 * 3600))
     assert found.ok is False
 
 
@@ -101,6 +103,85 @@ def test_daily_summary_matches_the_kpis(store_url: str) -> None:
 
 
 def test_a_new_install_counts_availability_from_its_first_scheduler(store_url: str) -> None:
-    seed.heartbeat("a", started_at=ago(hours=4), beat_at=ago(hours=1))  # up 3 of the 4 hours it has existed
+    seed.heartbeat("a", started_at=ago(hours=4), beat_at=ago(hours=1), status="stopped")  # up 3 of its 4 hours
     found = _by_key()["availability"]
     assert found.value == pytest.approx(100 * 3 / 4)
+
+
+def test_a_fresh_install_two_minutes_old_is_green(store_url: str) -> None:
+    seed.heartbeat("a", started_at=ago(minutes=2), beat_at=ago(seconds=3))  # beats every 5 s
+    found = _by_key()["availability"]
+    assert (found.value, found.ok) == (100.0, True)
+
+
+def test_a_restart_keeps_the_earlier_lifetime_and_a_stop_is_down_time(store_url: str) -> None:
+    # The case: up 14 min, stopped for 2 min, restarted under the same id 2 min ago.
+    with db.write() as conn:
+        uptime.opened(conn, "host:1", ago(minutes=18))
+        for second in range(18 * 60 - 5, 4 * 60 - 1, -5):  # a beat every 5 s (DQ_HEARTBEAT_SECONDS)
+            uptime.extended(conn, "host:1", ago(seconds=second))
+        uptime.opened(conn, "host:1", ago(minutes=2))  # the restart
+        for second in range(115, 0, -5):
+            uptime.extended(conn, "host:1", ago(seconds=second))
+    found = _by_key()["availability"]
+    assert found.value == pytest.approx(100 * (14 * 60 + 5 + 2 * 60) / (18 * 60))  # about 88%, not 74%
+
+
+def test_a_window_ends_on_the_next_minute_and_availability_at_now(store_url: str, monkeypatch) -> None:
+    moment = NOW + timedelta(seconds=20)
+    monkeypatch.setenv("DQ_NOW", moment.isoformat())
+    window = Window.last(24)
+    assert window.until == NOW + timedelta(minutes=1)
+    seed.checked(status="PASSED", at=moment - timedelta(seconds=5))  # a result of a moment ago counts
+    seed.heartbeat("a", started_at=ago(minutes=2), beat_at=moment - timedelta(seconds=2))
+    found = _by_key(window)
+    assert found["success_rate"].value == 100.0
+    assert found["availability"].value == 100.0  # the 40 s still to come are not down time
+
+
+def test_beats_further_apart_than_three_intervals_are_two_stretches(store_url: str) -> None:
+    with db.write() as conn:
+        uptime.opened(conn, "a", ago(minutes=10))
+        uptime.extended(conn, "a", ago(minutes=9, seconds=55))
+        uptime.extended(conn, "a", ago(minutes=5))  # the database was unreachable for almost 5 minutes
+    with db.read() as conn:
+        rows = conn.execute(sa.select(schema.scheduler_uptime.c.up_from, schema.scheduler_uptime.c.up_to)
+                            .order_by(schema.scheduler_uptime.c.id)).all()
+    assert [tuple(r) for r in rows] == [(ago(minutes=10), ago(minutes=9, seconds=55)), (ago(minutes=5), ago(minutes=5))]
+
+
+def test_freshness_names_the_stalest_table(store_url: str) -> None:
+    seed.checked("revenue_fresh", at=ago(hours=1), check_type="freshness", observed_value=5 * 3600.0,
+                 suite="gold.daily_revenue")
+    seed.checked("orders_fresh", at=ago(hours=1), check_type="freshness", observed_value=600.0)
+    found = _by_key()["freshness"]
+    assert (found.shown(), found.detail) == ("5.0 h", "stalest: gold.daily_revenue (revenue_fresh)")
+
+
+def test_success_rate_and_pass_rate_say_different_things(store_url: str) -> None:
+    for status in ["FAILED"] * 27 + ["PASSED"] * 5:
+        seed.checked(status=status, at=ago(hours=1))
+    found = _by_key()
+    assert (found["success_rate"].shown(), found["success_rate"].state()) == ("100.00%", "on target")
+    assert (found["pass_rate"].shown(), found["pass_rate"].state()) == ("15.62%", "no target")
+
+
+def test_the_scheduler_writes_its_up_time_as_it_starts_beats_and_restarts(store_url: str) -> None:
+    from store import scheduling
+
+    def start() -> None:
+        with db.write() as conn:
+            scheduling.register_scheduler(conn, "one", host="h", pid=1, timezone="UTC", stale_seconds=30,
+                                          single_active=False, alive=lambda host, pid: False)
+
+    start()
+    with db.write() as conn:
+        scheduling.beat(conn, "one")
+        scheduling.beat(conn, "one", status="stopped")
+    start()  # a restart under the same id keeps the first stretch
+    with db.read() as conn:
+        rows = conn.execute(sa.select(schema.scheduler_uptime.c.up_from, schema.scheduler_uptime.c.up_to)
+                            .order_by(schema.scheduler_uptime.c.id)).all()
+        beat_at = conn.execute(sa.select(schema.scheduler_heartbeats.c.started_at)).scalar_one()
+    assert len(rows) == 2
+    assert rows[0].up_to >= rows[0].up_from and rows[1].up_from == beat_at

@@ -46,7 +46,7 @@ def history_both(store_url: str) -> str:
         (ViolationFilter(acknowledged=True), [3]),
         (ViolationFilter(detected_since=ago(days=1)), [1, 2]),
         (ViolationFilter(statuses=(), detected_until=ago(days=5)), [4]),
-        (ViolationFilter(limit=1), [1]),
+        (ViolationFilter(limit=1), [2]),  # open first, then the worst severity: the CRITICAL one
     ],
 )
 def test_violation_filters(history: str, shape: ViolationFilter, expected: list[int]) -> None:

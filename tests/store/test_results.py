@@ -64,11 +64,34 @@ def test_a_failing_episode_opens_extends_and_resolves(store_url: str) -> None:
     assert len(again.opened) == 1 and again.opened != first.opened
 
 
-def test_error_leaves_an_open_violation_alone(store_url: str) -> None:
+def error(message: str = "source down. Hint: ...") -> RuleResult:
+    return RuleResult("r", "not_null", "HIGH", Verdict.ERROR, message)
+
+
+def test_error_leaves_an_open_violation_alone_and_opens_a_could_not_check_episode(store_url: str) -> None:
     opened = record(report(failed(0.2, 2))).opened
-    errored = record(report(RuleResult("r", "not_null", "HIGH", Verdict.ERROR, "source down. Hint: ...")))
-    assert (errored.opened, errored.continued, errored.resolved) == ([], [], [])
-    assert [v["id"] for v in violations() if v["status"] == "open"] == opened
+    errored = record(report(error()))
+    assert (errored.continued, errored.resolved) == ([], [])
+    failure, could_not = violations()
+    assert [failure["id"]] == opened and (failure["status"], failure["occurrences"]) == ("open", 1)
+    assert [could_not["id"]] == errored.opened
+    assert (could_not["verdict"], could_not["status"], could_not["message"]) == ("ERROR", "open", "source down. Hint: ...")
+
+
+def test_a_could_not_check_episode_extends_then_ends_when_the_rule_runs_again(store_url: str) -> None:
+    first = record(report(error("table t does not exist")))
+    second = record(report(error("table t still missing")))
+    assert second.continued == first.opened
+    (v,) = violations()
+    assert (v["verdict"], v["occurrences"], v["message"], v["last_run_id"]) == ("ERROR", 2, "table t still missing", second.run_id)
+    ran = record(report(failed(0.2, 2)))  # it runs again, and the data is bad: a new FAILED episode
+    assert ran.resolved == first.opened and len(ran.opened) == 1
+    could_not, failure = violations()
+    assert (could_not["status"], could_not["resolved_by"]) == ("resolved", "auto")
+    assert f"rule ran again in run {ran.run_id} (FAILED)" in could_not["resolution_note"]
+    assert (failure["verdict"], failure["status"]) == ("FAILED", "open")
+    skipped = record(report(RuleResult("r", "not_null", "HIGH", Verdict.SKIPPED, "disabled")))
+    assert (skipped.opened, skipped.continued, skipped.resolved) == ([], [], [])
 
 
 def test_worst_value_of_an_aggregate_is_the_farthest_outside_its_bounds(store_url: str) -> None:

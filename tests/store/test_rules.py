@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import clock
 from engine.manifest import load_catalog
 from store import db, schema
 from store.errors import NotFound
@@ -121,3 +122,33 @@ def test_one_unreadable_stored_suite_does_not_hide_the_others(store_url: str, tm
     with db.write() as conn:
         conn.execute(schema.suites.update().where(schema.suites.c.name == "gold.orders").values(definition={"suite": "gold.orders"}))
     assert [s.name for s in live_suites()] == ["silver.orders"]
+
+
+def test_renamed_from_keeps_the_rules_row_versions_and_open_violations(store_url: str, tmp_path: Path) -> None:
+    load(tmp_path)
+    rule_id = rows(schema.rules, "id")[0][0]
+    with db.write() as conn:
+        conn.execute(schema.violations.insert().values(
+            rule_name="orders_id_unique", rule_id=rule_id, suite="silver.orders", source="warehouse",
+            check_type="unique", severity="CRITICAL", status="open", verdict="FAILED", detected_at=clock.utcnow(),
+            last_seen_at=clock.utcnow(), occurrences=1, acknowledged=False))
+    renamed = SUITE.replace("  - name: orders_id_unique\n", "  - name: orders_order_id_unique\n    renamed_from: orders_id_unique\n")
+    with db.read() as conn:
+        plan = plan_sync(conn, catalog(tmp_path, renamed))
+    [change] = plan.changes
+    assert (change.rule, change.change, change.diff["name"]) == ("orders_order_id_unique", "renamed", ["orders_id_unique", "orders_order_id_unique"])
+    load(tmp_path, renamed)
+    assert rows(schema.rules, "id", "name", "status", "version") == [
+        (rule_id, "orders_order_id_unique", "active", 2), (rule_id + 1, "orders_amount_positive", "active", 1)]
+    assert rows(schema.rule_versions, "rule_name", "version", "change")[0::2] == [
+        ("orders_order_id_unique", 1, "added"), ("orders_order_id_unique", 2, "renamed")]
+    assert rows(schema.violations, "rule_name", "rule_id") == [("orders_order_id_unique", rule_id)]
+    assert load(tmp_path, renamed).empty  # loading it again changes nothing
+
+
+def test_renamed_from_must_name_another_rule(store_url: str, tmp_path: Path) -> None:
+    from engine.errors import ManifestError
+
+    bad = SUITE.replace("  - name: orders_id_unique\n", "  - name: orders_id_unique\n    renamed_from: orders_id_unique\n")
+    with pytest.raises(ManifestError, match=r"orders.yaml:\d+ rule 'orders_id_unique' key 'renamed_from': 'orders_id_unique' is not a previous rule name"):
+        catalog(tmp_path, bad)

@@ -1,0 +1,1 @@
+"""Pushdown backends; each module registers itself in engine.pushdown.backend.BACKENDS."""

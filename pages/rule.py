@@ -1,0 +1,144 @@
+"""Rule: one rule as on-call needs it: definition, severity, threshold, owner, schedule and next run,
+recent results, the observed metric against its allowed band with violations and acknowledgements
+marked, and Run now. Address: `rule?name=NAME` (every page links here)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+import yaml
+
+import settings
+from console import actions, data, links, wording
+from console.page import fmt_time, start
+from ops import cron
+from store import queries
+from store.errors import NotFound
+
+DAYS = 30
+RESULT_COLUMNS = {
+    "finished_at": st.column_config.DatetimeColumn("Finished (UTC)", format="MM-DD HH:mm", width=115),
+    "status": st.column_config.TextColumn("Verdict", width=80),
+    "finding": st.column_config.TextColumn("Observed; allowed", width=330),
+    "run": st.column_config.LinkColumn("Run", display_text=links.RUN_TEXT, width=60),
+    "message": st.column_config.TextColumn("Message", width=420),
+}
+
+
+def next_due(schedule: str | None, timezone: str | None) -> str:
+    if not schedule:
+        return "no schedule (runs on request and from the gate)"
+    try:
+        due = cron.next_tick(schedule, timezone or str(settings.get("DQ_TIMEZONE")), data.minute_now())
+    except cron.CronError as exc:
+        return f"invalid schedule: {exc}"
+    return f"`{schedule}` ({timezone or settings.get('DQ_TIMEZONE')}), next due {fmt_time(due)}"
+
+
+def facts(rule: dict, suite: dict, last: dict | None) -> None:
+    a, b, c, d = st.columns(4)
+    a.metric("Severity", rule["severity"])
+    b.metric("Last verdict", last["status"] if last else "not run in 30 days")
+    c.metric("Lifecycle", rule["status"], help=rule["status_reason"] or None)
+    d.metric("Allowed", wording.allowed(last["fail_level"], rule["check_type"]) if last else "—")
+    left, right = st.columns(2)
+    left.markdown(f"**Table:** {suite['table_name']} on database **{rule['source']}** · check `{rule['check_type']}`")
+    left.page_link(links.TABLE_PAGE, label=f"Table page of {rule['suite']}", icon=":material/table:",
+                   query_params={"suite": rule["suite"]})
+    right.markdown(f"**Owner:** {rule['owner'] or suite['owner'] or '—'}")
+    timezone = (suite.get("definition") or {}).get("timezone")
+    right.markdown(f"**Schedule:** {next_due(rule['schedule'] or suite['schedule'], timezone)}")
+    sampling = f"sampled, {rule['sample_size']:,} rows" if rule["use_sampling"] and rule["sample_size"] else (
+        "sampled" if rule["use_sampling"] else "every row")
+    right.caption(f"Reads {sampling} · alert cooldown {str(rule['alert_cooldown_minutes']) + ' min' if rule['alert_cooldown_minutes'] else 'as configured'} · "
+                  f"version {rule['version']} from {rule['file'] or '?'}:{rule['line'] or '?'}")
+    if last:
+        st.markdown(f"**Newest result** ({fmt_time(last['finished_at'])}): "
+                    f"{wording.verdict_line(rule['check_type'], last['observed_value'], last['failing_rows'], last['fail_level'])}")
+
+
+def chart(rule: dict, history: pl.DataFrame, events: pl.DataFrame, now: datetime) -> None:
+    """The observed metric over time, the allowed band shaded, violations and acknowledgements marked."""
+    last_level = history["fail_level"].drop_nulls()
+    axis = wording.metric(rule["check_type"], last_level[-1] if len(last_level) else None)
+    values = history[axis.column].cast(pl.Float64) * axis.scale
+    colors = [wording.VERDICT_COLORS.get(s, "#8c959f") for s in history["status"].to_list()]
+    fig = go.Figure(go.Scatter(x=history["finished_at"].to_list(), y=values.to_list(), mode="lines+markers",
+                               name=axis.label, line={"color": "#57606a"}, marker={"color": colors, "size": 8},
+                               text=history["status"].to_list()))
+    since = now - timedelta(days=DAYS)
+    if axis.low is not None or axis.high is not None:
+        top = axis.high if axis.high is not None else max([*values.drop_nulls().to_list(), axis.low or 0]) * 1.2
+        fig.add_hrect(y0=axis.low if axis.low is not None else min(0.0, *values.drop_nulls().to_list()), y1=top,
+                      fillcolor="#2da44e", opacity=0.12, line_width=0, annotation_text="allowed",
+                      annotation_position="top left")
+    if not events.is_empty():  # one trace, not a shape per violation: add_vline is slow by the hundred
+        fig.add_trace(go.Scatter(x=events["detected_at"].to_list(), y=[1.0] * events.height, mode="markers",
+                                 name="violation opened", yaxis="y2", text=[f"#{i}" for i in events["id"]],
+                                 marker={"symbol": "x", "size": 10,
+                                         "color": wording.SEVERITY_COLORS.get(rule["severity"], "#cf222e")}))
+    acked = events.drop_nulls("acknowledged_at")
+    if not acked.is_empty():
+        fig.add_trace(go.Scatter(x=acked["acknowledged_at"].to_list(), y=[0.93] * acked.height, mode="markers",
+                                 name="acknowledged", yaxis="y2", marker={"symbol": "triangle-down", "size": 12,
+                                                                          "color": "#1f6feb"},
+                                 text=acked["acknowledged_by"].to_list()))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=True,
+                      legend={"orientation": "h", "y": 1.12},
+                      xaxis={"type": "date", "range": [since, now], "tickformat": "%b %d"},
+                      yaxis={"title": axis.label, "rangemode": "tozero"},
+                      yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False})
+    st.plotly_chart(fig, width="stretch")
+    st.caption("Crosses along the top: violations opened; triangles: acknowledgements; green band: what the rule allows.")
+
+
+def results_table(rule: dict, history: pl.DataFrame) -> None:
+    newest = history.reverse().head(50)
+    lines = [wording.verdict_line(rule["check_type"], r["observed_value"], r["failing_rows"], r["fail_level"])
+             for r in newest.iter_rows(named=True)]
+    shown = newest.with_columns(finding=pl.Series(lines, dtype=pl.Utf8), run=links.run_urls("run_id"))
+    st.dataframe(shown.select(list(RESULT_COLUMNS)), hide_index=True, width="stretch", column_config=RESULT_COLUMNS)
+
+
+user = start("Rule", "A rule's definition, threshold, schedule, recent results and history.")
+actions.show_flash()
+name = st.query_params.get("name")
+if not name:
+    st.info("No rule chosen. Hint: open a rule from the Rules, Violations, Runs or Health page.")
+    st.page_link("pages/rules.py", label="All rules", icon=":material/rule:")
+    st.stop()
+try:
+    rule = data.load(queries.rule_detail, name)
+    suite = data.load(queries.suite_detail, rule["suite"])
+except NotFound as exc:
+    st.warning(str(exc))
+    st.stop()
+now = data.minute_now()
+history = data.load(queries.rule_results, name, DAYS, now=now)
+events = data.load(queries.rule_violations, name, DAYS, now=now)
+st.subheader(f"{name} · {rule['severity']} · {rule['suite']}")
+if rule["description"]:
+    st.caption(rule["description"])
+facts(rule, suite, history.row(-1, named=True) if not history.is_empty() else None)
+actions.run_now(user, rule["suite"], name, key="rule_run_now")
+left, right = st.columns([3, 2])
+with left:
+    st.markdown(f"**Observed over the last {DAYS} days**")
+    if history.is_empty():
+        st.info(f"No results in the last {DAYS} days.")
+    else:
+        chart(rule, history, events, now)
+with right:
+    st.markdown("**Definition** (as written in the manifest)")
+    st.code(yaml.safe_dump(rule["definition"], sort_keys=False, allow_unicode=True), language="yaml")
+    open_count = events.filter(pl.col("status") != "resolved").height
+    st.page_link("pages/violations.py", label=f"Violations of this rule ({open_count} unresolved in {DAYS} days)",
+                 icon=":material/warning:", query_params={"rule": name})
+st.markdown("**Recent results** (newest first)")
+if history.is_empty():
+    st.caption("None yet.")
+else:
+    results_table(rule, history)
