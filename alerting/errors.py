@@ -1,12 +1,14 @@
 """Exceptions of the alerting package: one base, one-line subclasses."""
 
+from configfile import ConfigFileError
+
 
 class AlertingError(Exception):
     """Base of every alerting error; the message names the file, key or channel and ends with a Hint."""
 
 
-class PolicyError(AlertingError):
-    """config/alerting.yaml is missing a value or has one that cannot be used."""
+class PolicyError(AlertingError, ConfigFileError):
+    """config/alerting.yaml is missing a value or has one that cannot be used (every problem, file:line, key, Hint)."""
 
 
 class DeliveryFailed(AlertingError):

@@ -1,4 +1,4 @@
-"""The escalation policy: config/alerting.yaml parsed once into frozen dataclasses, validated with file, line and key.
+"""The escalation policy: config/alerting.yaml read by configfile into a declared schema, every problem with file, line, key and Hint.
 
 Which channels a severity reaches, which team (Slack channel, e-mail list, PagerDuty service)
 a suite or owner is routed to, who is escalated to when nobody acknowledges and after how long
@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
-import yaml
-
+import configfile
 import settings
 from alerting.errors import PolicyError
+from configfile import key
 from engine.model import Severity
 
 CHANNELS = ("slack", "email", "pagerduty", "webhook")
 SEVERITIES = tuple(s.value for s in Severity)
 _log = logging.getLogger(__name__)
-_SETTING_NAME = re.compile(r"^DQ_[A-Z0-9_]+$")
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
+LEVEL_CHANNELS = ("pagerduty", "email", "slack")  # what an escalation level uses unless it lists channels
 
 # The runbook's "Use escalation policies", used when there is no config/alerting.yaml.
 RUNBOOK_CHANNELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -138,244 +137,191 @@ def policy_file() -> Path:
 
 
 def load_policy(path: Path | None = None) -> Policy:
-    """The policy from config/alerting.yaml; the runbook's defaults when the file does not exist."""
+    """The policy from config/alerting.yaml; the runbook's defaults when the file does not exist.
+
+    Read by configfile.load into the declared schema `AlertingFile`; PolicyError lists every
+    problem with file, line, key and Hint."""
     path = path or policy_file()
     if not path.is_file():
         return Policy(levels=_default_levels(None, "default"))
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: {exc}. Hint: fix the YAML syntax.") from exc
-    return _Parser(path, _lines(node)).policy(data or {})
+    parsed = configfile.load(path, AlertingFile, error=PolicyError)
+    teams = {name: Team(name, t.slack.webhook_setting, t.slack.channel, t.email, t.pagerduty.routing_key_setting,
+                        t.webhook.url_setting) for name, t in parsed.teams.items()} or {"default": Team("default")}
+    default_team = parsed.routing.default_team or next(iter(teams))
+    steps, levels = _escalation(parsed.escalation, default_team)
+    return Policy(
+        severity_channels=MappingProxyType({**RUNBOOK_CHANNELS, **parsed.severity_channels}),
+        also_to=parsed.every_alert_also_to,
+        teams=MappingProxyType(teams),
+        default_team=default_team,
+        by_suite=parsed.routing.by_suite,
+        by_owner=MappingProxyType({owner.lower(): team for owner, team in parsed.routing.by_owner.items()}),
+        escalation_steps=MappingProxyType(steps),
+        levels=levels,
+        approval_reminder_minutes=parsed.approvals.remind_after_minutes,
+        default_cooldown_minutes=parsed.noise.default_cooldown_minutes,
+        batch_window_seconds=parsed.noise.batch_window_seconds,
+        max_attempts=parsed.delivery.max_attempts,
+        retry_base_seconds=parsed.delivery.retry_base_seconds,
+        retry_max_seconds=parsed.delivery.retry_max_seconds,
+        claim_timeout_seconds=parsed.delivery.claim_timeout_seconds,
+        file=str(path),
+    )
 
 
 def _default_levels(after: float | None, team: str) -> tuple[EscalationLevel, ...]:
-    return (EscalationLevel(1, after, team, ("pagerduty", "email", "slack")),)
+    return (EscalationLevel(1, after, team, LEVEL_CHANNELS),)
 
 
-def _lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    """key path ("escalation.levels.0.team") -> 1-based line, for error messages."""
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = f"{prefix}.{key.value}" if prefix else str(key.value)
-            lines[path] = key.start_mark.line + 1
-            lines.update(_lines(value, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            path = f"{prefix}.{index}"
-            lines[path] = item.start_mark.line + 1
-            lines.update(_lines(item, path))
-    return lines
+def _escalation(section: EscalationEntry, default_team: str) -> tuple[dict[str, tuple[float, ...]], tuple[EscalationLevel, ...]]:
+    """Per-severity steps (when) and levels (who).
+
+    `steps: {SEVERITY: [minutes, ...]}` gives level 1, 2, ... their times per severity. The
+    older form (`escalate_after_minutes`, `severities`, a level's `after_minutes`) is still
+    read: one timer for the listed severities. Without either, each severity escalates on
+    the runbook's response time (CRITICAL 15 min, HIGH 30 min, MEDIUM 2 h, LOW 24 h), level n
+    after n times it.
+    """
+    legacy = bool(section.legacy_keys())
+    after = section.escalate_after_minutes or 15.0
+    if section.levels is None:
+        levels = _default_levels(after if legacy else None, default_team)
+    else:
+        levels = tuple(EscalationLevel(n, level.after_minutes, level.team, level.channels)
+                       for n, level in enumerate(section.levels, start=1))
+    if section.steps is not None:
+        return dict(section.steps), levels
+    if legacy:
+        times = tuple(level.after_minutes or after for level in levels)
+        severities = ("HIGH", "CRITICAL") if section.severities is None else section.severities
+        return {s: times for s in severities}, levels
+    return {s: tuple(m * n for n in range(1, len(levels) + 1)) for s, m in RUNBOOK_RESPONSE_MINUTES.items()}, levels
 
 
-_TOP_KEYS = ("severity_channels", "every_alert_also_to", "teams", "routing", "escalation", "approvals", "noise",
-             "delivery")
+# --- the file's schema -----------------------------------------------------------------------
+
+_SETTING = {"pattern": r"DQ_[A-Z0-9_]+", "pattern_hint": "is not a setting name", "echo": False}
+_SETTING_HINT = "name the environment variable / secrets.toml key holding the secret, never the secret itself"
 
 
-class _Parser:
-    """Collects every problem of the file, then raises one PolicyError listing them."""
+@dataclass(frozen=True)
+class SlackEntry:
+    channel: str | None = key(None, example='channel: "#data-eng-oncall"')
+    webhook_setting: str = key("DQ_SLACK_WEBHOOK_URL", example="webhook_setting: DQ_SLACK_WEBHOOK_URL_SALES", **_SETTING)
 
-    def __init__(self, path: Path, lines: dict[str, int]) -> None:
-        self.path = path
-        self.lines = lines
-        self.problems: list[str] = []
 
-    def problem(self, key: str, what: str, hint: str) -> None:
-        line = self.lines.get(key)
-        where = f"{self.path}:{line}" if line else str(self.path)
-        self.problems.append(f"{where}: {key}: {what}. Hint: {hint}")
+@dataclass(frozen=True)
+class PagerDutyEntry:
+    routing_key_setting: str = key("DQ_PAGERDUTY_ROUTING_KEY", example="routing_key_setting: DQ_PAGERDUTY_ROUTING_KEY_SRE",
+                                   **_SETTING)
 
-    def mapping(self, value: Any, key: str, allowed: Sequence[str] | None = None) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.problem(key, f"expected a mapping, got {type(value).__name__}", "write `key: value` pairs")
-            return {}
-        for name in value:
-            if allowed is not None and name not in allowed:
-                self.problem(f"{key}.{name}" if key else str(name), "unknown key", f"use one of {', '.join(allowed)}")
-        return value
 
-    def number(self, section: dict[str, Any], key: str, name: str, default: float, minimum: float = 0) -> float:
-        value = section.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            self.problem(f"{key}.{name}", f"{value!r} is not a number >= {minimum:g}", f"e.g. `{name}: {default:g}`")
-            return default
-        return float(value)
+@dataclass(frozen=True)
+class WebhookEntry:
+    url_setting: str = key("DQ_WEBHOOK_URL", example="url_setting: DQ_WEBHOOK_URL_SALES", **_SETTING)
 
-    def channels(self, value: Any, key: str) -> tuple[str, ...]:
-        items = value if isinstance(value, list) else [value]
-        bad = [item for item in items if item not in CHANNELS]
-        if bad:
-            self.problem(key, f"unknown channel(s) {bad}", f"use any of {', '.join(CHANNELS)}")
-        return tuple(item for item in items if item in CHANNELS)
 
-    def setting_name(self, value: Any, key: str, default: str) -> str:
-        if value is None:
-            return default
-        if not isinstance(value, str) or not _SETTING_NAME.match(value):
-            self.problem(key, f"{value!r} is not a setting name", "name the environment variable / secrets.toml key holding the secret, e.g. DQ_SLACK_WEBHOOK_URL_SALES (never the secret itself)")
-            return default
-        return value
+@dataclass(frozen=True)
+class TeamEntry:
+    """One team's destinations (a secret is named by its setting, never written here)."""
 
-    def policy(self, data: Any) -> Policy:
-        data = self.mapping(data, "", _TOP_KEYS)
-        severity_channels = self.severity_channels(data.get("severity_channels"))
-        also_to = self.channels(data.get("every_alert_also_to", ["webhook"]) or [], "every_alert_also_to")
-        teams = self.teams(data.get("teams"))
-        routing = self.routing(data.get("routing"), teams)
-        escalation = self.escalation(data.get("escalation"), teams, routing["default_team"])
-        approvals = self.mapping(data.get("approvals"), "approvals", ("remind_after_minutes",))
-        noise = self.mapping(data.get("noise"), "noise", ("default_cooldown_minutes", "batch_window_seconds"))
-        delivery = self.mapping(
-            data.get("delivery"),
-            "delivery",
-            ("max_attempts", "retry_base_seconds", "retry_max_seconds", "claim_timeout_seconds"),
-        )
-        policy = Policy(
-            severity_channels=MappingProxyType(severity_channels),
-            also_to=also_to,
-            teams=MappingProxyType(teams),
-            default_team=routing["default_team"],
-            by_suite=MappingProxyType(routing["by_suite"]),
-            by_owner=MappingProxyType(routing["by_owner"]),
-            escalation_steps=MappingProxyType(escalation["steps"]),
-            levels=escalation["levels"],
-            approval_reminder_minutes=self.number(approvals, "approvals", "remind_after_minutes", APPROVAL_REMINDER_MINUTES, minimum=1),
-            default_cooldown_minutes=self.number(noise, "noise", "default_cooldown_minutes", 60),
-            batch_window_seconds=self.number(noise, "noise", "batch_window_seconds", 30),
-            max_attempts=int(self.number(delivery, "delivery", "max_attempts", 8, minimum=1)),
-            retry_base_seconds=self.number(delivery, "delivery", "retry_base_seconds", 30, minimum=1),
-            retry_max_seconds=self.number(delivery, "delivery", "retry_max_seconds", 3600, minimum=1),
-            claim_timeout_seconds=self.number(delivery, "delivery", "claim_timeout_seconds", 300, minimum=10),
-            file=str(self.path),
-        )
-        if self.problems:
-            raise PolicyError(
-                f"{self.path} has {len(self.problems)} problem(s):\n  " + "\n  ".join(self.problems)
-            )
-        return policy
+    slack: SlackEntry = key(SlackEntry())
+    email: tuple[str, ...] = key((), one_or_many=True, pattern=_EMAIL.pattern, pattern_hint="is not an e-mail address",
+                                 example="email: [data-eng-oncall@company.com]")
+    pagerduty: PagerDutyEntry = key(PagerDutyEntry())
+    webhook: WebhookEntry = key(WebhookEntry())
 
-    def severity_channels(self, value: Any) -> dict[str, tuple[str, ...]]:
-        section = self.mapping(value, "severity_channels", SEVERITIES)
-        result = dict(RUNBOOK_CHANNELS)
-        for severity, channels in section.items():
-            if severity in SEVERITIES:
-                result[severity] = self.channels(channels or [], f"severity_channels.{severity}")
-        return result
 
-    def teams(self, value: Any) -> dict[str, Team]:
-        section = self.mapping(value, "teams")
-        teams: dict[str, Team] = {}
-        for name, spec in section.items():
-            key = f"teams.{name}"
-            spec = self.mapping(spec, key, CHANNELS)
-            slack = self.mapping(spec.get("slack"), f"{key}.slack", ("channel", "webhook_setting"))
-            pagerduty = self.mapping(spec.get("pagerduty"), f"{key}.pagerduty", ("routing_key_setting",))
-            webhook = self.mapping(spec.get("webhook"), f"{key}.webhook", ("url_setting",))
-            teams[str(name)] = Team(
-                name=str(name),
-                slack_webhook_setting=self.setting_name(slack.get("webhook_setting"), f"{key}.slack.webhook_setting", "DQ_SLACK_WEBHOOK_URL"),
-                slack_channel=slack.get("channel"),
-                email=self.emails(spec.get("email"), f"{key}.email"),
-                pagerduty_setting=self.setting_name(pagerduty.get("routing_key_setting"), f"{key}.pagerduty.routing_key_setting", "DQ_PAGERDUTY_ROUTING_KEY"),
-                webhook_setting=self.setting_name(webhook.get("url_setting"), f"{key}.webhook.url_setting", "DQ_WEBHOOK_URL"),
-            )
-        return teams or {"default": Team("default")}
+@dataclass(frozen=True)
+class RoutingEntry:
+    default_team: str | None = key(None, example="default_team: data-eng")  # unset: the first team
+    by_suite: Mapping[str, str] = key({}, example="by_suite: {silver.orders: sales}")
+    by_owner: Mapping[str, str] = key({}, example="by_owner: {finance@company.com: finance}")
 
-    def emails(self, value: Any, key: str) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        items = value if isinstance(value, list) else [value]
-        bad = [item for item in items if not isinstance(item, str) or not _EMAIL.match(item)]
-        if bad:
-            self.problem(key, f"not e-mail addresses: {bad}", "list addresses like `[data-eng-oncall@company.com]`")
-        return tuple(str(item) for item in items if item not in bad)
 
-    def team_name(self, value: Any, key: str, teams: Mapping[str, Team]) -> str | None:
-        if value in teams:
-            return str(value)
-        self.problem(key, f"unknown team {value!r}", f"use a team defined under `teams:` ({', '.join(teams)})")
-        return None
+@dataclass(frozen=True)
+class LevelEntry:
+    team: str = key(example="team: sre")
+    channels: tuple[str, ...] = key(LEVEL_CHANNELS, choices=CHANNELS, one_or_many=True, example="channels: [pagerduty, email]")
+    after_minutes: float | None = key(None, minimum=1, example="after_minutes: 15")  # the legacy single timer
 
-    def routing(self, value: Any, teams: Mapping[str, Team]) -> dict[str, Any]:
-        section = self.mapping(value, "routing", ("default_team", "by_suite", "by_owner"))
-        default = self.team_name(section.get("default_team", next(iter(teams))), "routing.default_team", teams)
-        routes: dict[str, Any] = {"default_team": default or next(iter(teams))}
-        for kind in ("by_suite", "by_owner"):
-            table = self.mapping(section.get(kind), f"routing.{kind}")
-            resolved = {
-                (str(k).lower() if kind == "by_owner" else str(k)): self.team_name(v, f"routing.{kind}.{k}", teams)
-                for k, v in table.items()
-            }
-            routes[kind] = {k: v for k, v in resolved.items() if v}
-        return routes
 
-    def escalation(self, value: Any, teams: Mapping[str, Team], default_team: str) -> dict[str, Any]:
-        """Levels (who) and per-severity steps (when).
+def _rising(steps: Mapping[str, tuple[float, ...]]) -> Iterator[tuple[str, str, str]]:
+    for severity, minutes in steps.items():
+        if any(b <= a for a, b in zip(minutes, minutes[1:], strict=False)):
+            yield (severity, f"{list(minutes)} is not a list of rising minutes",
+                   f"e.g. `{severity}: [{RUNBOOK_RESPONSE_MINUTES.get(severity, 60):g}, 120]` (level 1, level 2)")
 
-        `steps: {SEVERITY: [minutes, ...]}` gives level 1, 2, ... their times per severity. The
-        older form (`escalate_after_minutes`, `severities`, a level's `after_minutes`) is still
-        read: one timer for the listed severities. Without either, each severity escalates on
-        the runbook's response time (CRITICAL 15 min, HIGH 30 min, MEDIUM 2 h, LOW 24 h), level n
-        after n times it.
-        """
-        section = self.mapping(value, "escalation", ("steps", "escalate_after_minutes", "severities", "levels"))
-        legacy: list[str] = [k for k in ("escalate_after_minutes", "severities") if k in section]
-        raw_levels = section.get("levels")
-        if raw_levels is not None and not isinstance(raw_levels, list):
-            self.problem("escalation.levels", "expected a list of levels", "write `- team: sre` items")
-            raw_levels = []
-        legacy += [f"levels.{i}.after_minutes" for i, raw in enumerate(raw_levels or [])
-                   if isinstance(raw, dict) and "after_minutes" in raw]
-        if "steps" in section and legacy:
-            self.problem("escalation.steps", f"given together with {', '.join(legacy)}",
-                         "use per-severity `steps` alone (e.g. `steps: {CRITICAL: [15, 60], HIGH: [30, 120]}`)")
-        after = self.number(section, "escalation", "escalate_after_minutes", 15, minimum=1)
-        levels = self.levels(raw_levels, teams, after) if raw_levels is not None else _default_levels(after if legacy else None, default_team)
-        if "steps" in section:
-            steps = self.steps(section.get("steps"))
-        elif legacy:
-            severities = section.get("severities", ["HIGH", "CRITICAL"]) or []
-            bad = [s for s in severities if s not in SEVERITIES]
-            if bad:
-                self.problem("escalation.severities", f"unknown severities {bad}", f"use any of {', '.join(SEVERITIES)}")
-            times = tuple(level.after_minutes or after for level in levels)
-            steps = {s: times for s in severities if s in SEVERITIES}
-        else:
-            steps = {s: tuple(m * n for n in range(1, len(levels) + 1)) for s, m in RUNBOOK_RESPONSE_MINUTES.items()}
-        return {"steps": steps, "levels": levels}
 
-    def levels(self, raw_levels: list[Any], teams: Mapping[str, Team], after: float) -> tuple[EscalationLevel, ...]:
-        levels = []
-        for index, raw in enumerate(raw_levels):
-            key = f"escalation.levels.{index}"
-            spec = self.mapping(raw, key, ("team", "channels", "after_minutes"))
-            team = self.team_name(spec.get("team"), f"{key}.team", teams)
-            minutes = self.number(spec, key, "after_minutes", after * (index + 1), minimum=1) if "after_minutes" in spec else None
-            channels = self.channels(spec.get("channels", ["pagerduty", "email", "slack"]), f"{key}.channels")
-            if team:
-                levels.append(EscalationLevel(index + 1, minutes, team, channels))
-        return tuple(levels)
+@dataclass(frozen=True)
+class EscalationEntry:
+    """`steps` per severity, or the legacy single timer (`escalate_after_minutes`, `severities`, levels' `after_minutes`)."""
 
-    def steps(self, value: Any) -> dict[str, tuple[float, ...]]:
-        """`{SEVERITY: [minutes, ...]}`: rising positive minutes per severity; a severity left out never escalates."""
-        section = self.mapping(value, "escalation.steps", SEVERITIES)
-        steps: dict[str, tuple[float, ...]] = {}
-        for severity, raw in section.items():
-            key = f"escalation.steps.{severity}"
-            items = raw if isinstance(raw, list) else [raw]
-            good = [m for m in items if not isinstance(m, bool) and isinstance(m, int | float) and m >= 1]
-            if len(good) != len(items) or any(b <= a for a, b in zip(good, good[1:], strict=False)):
-                self.problem(key, f"{raw!r} is not a list of rising minutes >= 1",
-                             f"e.g. `{severity}: [{RUNBOOK_RESPONSE_MINUTES.get(severity, 60):g}, 120]` (level 1, level 2)")
-                continue
-            if severity in SEVERITIES:
-                steps[str(severity)] = tuple(float(m) for m in good)
-        return steps
+    steps: Mapping[str, tuple[float, ...]] | None = key(None, names=SEVERITIES, minimum=1, one_or_many=True, check=_rising,
+                                                         example="CRITICAL: [15, 60]")
+    escalate_after_minutes: float | None = key(None, minimum=1, example="escalate_after_minutes: 15")
+    severities: tuple[str, ...] | None = key(None, choices=SEVERITIES, one_or_many=True,
+                                             example="severities: [HIGH, CRITICAL]")  # unset: HIGH, CRITICAL
+    levels: tuple[LevelEntry, ...] | None = key(None, example="levels: [{team: sre}]")
+
+    def legacy_keys(self) -> list[str]:
+        keys = ["escalate_after_minutes"] if self.escalate_after_minutes is not None else []
+        keys += ["severities"] if self.severities is not None else []
+        return keys + [f"levels.{i}.after_minutes" for i, level in enumerate(self.levels or ())
+                       if level.after_minutes is not None]
+
+    def problems(self) -> Iterator[tuple[str, str, str]]:
+        legacy = self.legacy_keys()
+        if self.steps is not None and legacy:
+            yield ("steps", f"given together with {', '.join(legacy)}",
+                   "use per-severity `steps` alone (e.g. `steps: {CRITICAL: [15, 60], HIGH: [30, 120]}`)")
+
+
+@dataclass(frozen=True)
+class ApprovalsEntry:
+    remind_after_minutes: float = key(APPROVAL_REMINDER_MINUTES, minimum=1, example="remind_after_minutes: 60")
+
+
+@dataclass(frozen=True)
+class NoiseEntry:
+    default_cooldown_minutes: float = key(60.0, minimum=0, example="default_cooldown_minutes: 60")
+    batch_window_seconds: float = key(30.0, minimum=0, example="batch_window_seconds: 30")
+
+
+@dataclass(frozen=True)
+class DeliveryEntry:
+    max_attempts: int = key(8, minimum=1, example="max_attempts: 8")
+    retry_base_seconds: float = key(30.0, minimum=1, example="retry_base_seconds: 30")
+    retry_max_seconds: float = key(3600.0, minimum=1, example="retry_max_seconds: 3600")
+    claim_timeout_seconds: float = key(300.0, minimum=10, example="claim_timeout_seconds: 300")
+
+
+@dataclass(frozen=True)
+class AlertingFile:
+    """config/alerting.yaml."""
+
+    severity_channels: Mapping[str, tuple[str, ...]] = key({}, names=SEVERITIES, choices=CHANNELS, one_or_many=True,
+                                                           example="MEDIUM: [email, slack]")  # unlisted: the runbook's
+    every_alert_also_to: tuple[str, ...] = key(("webhook",), choices=CHANNELS, one_or_many=True,
+                                               example="every_alert_also_to: [webhook]")
+    teams: Mapping[str, TeamEntry] = key({}, example="teams: {data-eng: {email: [oncall@company.com]}}")
+    routing: RoutingEntry = key(RoutingEntry())
+    escalation: EscalationEntry = key(EscalationEntry())
+    approvals: ApprovalsEntry = key(ApprovalsEntry())
+    noise: NoiseEntry = key(NoiseEntry())
+    delivery: DeliveryEntry = key(DeliveryEntry())
+
+    def problems(self) -> Iterator[tuple[str, str, str]]:
+        """Routing and escalation name teams defined under `teams:`."""
+        teams = list(self.teams) or ["default"]
+        hint = f"use a team defined under `teams:` ({', '.join(teams)})"
+        named = [("routing.default_team", self.routing.default_team)]
+        named += [(f"routing.by_suite.{suite}", team) for suite, team in self.routing.by_suite.items()]
+        named += [(f"routing.by_owner.{owner}", team) for owner, team in self.routing.by_owner.items()]
+        named += [(f"escalation.levels.{i}.team", level.team) for i, level in enumerate(self.escalation.levels or ())]
+        for where, team in named:
+            if team is not None and team not in teams:
+                yield (where, f"unknown team {team!r}", hint)
 
 
 def current_policy(path: Path | None = None) -> Policy:

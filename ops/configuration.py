@@ -70,7 +70,7 @@ def validate_all() -> list[FileStatus]:
     for path_of, summary in FILES:
         try:
             statuses.append(FileStatus(path_of(), True, summary()))
-        except (ConfigFileError, PolicyError) as exc:  # alerting.yaml's parser is not on configfile yet
+        except (ConfigFileError, PolicyError) as exc:
             statuses.append(FileStatus(path_of(), False, str(exc), exc))
     return statuses
 

@@ -66,22 +66,20 @@ def test_every_problem_is_named_with_file_line_key_and_hint(tmp_path) -> None:
         "  data-eng:\n"
         "    slack: {webhook_setting: https://hooks.slack.com/services/T/B/x}\n"
         "    email: [not-an-address]\n"
-        "routing:\n"
-        "  default_team: nobody\n"
         "escalation:\n"
         "  escalate_after_minute: 15\n"
     )
     with pytest.raises(PolicyError) as caught:
         load_policy(path)
     message = str(caught.value)
-    assert message.startswith(f"{path} has 6 problem(s):")
+    assert message.startswith(f"5 problems in {path}:")
+    assert "hooks.slack.com" not in message  # a secret pasted in the wrong place is not repeated
     for expected in (
-        f"{path}:2: severity_channels.MEDIUM: unknown channel(s) ['sms']. Hint: use any of slack, email, pagerduty, webhook",
-        f"{path}:3: severity_channels.URGENT: unknown key. Hint: use one of INFO, LOW, MEDIUM, HIGH, CRITICAL",
-        f"{path}:6: teams.data-eng.slack.webhook_setting: 'https://hooks.slack.com/services/T/B/x' is not a setting name",
-        f"{path}:7: teams.data-eng.email: not e-mail addresses: ['not-an-address']",
-        f"{path}:9: routing.default_team: unknown team 'nobody'. Hint: use a team defined under `teams:` (data-eng)",
-        f"{path}:11: escalation.escalate_after_minute: unknown key",
+        f"{path}:2 key 'severity_channels.MEDIUM': unknown value 'sms'. Hint: use any of slack, email, pagerduty, webhook",
+        f"{path}:3 key 'severity_channels.URGENT': unknown key. Hint: allowed keys are INFO, LOW, MEDIUM, HIGH, CRITICAL",
+        f"{path}:6 key 'teams.data-eng.slack.webhook_setting': the value is not a setting name",
+        f"{path}:7 key 'teams.data-eng.email': 'not-an-address' is not an e-mail address",
+        f"{path}:9 key 'escalation.escalate_after_minute': unknown key. Hint: did you mean escalate_after_minutes?",
     ):
         assert expected in message
 
@@ -89,7 +87,7 @@ def test_every_problem_is_named_with_file_line_key_and_hint(tmp_path) -> None:
 def test_bad_yaml_and_bad_numbers_are_reported(tmp_path) -> None:
     path = tmp_path / "alerting.yaml"
     path.write_text("noise: {batch_window_seconds: soon}\n")
-    with pytest.raises(PolicyError, match=r"alerting.yaml:1: noise.batch_window_seconds: 'soon' is not a number >= 0"):
+    with pytest.raises(PolicyError, match=r"alerting.yaml:1 key 'noise.batch_window_seconds': must be a number >= 0, got 'soon'"):
         load_policy(path)
     path.write_text("teams: [unclosed\n")
     with pytest.raises(PolicyError, match="Hint: fix the YAML syntax"):
@@ -102,7 +100,7 @@ def test_a_broken_file_never_stops_alerting(tmp_path, caplog) -> None:
     with caplog.at_level(logging.ERROR):
         policy = current_policy(path)
     assert policy.channels_for("LOW") == ("slack", "webhook")
-    assert "unknown channel(s) ['sms']" in caplog.text
+    assert "severity_channels.LOW': unknown value 'sms'" in caplog.text
 
 
 def test_backoff_doubles_up_to_the_maximum_then_stops(tmp_path) -> None:
@@ -144,16 +142,42 @@ def test_escalation_steps_are_set_per_severity(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("escalation", "problem"),
+    ("text", "problem"),
     [
-        ("  steps: {CRITICAL: [30, 15]}\n", r"alerting.yaml:4: escalation.steps.CRITICAL: \[30, 15\] is not a list of rising minutes >= 1"),
-        ("  steps: {CRITICAL: [abc]}\n", r"escalation.steps.CRITICAL: \['abc'\] is not a list of rising minutes"),
-        ("  steps: {URGENT: [15]}\n", r"escalation.steps.URGENT: unknown key. Hint: use one of INFO, LOW, MEDIUM, HIGH, CRITICAL"),
-        ("  steps: {HIGH: [30]}\n  escalate_after_minutes: 15\n", r"escalation.steps: given together with escalate_after_minutes"),
+        ("severity_channels: {HIGH: [email, sms]}\n",
+         r"alerting.yaml:1 key 'severity_channels.HIGH': unknown value 'sms'. Hint: use any of slack, email, pagerduty, webhook"),
+        ("teams: {sre: {}}\nrouting:\n  by_suite: {silver.orders: sales}\n",
+         r"alerting.yaml:3 key 'routing.by_suite.silver.orders': unknown team 'sales'. Hint: use a team defined under `teams:` \(sre\)"),
+        ("teams: {sre: {}}\nrouting:\n  default_team: nobody\n",
+         r"alerting.yaml:3 key 'routing.default_team': unknown team 'nobody'. Hint: use a team defined under"),
+        ("teams: {sre: {}}\nescalation:\n  levels: [{team: ops}]\n",
+         r"alerting.yaml:3 key 'escalation.levels.0.team': unknown team 'ops'"),
+        ("teams:\n  sre: {}\nescalation:\n  steps: {HIGH: [30]}\n  escalate_after_minutes: 15\n  levels: [{team: sre}]\n",
+         r"alerting.yaml:4 key 'escalation.steps': given together with escalate_after_minutes. Hint: use per-severity `steps` alone"),
+        ("teams:\n  sre: {}\nescalation:\n  steps: {HIGH: [30]}\n  levels:\n    - {team: sre, after_minutes: 10}\n",
+         r"alerting.yaml:4 key 'escalation.steps': given together with levels.0.after_minutes"),
+        ("escalation:\n  steps: {CRITICAL: [-5]}\n",
+         r"alerting.yaml:2 key 'escalation.steps.CRITICAL': must be a number >= 1, got -5. Hint: write `CRITICAL: \[15, 60\]`"),
+        ("escalation:\n  steps: {CRITICAL: [30, 15]}\n",
+         r"alerting.yaml:2 key 'escalation.steps.CRITICAL': \[30.0, 15.0\] is not a list of rising minutes. Hint: e.g."),
+        ("escalation:\n  steps: {URGENT: [15]}\n",
+         r"alerting.yaml:2 key 'escalation.steps.URGENT': unknown key. Hint: allowed keys are INFO, LOW, MEDIUM, HIGH, CRITICAL"),
+        ("approvals: {remind_after_minutes: -1}\n",
+         r"alerting.yaml:1 key 'approvals.remind_after_minutes': must be a number >= 1, got -1. Hint: write `remind_after_minutes: 60`"),
+        ("delivery:\n  max_atempts: 3\n",
+         r"alerting.yaml:2 key 'delivery.max_atempts': unknown key. Hint: did you mean max_attempts\?"),
+        ("noise: {}\nrouteing: {}\n", r"alerting.yaml:2 key 'routeing': unknown key. Hint: did you mean routing\?"),
     ],
 )
-def test_bad_escalation_steps_are_named_with_file_line_and_key(tmp_path, escalation: str, problem: str) -> None:
+def test_each_problem_is_named_with_file_line_key_and_hint(tmp_path, text: str, problem: str) -> None:
     path = tmp_path / "alerting.yaml"
-    path.write_text("teams:\n  sre: {}\nescalation:\n" + escalation + "  levels: [{team: sre}]\n")
+    path.write_text(text)
     with pytest.raises(PolicyError, match=problem):
         load_policy(path)
+
+
+def test_the_legacy_single_timer_is_still_read(tmp_path) -> None:
+    path = tmp_path / "alerting.yaml"
+    path.write_text("teams: {sre: {}}\nescalation:\n  escalate_after_minutes: 20\n  levels: [{team: sre}, {team: sre, after_minutes: 50}]\n")
+    policy = load_policy(path)
+    assert dict(policy.escalation_steps) == {"HIGH": (20, 50), "CRITICAL": (20, 50)}

@@ -57,7 +57,7 @@ def test_check_config_names_file_line_and_key(config_dir, capsys) -> None:
     (config_dir / "alerting.yaml").write_text("severity_channels:\n  LOW: [sms]\n")
     assert _run("--check-config") == 2
     out = capsys.readouterr().out
-    assert f"{config_dir / 'alerting.yaml'}:2: severity_channels.LOW: unknown channel(s) ['sms']" in out
+    assert f"{config_dir / 'alerting.yaml'}:2 key 'severity_channels.LOW': unknown value 'sms'" in out
 
 
 def test_the_command_is_registered() -> None:

@@ -62,4 +62,4 @@ def test_check_validates_the_four_config_files_with_file_line_and_key(sqlite_sto
         "OK   config reports.yaml",
     ]
     assert f"  {config / 'roles.yaml'}:4: not valid YAML" in done.stdout
-    assert f"  {config / 'alerting.yaml'}:2: delivery.max_attempt: unknown key" in done.stdout
+    assert f"  {config / 'alerting.yaml'}:2 key 'delivery.max_attempt': unknown key. Hint: did you mean max_attempts?" in done.stdout

@@ -99,7 +99,7 @@ def test_a_role_typo_names_the_line_and_the_fix(sqlite_store: str, tmp_path, mon
 
 
 @pytest.mark.parametrize(("name", "text", "expected"), [
-    ("alerting.yaml", "noise: {batch_window_seconds: soon}\n", ":1: noise.batch_window_seconds: 'soon' is not a number"),
+    ("alerting.yaml", "noise: {batch_window_seconds: soon}\n", ":1 key 'noise.batch_window_seconds': must be a number >= 0, got 'soon'"),
     ("dq.yaml", "dq: {strict_mode: maybe}\n", ":1 key 'dq.strict_mode': must be true or false"),
     ("approval_matrix.yaml", "never_allowed: [pii]\nlayers: {silver: {approvers: [data_eng_lead], max_hours: 24}}\n",
      ":1 key 'never_allowed': lacks ['compliance', 'financial']"),
