@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 
+import settings
 from engine.model import Severity, Suite
 from engine.results import SuiteReport, Verdict
 from ops import lineage
 from store import db, monitoring
 from telemetry import counters
-from telemetry.logs import CHECK_ERROR, CHECK_FAILED, RUN_FINISHED, event
+from telemetry.logs import CHECK_ERROR, CHECK_FAILED, RUN_FINISHED, SUITE_TIMEOUT, event
 
 _log = logging.getLogger("dq.run")
 _LEVEL = {Verdict.ERROR: logging.ERROR, Verdict.FAILED: logging.WARNING}
@@ -37,12 +38,23 @@ def log_run(report: SuiteReport, suite: Suite, run_id: int | None, trigger: str)
                   run_id=run_id, check=result.check_type, source=report.source, table=suite.qualified_table,
                   failing_rows=result.failing_rows, observed=result.observed_value, threshold=result.fail_level,
                   message=result.message)
+    if _timed_out(report):
+        event(_log, logging.ERROR, SUITE_TIMEOUT, report.suite, run_id=run_id, source=report.source,
+              timeout_s=settings.get("DQ_SUITE_TIMEOUT_SECONDS"), error=report.error or next(r.message for r in report.results if r.status is Verdict.ERROR))
     status = report.status
     event(_log, _LEVEL.get(status, logging.INFO), RUN_FINISHED, run_id=run_id, suite=report.suite,
           source=report.source, trigger=trigger, status=status.value, severity=_worst_severity(report),
           rules=len(report.results), passed=report.count(Verdict.PASSED), warned=report.count(Verdict.WARNED),
           failed=report.count(Verdict.FAILED), errors=report.count(Verdict.ERROR), rows_read=report.rows_read,
           duration_s=round(report.duration_ms / 1000, 3), error=report.error)
+
+
+def _timed_out(report: SuiteReport) -> bool:
+    """The run's reads were stopped at its time budget (by us or by the source's statement timeout)."""
+    if report.error and "ran longer than" in report.error:
+        return True
+    errors = [r for r in report.results if r.status is Verdict.ERROR]
+    return bool(errors) and all("timeout" in (r.message or "").lower() for r in errors)
 
 
 def count_run(report: SuiteReport, trigger: str) -> None:
