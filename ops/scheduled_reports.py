@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -174,9 +173,3 @@ def announce_sla_breaches(now: datetime, config: ReportsConfig | None = None) ->
             outbox.add(conn, rows, now)
         sent.append(f"{event}:{k.key}")
     return sent
-
-
-def state() -> list[dict[str, Any]]:
-    """The KPIs off target right now, for the console and `check`."""
-    with db.read() as conn:
-        return [asdict(s) for s in store_reports.breaches(conn)]

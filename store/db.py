@@ -9,6 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 
@@ -108,3 +109,11 @@ def _unreachable(engine: Engine, exc: Exception) -> str:
         f"the store at {safe} cannot be reached: {detail}. "
         "Hint: check DQ_STORE_URL and that the database server is running."
     )
+
+
+def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, object]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite, PostgreSQL); True when this call inserted the row."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
+    # RETURNING, not rowcount: drivers disagree on rowcount for a skipped insert.
+    return bool(conn.execute(stmt.returning(*table.primary_key.columns)).all())

@@ -11,24 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from store import db
 from store.schema import report_runs, sla_states
-
-
-def _insert_once(conn: Connection, table: sa.Table, values: dict[str, object]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True when this call inserted the row."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    key = list(table.primary_key.columns)[0]
-    # RETURNING, not rowcount: psycopg reports no rowcount for an INSERT that SQLAlchemy gave RETURNING.
-    inserted = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key))
-    return inserted.first() is not None
 
 
 def claim_tick(conn: Connection, report: str, kind: str, due_at: datetime, claimed_by: str, now: datetime) -> int | None:
     """The new report_runs id when this caller claimed the tick; None when someone already had it."""
-    if not _insert_once(conn, report_runs, {"report": report, "due_at": due_at, "kind": kind,
+    if not db.insert_ignore(conn, report_runs, {"report": report, "due_at": due_at, "kind": kind,
                                             "claimed_by": claimed_by, "created_at": now, "alert_ids": []}):
         return None
     return int(conn.execute(sa.select(report_runs.c.id).where(
@@ -58,7 +49,7 @@ def sla_state(conn: Connection, kpi: str) -> SlaState | None:
 
 
 def open_breach(conn: Connection, kpi: str, value: float | None, target: str, now: datetime) -> None:
-    _insert_once(conn, sla_states, {"kpi": kpi, "breached_since": now, "value": value, "target": target})
+    db.insert_ignore(conn, sla_states, {"kpi": kpi, "breached_since": now, "value": value, "target": target})
     conn.execute(sla_states.update().where(sla_states.c.kpi == kpi).values(value=value))
 
 

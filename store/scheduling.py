@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from store import audit, results, uptime
+from store import audit, db, results, uptime
 from store.errors import LeaseHeld, NotFound
 from store.fencing import Lease, check_lease, check_registration, db_now
 from store.schema import (
@@ -99,10 +98,7 @@ class RunTotals:
 
 def _insert_ignore(conn: Connection, table: sa.Table, values: dict[str, object]) -> int:
     """Insert a row unless its unique key exists; returns 1 when this call inserted it."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing()
-    # RETURNING, not rowcount: drivers disagree on rowcount for a skipped insert.
-    return len(conn.execute(stmt.returning(*table.primary_key.columns)).all())
+    return int(db.insert_ignore(conn, table, values))
 
 
 # --- heartbeats ------------------------------------------------------------------------------
