@@ -23,8 +23,8 @@ def daily(fmt: str) -> str:
     summary = kpis.daily_summary(Window.last(24))
     beats = queries.heartbeats(now=summary.generated_at)
     if fmt == "json":
-        body = _jsonable(asdict(summary))
-        body["schedulers"] = _jsonable(beats.to_dicts())
+        body = jsonable(asdict(summary))
+        body["schedulers"] = jsonable(beats.to_dicts())
         body["store"] = queries.store_status().url
         return json.dumps(body, indent=2)
     return daily_markdown(summary, beats)
@@ -81,11 +81,12 @@ def _t(value: datetime | None) -> str:
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Dicts, lists and datetimes (as ISO text) ready for json.dumps."""
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     return value

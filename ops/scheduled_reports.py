@@ -76,17 +76,13 @@ def report_payload(spec: ReportSpec, due_at: datetime) -> dict[str, Any]:
     else:
         review = store_review.weekly_review()
         payload["title"] = f"Weekly DQ rule review, {due_at:%Y-%m-%d %H:%M} UTC"
-        payload["sections"] = {name: _jsonable(frame.head(10).to_dicts()) for name, frame in review.sections().items()}
+        payload["sections"] = {name: reports.jsonable(frame.head(10).to_dicts()) for name, frame in review.sections().items()}
     return payload
 
 
 def _kpi_row(k: Kpi) -> dict[str, Any]:
     return {"key": k.key, "label": k.label, "value": k.shown(), "target": k.target,
             "status": {"on target": "OK", "off target": "OFF TARGET"}.get(k.state(), k.state())}
-
-
-def _jsonable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()} for row in rows]
 
 
 def deliver_report(spec: ReportSpec, due_at: datetime, now: datetime, policy: Policy) -> int | None:
