@@ -9,7 +9,7 @@ from dataclasses import dataclass
 SEVERITY_COLORS = {"CRITICAL": "#cf222e", "HIGH": "#e16f24", "MEDIUM": "#d4a72c", "LOW": "#1f6feb",
                    "INFO": "#8c959f"}
 VERDICT_COLORS = {"PASSED": "#2da44e", "WARNED": "#d4a72c", "FAILED": "#cf222e", "ERROR": "#8250df",
-                  "SKIPPED": "#8c959f"}
+                  "SKIPPED": "#8c959f", "NO_HISTORY": "#57606a"}
 
 _ROWS = re.compile(r"^more than (\d+) rows?$")
 _FRACTION = re.compile(r"^more than ([\d.]+)% of rows$")

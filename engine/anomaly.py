@@ -42,7 +42,7 @@ class AnomalySettings:
     min_abs_change: float = 0.0  # both minimum changes must be exceeded
     min_rel_change: float = 0.0  # fraction, 0.1 = 10%
     direction: str = "both"  # up | down | both
-    training_days: int = 56
+    training_days: float = 56
     detection_hours: float = 0.0  # points this close before the judged one are its detection period: not trained on
 
 
@@ -64,9 +64,14 @@ class AnomalyVerdict:
         if self.state == "not_enough_history":
             return (f"{metric} {_number(self.value)}: not enough history to judge "
                     f"({self.trained_points} training points)")
+        return f"{metric} {_number(self.value)} vs expected {self.band_text()} ({self.season}, {_span(self.trained_days)})"
+
+    def band_text(self) -> str:
+        """The expected band, a count's in whole units: "9,800-11,400", not "9.8e+03-1.14e+04"."""
         assert self.lower is not None and self.upper is not None
-        return (f"{metric} {_number(self.value)} vs expected {_number(self.lower)}-{_number(self.upper)} "
-                f"({self.season}, {_span(self.trained_days)})")
+        whole = float(self.value).is_integer() and abs(self.upper) >= 10
+        low, high = (float(round(b)) for b in (self.lower, self.upper)) if whole else (self.lower, self.upper)
+        return f"{_number(low)}-{_number(high)}"
 
 
 def _number(value: float) -> str:

@@ -119,6 +119,11 @@ def _rule_ids(conn: Connection, names: list[str]) -> dict[str, int]:
     return {row.name: row.id for row in conn.execute(sa.select(rules.c.name, rules.c.id).where(rules.c.name.in_(names)))}
 
 
+def rule_ids(conn: Connection, names: list[str]) -> dict[str, int]:
+    """rules.id by name (metric history is kept per rule id, so it survives a rename)."""
+    return _rule_ids(conn, names)
+
+
 def _rule_id(conn: Connection, name: str) -> int | None:
     return _rule_ids(conn, [name]).get(name)
 
