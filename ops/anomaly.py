@@ -31,7 +31,9 @@ from engine.results import RuleResult, SuiteReport, Verdict
 from engine.sources import mask
 from ops import permissions, roles
 from store import db, metrics
+from store.errors import NotFound
 from store.results import rule_ids
+from store.rules import live_suite, suite_of_rule
 
 log = logging.getLogger(__name__)
 OBSERVED = "observed"  # the metric of a rule with an `anomaly:` block: its own observed value
@@ -147,9 +149,19 @@ def _figures(verdict: detector.AnomalyVerdict, history: pl.DataFrame) -> dict[st
 # --- the rule page ------------------------------------------------------------------------------
 
 
+def metric_history(rule_name: str, engine: Engine | None = None) -> pl.DataFrame:
+    """The rule page's chart: the live rule's metric history with each point's band from the points
+    before it: id, at, value, expected, lower, upper, excluded, reason, anomaly. Empty when not watched."""
+    try:
+        suite = live_suite(suite_of_rule(rule_name, engine), engine)
+    except NotFound:
+        return pl.DataFrame()
+    rule = next((r for r in suite.rules if r.name == rule_name), None)
+    return chart_data(rule, suite, engine) if rule is not None else pl.DataFrame()
+
+
 def chart_data(rule: Rule, suite: Suite, engine: Engine | None = None) -> pl.DataFrame:
-    """The rule's metric history with each point's band from the points before it (the rule page's chart):
-    id, at, value, expected, lower, upper, excluded, reason, anomaly. Empty for a rule that is not watched."""
+    """metric_history for a parsed rule."""
     if rule.anomaly is None:
         return pl.DataFrame()
     settings_ = rule.anomaly

@@ -56,6 +56,17 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path, sqlite_store: str,
     else:
         url = request.getfixturevalue("pg_url")
         source_url = connectorx_url(url)
+    warehouse = events_warehouse(url)
+    rules = rules_folder(tmp_path)
+    for name, value in {"DQ_RULES_DIR": str(rules), "DQ_SOURCE_WAREHOUSE_URL": source_url,
+                        "DQ_NOW": T0.isoformat()}.items():
+        monkeypatch.setenv(name, value)
+    load_rules(rules)
+    yield warehouse
+    warehouse.dispose()
+
+
+def events_warehouse(url: str) -> sa.Engine:
     warehouse = sa.create_engine(url)
     noise = random.Random(7)
     table = sa.Table("events", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
@@ -68,19 +79,22 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path, sqlite_store: str,
     rows += _rows(INCIDENT_DAY, 10)
     with warehouse.begin() as conn:
         conn.execute(table.insert(), rows)
+    return warehouse
+
+
+def rules_folder(tmp_path: Path, suite: str = SUITE) -> Path:
     rules = tmp_path / "rules"
-    rules.mkdir()
+    rules.mkdir(exist_ok=True)
     (rules / "sources.yaml").write_text("sources:\n  warehouse: {kind: sql}\n")
-    (rules / "events.yaml").write_text(SUITE)
-    for name, value in {"DQ_RULES_DIR": str(rules), "DQ_SOURCE_WAREHOUSE_URL": source_url,
-                        "DQ_NOW": T0.isoformat()}.items():
-        monkeypatch.setenv(name, value)
+    (rules / "events.yaml").write_text(suite)
+    return rules
+
+
+def load_rules(rules: Path) -> None:
     from store.rules import sync_catalog
 
     with db.write() as conn:
         sync_catalog(conn, load_catalog([rules], default_sources=rules / "sources.yaml"), "test")
-    yield warehouse
-    warehouse.dispose()
 
 
 def _violations() -> list:
@@ -138,13 +152,8 @@ def test_backfill_is_idempotent_and_bounded(warehouse: sa.Engine, monkeypatch: p
 
 def test_a_new_rule_without_a_timestamp_has_not_enough_history(
         warehouse: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rules = tmp_path / "rules"
-    (rules / "events.yaml").write_text(SUITE.replace("metric: rows_per_bucket", "metric: row_count")
-                                       .replace("    timestamp_column: created_at\n    bucket: 1d\n", ""))
-    from store.rules import sync_catalog
-
-    with db.write() as conn:
-        sync_catalog(conn, load_catalog([rules], default_sources=rules / "sources.yaml"), "test")
+    load_rules(rules_folder(tmp_path, SUITE.replace("metric: rows_per_bucket", "metric: row_count")
+                            .replace("    timestamp_column: created_at\n    bucket: 1d\n", "")))
     summary = run_suite("silver.events")
 
     [result] = summary.report.results
