@@ -165,3 +165,34 @@ def test_a_new_rule_without_a_timestamp_has_not_enough_history(
         stored = conn.execute(sa.select(results.c.status)).scalars().all()
         run_status = conn.execute(sa.select(runs.c.status)).scalar_one()
     assert (stored, run_status) == (["NO_HISTORY"], "PASSED")
+
+
+WATCHED_ROW_COUNT = """\
+suite: silver.events
+source: warehouse
+table: events
+layer: silver
+rules:
+  - name: events_rows
+    check: row_count
+    min: 1
+    severity: MEDIUM
+    anomaly: {seasonality: none, min_training_points: 5}
+"""
+
+
+def test_an_anomaly_block_turns_a_passing_rule_into_a_violation(
+        warehouse: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_rules(rules_folder(tmp_path, WATCHED_ROW_COUNT))
+    with db.write() as conn:
+        rule_id = rule_ids(conn, ["events_rows"])["events_rows"]
+        for back, rows in enumerate([2_010, 1_990, 2_000, 2_030, 1_970, 2_005, 1_995], start=1):
+            at = T0 - timedelta(days=back)
+            metrics.record_point(conn, rule_id, "observed", at, float(rows), recorded_at=at)
+    [result] = run_suite("silver.events").report.results
+
+    assert result.status.value == "FAILED", result.message
+    assert result.message.startswith("events must have at least 1 rows: observed 10,331; anomaly: rows 10,331 vs expected ")
+    assert result.message.endswith("(all, 6 days).") and result.metrics["anomaly"]["crossed"] == "upper"
+    [violation] = _violations()
+    assert violation["check_type"] == "row_count" and violation["status"] == "open"
