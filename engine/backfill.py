@@ -1,7 +1,8 @@
 """Backfill an anomaly rule's history from its table: the metric per bucket of its timestamp column, in one query.
 
-One lazy scan of the columns the rule needs and one Polars group_by on the bucket, bounded to
-the `max_buckets` buckets before the one being judged. Counting metrics (rows) get 0 for a
+One read of the columns the rule needs, bounded in the source by the reader's partition window
+(the newest `max_buckets` buckets of the timestamp column), and one Polars group_by on the
+bucket, keeping the `max_buckets` complete buckets before the one being judged. Counting metrics (rows) get 0 for a
 bucket without rows between the first bucket seen and the judged one: a missed load is a
 point, not a hole. Other metrics skip empty buckets (they have no value there).
 """
@@ -25,7 +26,7 @@ from engine.checks import (
 from engine.errors import CheckFailedToRun
 from engine.model import Rule, Source, Suite
 from engine.plan import table_of
-from engine.reader import ReadSpec, reader_for
+from engine.reader import ReadSpec, Window, reader_for
 from engine.sources import resolve
 
 COUNTING = ("row_count", "rows_per_bucket")
@@ -54,7 +55,9 @@ def bucket_history(suite: Suite, rule: Rule, sources: Mapping[str, Source], now:
     value = metric_value(rule.params, ctx)
     needed = [stamp, *value.meta.root_names(), *(where.meta.root_names() if where is not None else ())]
     columns = tuple(dict.fromkeys(c for c in needed if c in table.schema))
-    frame = reader.read(ReadSpec(table_of(suite), columns)).frame
+    # The source reads only the newest max_buckets (+1) buckets' rows (the reader's partition window).
+    window = Window(stamp, bucket * (max_buckets + 1))
+    frame = reader.read(ReadSpec(table_of(suite), columns, window=window)).frame
     first_start, newest_start = _range(now, bucket, max_buckets)
     size = bucket // timedelta(microseconds=1)
     index = (epoch_us(ctx, stamp, "UTC", "anomaly backfill") // size).alias("__bucket")
