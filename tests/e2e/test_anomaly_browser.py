@@ -4,8 +4,6 @@ point "incident, exclude from training" (recorded with the user and audited)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from playwright.sync_api import Browser
 
 from ops.run_checks import run_suite
 from store import db, schema
-from tests.e2e.test_console_browser import ARTIFACTS, ROOT, USER, _free_port, _open, _settled, _wait_healthy
+from tests.e2e.test_console_browser import ARTIFACTS, USER, _open, _settled, console_server
 from tests.e2e.test_console_browser import browser as browser  # noqa: F401 - the module's Chromium fixture
 from tests.ops.test_anomaly_run import INCIDENT_DAY, T0, events_warehouse, load_rules, rules_folder
 
@@ -35,28 +33,11 @@ def console(tmp_path: Path, sqlite_store: str, monkeypatch: pytest.MonkeyPatch) 
     load_rules(rules)
     assert run_suite("silver.events").report.results[0].status.value == "FAILED"
     warehouse.dispose()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DQ_")}
     env.update(DQ_STORE_URL=sqlite_store, DQ_DATA_DIR=str(tmp_path), DQ_AUTH_HEADER="X-DQ-User",
                DQ_RULES_DIR=str(rules), DQ_SECRETS_FILE=str(tmp_path / "none.toml"), DQ_NOW=T0.isoformat())
-    log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, server)
+    with console_server(env, tmp_path / "streamlit.log") as base:
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def test_the_rule_page_draws_the_band_and_marks_an_incident(console: str, browser: Browser) -> None:  # noqa: F811

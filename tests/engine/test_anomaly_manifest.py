@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.anomaly import AnomalySettings
+from engine.errors import ManifestError
 from engine.manifest import load_catalog
 from engine.model import Rule
-from engine.errors import ManifestError
 
 HEAD = """\
 sources:
