@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from engine.manifest import load_catalog
+from ops import health
 from ops.run_checks import run_suite
-from store import db, metrics
+from store import db, kpis, metrics
 from store.results import rule_ids
 from store.schema import results, runs, violations
 from tests.conftest import connectorx_url
@@ -165,6 +166,11 @@ def test_a_new_rule_without_a_timestamp_has_not_enough_history(
         stored = conn.execute(sa.select(results.c.status)).scalars().all()
         run_status = conn.execute(sa.select(runs.c.status)).scalar_one()
     assert (stored, run_status) == (["NO_HISTORY"], "PASSED")
+    with db.read() as conn:  # neither a pass nor a failure: no pass rate at all from it
+        assert kpis.pass_rate(conn, kpis.Window.last(24)).value is None
+        assert kpis.success_rate(conn, kpis.Window.last(24)).value is None
+    problems = health.check().problems  # unhealthy only for the missing scheduler, never for the rule
+    assert not [p for p in problems if "silver.events" in p or "events_daily_volume" in p], problems
 
 
 WATCHED_ROW_COUNT = """\
