@@ -263,13 +263,19 @@ def _judge(fit: _Fit, at: datetime, value: float, point: np.datetime64, first: n
                           _season_name(at_utc, fit.seasonality), trained, trained_days, fit.seasonality)
 
 
-def band(history: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+def band(history: pl.DataFrame, settings: AnomalySettings, last: int | None = None) -> pl.DataFrame:
     """Each point's expected band from the history before it, for the chart: at, value, expected, lower,
-    upper, excluded, anomaly. A point without enough history before it has no band."""
+    upper, excluded, anomaly. A point without enough history before it has no band; with `last`, only
+    the newest `last` points get one (each detection fits the whole history before it: a chart of
+    1,300 hourly points would take seconds)."""
     times, values, excluded = _arrays(history)
-    rows = []
+    first = 0 if last is None else max(0, len(times) - last)
+    rows: list[tuple[datetime, float, float | None, float | None, float | None, bool, bool]] = []
     for i, (t, v) in enumerate(zip(times, values, strict=True)):
         at = t.astype(datetime).replace(tzinfo=UTC)
+        if i < first:
+            rows.append((at, float(v), None, None, None, bool(excluded[i]), False))
+            continue
         before = pl.DataFrame({"at": times[:i], "value": values[:i], "excluded": excluded[:i]},
                               schema={"at": pl.Datetime("us"), "value": pl.Float64, "excluded": pl.Boolean})
         verdict = detect(before, at, float(v), settings)

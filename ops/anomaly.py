@@ -37,6 +37,7 @@ from store.rules import live_suite, suite_of_rule
 
 log = logging.getLogger(__name__)
 OBSERVED = "observed"  # the metric of a rule with an `anomaly:` block: its own observed value
+CHART_BANDS = 120  # the rule page draws the band of the newest points only (each one is a detection)
 JUDGED = (Verdict.PASSED, Verdict.WARNED, Verdict.FAILED, Verdict.NOT_ENOUGH_HISTORY)
 
 
@@ -172,7 +173,7 @@ def chart_data(rule: Rule, suite: Suite, engine: Engine | None = None) -> pl.Dat
         history = metrics.history(conn, ids[rule.name], metric_of(rule), suite.name)
     if history.is_empty():
         return history
-    banded = detector.band(history.select("at", "value", "excluded"), settings_)
+    banded = detector.band(history.select("at", "value", "excluded"), settings_, last=CHART_BANDS)
     return history.select("id", "at", "reason").join(banded, on="at", how="left")
 
 
