@@ -78,8 +78,11 @@ def _list(args: argparse.Namespace) -> int:
     now = clock.utcnow()
     for r in bypass_store.list_requests(args.status):
         left = f", {gate.hours_minutes(r.time_left(now))} left" if r.status == "active" else ""
-        hours = f"{r.duration_hours:g} h " if r.kind == bypass_store.BYPASS else ""
-        print(f"#{r.id} {r.kind:<10} {r.status:<11} {r.suite:<30} {hours}by {r.requested_by} ({r.incident_id}{left})")
+        if r.kind == bypass_store.MANUAL_FIX:
+            print(f"#{r.id} {r.status:<11} {r.suite:<30} manual fix by {r.requested_by} ({r.incident_id}): a record, "
+                  "never honoured by the gate")
+        else:
+            print(f"#{r.id} {r.status:<11} {r.suite:<30} {r.duration_hours:g} h by {r.requested_by} ({r.incident_id}{left})")
     return 0
 
 

@@ -130,10 +130,10 @@ def catalog_sql(dialect: str, schema: str | None, table: str) -> str:
             f"WHERE x.indrelid = to_regclass({regclass}) ORDER BY idx, pos")
 
 
-PG_HINT_PLAN_SQL = (
-    "SELECT CAST((SELECT COUNT(*) FROM pg_extension WHERE extname = 'pg_hint_plan') + "
-    "CASE WHEN position('pg_hint_plan' IN current_setting('shared_preload_libraries') || ',' || "
-    "current_setting('session_preload_libraries')) > 0 THEN 1 ELSE 0 END AS INT) AS n")
+# pg_hint_plan reads hints only once its module is loaded in the session (shared_ or session_preload_libraries);
+# CREATE EXTENSION alone is not enough. Its `enable_hint` setting exists exactly then.
+PG_HINT_PLAN_SQL = ("SELECT CAST(CASE WHEN current_setting('pg_hint_plan.enable_hint', true) = 'on' "
+                    "THEN 1 ELSE 0 END AS INT) AS n")
 
 
 def indexes_of(rows: Sequence[tuple[str, str, int]]) -> dict[str, tuple[str, ...]]:
@@ -145,7 +145,7 @@ def indexes_of(rows: Sequence[tuple[str, str, int]]) -> dict[str, tuple[str, ...
 
 def pg_hint_plan_missing(source: str, rules: Sequence[str]) -> None:
     _log.warning("source %r is PostgreSQL without pg_hint_plan: query_hint of %s is ignored. Hint: install "
-                 "pg_hint_plan in the source (shared_preload_libraries or CREATE EXTENSION) or remove query_hint",
+                 "pg_hint_plan in the source and load it (shared_preload_libraries) or remove query_hint",
                  source, ", ".join(rules))
 
 
@@ -234,8 +234,8 @@ def for_suite(query: Callable[[str], Any] | None, dialect: str, source: str, sch
                 wanted[rule.name] = (resolve(rule, written[rule.name], table, indexes), written[rule.name].force)
             except HintError as exc:
                 errors[rule.name] = str(exc)
-    hint, conflicts = combine(dialect, wanted)
-    return hint, errors | conflicts
+    read_hint, conflicts = combine(dialect, wanted)
+    return read_hint, errors | conflicts
 
 
 def tagged(sql: str, tag_comment: str) -> str:

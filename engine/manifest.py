@@ -710,7 +710,7 @@ def _hint_warning(rule: Rule, suite: Suite, dialect: str | None) -> tuple[str, s
     if dialect == "postgresql":
         return ("PostgreSQL has no index hints of its own: query_hint is sent as a pg_hint_plan comment when "
                 "the source has pg_hint_plan, and ignored (with a logged warning) when it does not",
-                "install pg_hint_plan in the source (shared_preload_libraries or CREATE EXTENSION pg_hint_plan)")
+                "install pg_hint_plan in the source and load it (shared_preload_libraries = 'pg_hint_plan')")
     return None
 
 

@@ -150,7 +150,9 @@ def _decide(user: User, request: BypassRequest, approve: bool, reject: bool, rea
         if approve:
             after = bypass_ops.approve(user, request.id)
             text = (f"Bypass #{request.id} is ACTIVE until {after.expires_at:%Y-%m-%d %H:%M} UTC."
-                    if after.status == "active" else f"Approval recorded; bypass #{request.id} needs another approver.")
+                    if after.status == "active" else
+                    f"Manual fix #{request.id} is recorded (approved); the DQ gate does not honour it."
+                    if after.status == "recorded" else f"Approval recorded; bypass #{request.id} needs another approver.")
         else:
             bypass_ops.reject(user, request.id, reason)
             text = f"Bypass #{request.id} rejected."

@@ -258,33 +258,14 @@ def create_request(
 def _create_request(user: Actor, new: NewRequest, blocking: Severities, engine: Engine | None) -> int:
     matrix = approval_matrix.load()
     actor = _require_known(user, "request a bypass")
-    missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
-    if missing:
-        raise PolicyViolation(
-            f"bypass request for {new.suite} lacks {', '.join(missing)}. "
-            "Hint: every item of the pre-approval checklist is required."
-        )
-    check_incident_url(new.incident_url)
+    check_checklist(new, "bypass request")
     now = clock.trusted_utcnow()
     with db.write(engine) as conn:
         terms = suite_terms(conn, new.suite)
         policy = _policy_or_refuse(matrix, terms)
         _check_duration(policy, terms, new.duration_hours)
         _require_blocked(conn, terms.name, blocking)
-        inserted = conn.execute(
-            bypass_requests.insert().values(
-                suite=terms.name, table_name=terms.table_name, layer=terms.layer,
-                data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
-                incident_id=new.incident_id.strip(), incident_url=new.incident_url.strip(),
-                failure_details=new.failure_details, run_id=new.run_id,
-                violation_ids=list(new.violation_ids), business_impact=new.business_impact,
-                duration_hours=float(new.duration_hours), impact_assessment=new.impact_assessment,
-                rollback_plan=new.rollback_plan, fix_timeline=new.fix_timeline,
-                alternative_plan=new.alternative_plan, status="pending",
-            )
-        ).inserted_primary_key
-        assert inserted is not None
-        request_id = int(inserted[0])
+        request_id = insert_request(conn, new, terms, actor, now)
         audit.record(
             conn, actor, "bypass.requested", "bypass", request_id, suite=terms.name,
             table=terms.table_name, layer=terms.layer, duration_hours=float(new.duration_hours),
@@ -603,6 +584,34 @@ def _refusal(user: Actor, step: str, suite: str | None, request_id: int | None, 
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def check_checklist(new: NewRequest, what: str) -> None:
+    missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
+    if missing:
+        raise PolicyViolation(
+            f"{what} for {new.suite} lacks {', '.join(missing)}. "
+            "Hint: every item of the pre-approval checklist is required."
+        )
+    check_incident_url(new.incident_url)
+
+
+def insert_request(conn: Connection, new: NewRequest, terms: SuiteTerms, actor: str, now: datetime,
+                   **extra: Any) -> int:
+    """The pending row of a checklist (a bypass request, or with `kind` a manual fix); its id."""
+    values = dict(
+        suite=terms.name, table_name=terms.table_name, layer=terms.layer,
+        data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
+        incident_id=new.incident_id.strip(), incident_url=new.incident_url.strip(),
+        failure_details=new.failure_details, run_id=new.run_id,
+        violation_ids=list(new.violation_ids), business_impact=new.business_impact,
+        duration_hours=float(new.duration_hours), impact_assessment=new.impact_assessment,
+        rollback_plan=new.rollback_plan, fix_timeline=new.fix_timeline,
+        alternative_plan=new.alternative_plan, status="pending",
+    ) | extra
+    inserted = conn.execute(bypass_requests.insert().values(**values)).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
 
 
 def check_incident_url(url: str) -> None:

@@ -16,18 +16,16 @@ from sqlalchemy.engine import Engine
 import clock
 from store import approval_matrix, audit, db
 from store.bypass import (
-    CHECKLIST_FIELDS,
     MANUAL_FIX,
     Actor,
     NewRequest,
     _policy_or_refuse,
     _refusal,
     _require_known,
-    check_incident_url,
+    check_checklist,
+    insert_request,
     suite_terms,
 )
-from store.errors import PolicyViolation
-from store.schema import bypass_requests
 
 
 @dataclass(frozen=True)
@@ -49,31 +47,13 @@ def record(user: Actor, new: NewRequest, sql: SqlFile, *, engine: Engine | None 
 def _record(user: Actor, new: NewRequest, sql: SqlFile, engine: Engine | None) -> int:
     matrix = approval_matrix.load()
     actor = _require_known(user, "record a manual fix")
-    missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
-    if missing:
-        raise PolicyViolation(
-            f"manual fix record for {new.suite} lacks {', '.join(missing)}. "
-            "Hint: the failover procedure's checklist applies to Option C too; pass every item."
-        )
-    check_incident_url(new.incident_url)
+    check_checklist(new, "manual fix record")
     now = clock.trusted_utcnow()
     with db.write(engine) as conn:
         terms = suite_terms(conn, new.suite)
         policy = _policy_or_refuse(matrix, terms)
-        inserted = conn.execute(
-            bypass_requests.insert().values(
-                kind=MANUAL_FIX, suite=terms.name, table_name=terms.table_name, layer=terms.layer,
-                data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
-                incident_id=new.incident_id.strip(), incident_url=new.incident_url.strip(),
-                failure_details=new.failure_details, run_id=new.run_id, violation_ids=list(new.violation_ids),
-                business_impact=new.business_impact, duration_hours=0.0,
-                impact_assessment=new.impact_assessment, rollback_plan=new.rollback_plan,
-                fix_timeline=new.fix_timeline, alternative_plan=new.alternative_plan, status="pending",
-                sql_sha256=sql.sha256, sql_bytes=sql.size, sql_text=sql.text,
-            )
-        ).inserted_primary_key
-        assert inserted is not None
-        request_id = int(inserted[0])
+        request_id = insert_request(conn, new, terms, actor, now, kind=MANUAL_FIX, duration_hours=0.0,
+                                    sql_sha256=sql.sha256, sql_bytes=sql.size, sql_text=sql.text)
         audit.record(
             conn, actor, "bypass.manual_fix_recorded", "bypass", request_id, kind=MANUAL_FIX, suite=terms.name,
             table=terms.table_name, layer=terms.layer, incident_id=new.incident_id.strip(),

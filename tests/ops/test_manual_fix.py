@@ -210,7 +210,9 @@ def test_the_cli_records_it_and_lists_it_in_the_bypass_history(sqlite_store: str
     assert done.stdout.startswith(f"manual fix #1 recorded for silver.orders (INC-7); SQL {len(FIX_SQL.encode())} bytes")
     assert "does not honour it" in done.stdout
     listing = manage("bypass", "list", env=env)
-    assert listing.stdout.splitlines() == ["#1 manual_fix pending     silver.orders                  by oncall@company.com (INC-7)"]
+    assert listing.stdout.splitlines() == [
+        "#1 pending     silver.orders                  manual fix by oncall@company.com (INC-7): a record, "
+        "never honoured by the gate"]
     exported = manage("bypass", "export", "1", env=env)
     assert "Manual fix (Option C), not a bypass" in exported.stdout
 
