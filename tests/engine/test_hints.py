@@ -277,3 +277,16 @@ def test_the_pg_hint_plan_comment_comes_before_the_cancel_tag() -> None:
     assert hints.tagged(sql, "/* dq-run-7 */") == (
         'SELECT /*+ IndexScan("orders" "idx_orders_created") */ /* dq-run-7 */ "id" FROM "orders"')
     assert hints.tagged('SELECT "id" FROM "orders"', "/* dq-run-7 */") == '/* dq-run-7 */ SELECT "id" FROM "orders"'
+
+
+def test_the_postgresql_pushdown_form_is_valid_sql_and_keeps_the_hint_first(pg_url: str) -> None:
+    # pg_hint_plan is not installed here: this shows the statement runs and where the hint sits, not its effect.
+    statement = executor.statement(table_relation(TableRef(None, "orders")), [])
+    rendered = hints.apply(statement, "postgres", hints.TableHint(("idx_orders_created",)), "orders").sql("postgres")
+    assert rendered == 'SELECT /*+ IndexScan("orders" "idx_orders_created") */ COUNT(*) AS "rows" FROM "orders"'
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE orders (id INT PRIMARY KEY, created_at DATE)")
+        conn.exec_driver_sql("CREATE INDEX idx_orders_created ON orders (created_at)")
+        assert conn.exec_driver_sql(rendered).scalar() == 0
+    engine.dispose()
