@@ -17,7 +17,6 @@ import clock
 from store import approval_matrix, audit, db
 from store.bypass import (
     MANUAL_FIX,
-    Actor,
     NewRequest,
     _policy_or_refuse,
     _refusal,
@@ -26,6 +25,7 @@ from store.bypass import (
     insert_request,
     suite_terms,
 )
+from store.table_classes import Actor
 
 
 @dataclass(frozen=True)
