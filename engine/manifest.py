@@ -30,6 +30,7 @@ from engine.errors import EngineError, ManifestError, Problem
 from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
 from engine.sources import resolve
 from engine.yamlsource import LineMap, read_documents
+from settings import SettingsError
 
 SUITE_KEYS = (
     "suite", "source", "table", "schema", "layer", "data_classes", "pii_columns", "schedule",
@@ -720,7 +721,7 @@ def _dialect(source: Source | None) -> str | None:
         return None
     try:
         return resolve(source).dialect
-    except EngineError:
+    except (EngineError, SettingsError):  # a source not configured where rules are loaded: checked at run time
         return None
 
 

@@ -15,7 +15,7 @@ from ops.gate import GateConfig
 from ops.roles import user
 from store import bypass, db, gate_reads
 from store.errors import PolicyViolation
-from store.schema import audit_log, bypass_requests
+from store.schema import alerts, audit_log, bypass_requests
 from tests.bypass_rows import add_blocked_suite, add_suite, checklist
 from tests.cli.helpers import manage
 
@@ -187,6 +187,16 @@ def test_a_recorded_fix_keeps_the_sql_its_hash_and_the_bypass_approvals(fix_sql:
                        "bypass.recorded"]
     recorded = bypass.history(record_id)[1][0].details
     assert (recorded["sql_sha256"], recorded["sql_file"]) == (stored.sql_sha256, "fix.sql")
+
+
+def test_its_approvers_are_told_it_is_a_manual_fix_not_a_bypass(fix_sql: Path) -> None:
+    add_blocked_suite("silver.orders", "silver")
+    record_id = _record(fix_sql)
+    with db.read() as conn:
+        texts = [row.payload["text"] for row in conn.execute(sa.select(alerts).where(alerts.c.kind == "bypass_approval"))]
+    assert texts and all(t.startswith(f"Manual fix #{record_id} (SQL run by hand; a record the DQ gate never honours) "
+                                      "on silver.orders (silver) waits for approval by data_eng_lead") for t in texts)
+    assert all(" for 0 h" not in t for t in texts)
 
 
 def test_a_fix_may_be_recorded_after_the_suite_passes_again(fix_sql: Path) -> None:
