@@ -712,6 +712,9 @@ def _hint_warning(rule: Rule, suite: Suite, dialect: str | None) -> tuple[str, s
         return ("PostgreSQL has no index hints of its own: query_hint is sent as a pg_hint_plan comment when "
                 "the source has pg_hint_plan, and ignored (with a logged warning) when it does not",
                 "install pg_hint_plan in the source and load it (shared_preload_libraries = 'pg_hint_plan')")
+    if rule.parallel_degree and rule.parallel_degree > 1:
+        return ("a read with an index hint is not split into partitions (connectorx would rewrite the hint away), "
+                "so parallel_degree is not used", "keep one of query_hint and parallel_degree")
     return None
 
 

@@ -178,9 +178,11 @@ def test_load_warns_where_a_hint_does_nothing(tmp_path: Path, sqlite_orders: Pat
     cat = catalog(tmp_path, RULE.format(name="only_flag", column="id", keys="    use_index: true\n")
                   + hinted("hint_off", "INDEX(orders, created_at)", use_index="false")
                   + hinted("placeholder", "INDEX(table_name, column_name)")
-                  + hinted("good", "INDEX(orders, created_at)"))
+                  + hinted("good", "INDEX(orders, created_at)")
+                  + hinted("parallel", "INDEX(orders, created_at)") + "      parallel_degree: 4\n")
     warned = {w.rule: w.message for w in cat.warnings}
-    assert set(warned) == {"only_flag", "hint_off", "placeholder"}
+    assert set(warned) == {"only_flag", "hint_off", "placeholder", "parallel"}
+    assert "parallel_degree is not used" in warned["parallel"]
     assert "names no index" in warned["only_flag"] and "switches its query_hint off" in warned["hint_off"]
     assert "names table 'table_name', but the suite reads orders" in warned["placeholder"]
 
