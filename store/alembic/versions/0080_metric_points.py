@@ -1,7 +1,7 @@
 """Metric history per (rule, metric) for anomaly detection, with on-call's "exclude from training" marks.
 
-Revision ID: 0070_metric_points
-Revises: 0030_scheduler_fencing
+Revision ID: 0080_metric_points
+Revises: 0070_bypass_manual_fix
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0070_metric_points"
-down_revision = "0030_scheduler_fencing"
+revision = "0080_metric_points"
+down_revision = "0070_bypass_manual_fix"
 branch_labels = None
 depends_on = None
 
