@@ -22,11 +22,8 @@ from typing import Any
 import polars as pl
 from croniter import CroniterBadDateError, croniter
 
-<<<<<<< HEAD
-from engine.anomaly import DIRECTIONS, SEASONALITIES, AnomalySettings
-=======
 from engine import hints
->>>>>>> main
+from engine.anomaly import DIRECTIONS, SEASONALITIES, AnomalySettings
 from engine.checks import CHECKS, CheckType, Param
 from engine.coltypes import PORTABLE_TYPES, PRECISE_FORMS, expected_type_error
 from engine.durations import parse_duration
