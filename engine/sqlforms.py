@@ -116,7 +116,7 @@ def _duplicates(ctx: SqlContext, columns: Sequence[str], skip_null_keys: bool,
     distinct = exp.Subquery(this=counted.copy().select(exp.Count(this=exp.Star()), append=False))
     inner = exp.select(*[exp.column(a, quoted=True) for a in aliases]).from_(groups.subquery("__dups"))
     target: exp.Expression = keys[0].copy() if len(keys) == 1 else exp.Tuple(expressions=[k.copy() for k in keys])
-    fails: exp.Expression = exp.In(this=target, query=inner)
+    fails: exp.Expression = exp.In(this=target, query=inner.subquery())
     if not skip_null_keys and len(keys) >= 1:
         # NULL equals NULL for duplicate_rows: IN cannot see it, so samples compare with IS NOT DISTINCT FROM
         pairs = [exp.NullSafeEQ(this=k.copy(), expression=exp.column(a, table="__g", quoted=True))

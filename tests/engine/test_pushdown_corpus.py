@@ -79,6 +79,8 @@ def test_failing_rule_has_a_sample_from_the_source(any_warehouse: Warehouse, mon
     result = any_warehouse.result(rule("accepted_values", "status_values", column="status", values=["NEW"]))
     assert result.status.value == "FAILED" and result.failing_rows == 2
     assert sorted(r["status"] for r in result.sample) == ["", "OLD"]
+    duplicated = any_warehouse.result(rule("unique", "pair_unique", columns=["select", "Mixed Case"]))
+    assert sorted((r["select"], r["Mixed Case"]) for r in duplicated.sample) == [(1, "a"), (1, "a"), (2, "b"), (2, "b"), (2, "b")]
 
 
 def test_every_check_type_has_a_sql_form_or_says_why_not() -> None:
