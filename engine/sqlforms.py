@@ -90,14 +90,14 @@ def _keys(params: Mapping[str, Any], ctx: SqlContext) -> list[str]:
 
 
 def _duplicates(ctx: SqlContext, columns: Sequence[str], skip_null_keys: bool,
-                keys: Mapping[str, exp.Expression] | None = None) -> SqlCompiled:
+                normalized: Mapping[str, exp.Expression] | None = None) -> SqlCompiled:
     """Rows whose key another in-scope row shares, as one GROUP BY ... HAVING COUNT(*) > 1 subquery.
 
     The subquery groups (sort- or hash-based as the planner likes; PostgreSQL is steered to a sort
     by its backend, see docs/architecture.md); the row predicate for samples is `key IN (...)`.
     """
     nulls = [ctx.col(c) for c in columns]
-    keys = [keys[c] if keys else ctx.col(c) for c in columns]
+    keys = [(normalized or {}).get(c) or ctx.col(c) for c in columns]
     conditions = [_not_null(k.copy()) for k in nulls] if skip_null_keys else []
     if ctx.where is not None:
         conditions.append(ctx.where.copy())
@@ -156,7 +156,7 @@ def unique(params: Mapping[str, Any], ctx: SqlContext) -> SqlCompiled:
     if not steps:
         return _duplicates(ctx, columns, skip_null_keys=True)
     keys = {c: _normalized(ctx, c, steps) for c in columns}
-    return _duplicates(ctx, columns, skip_null_keys=True, keys=keys)
+    return _duplicates(ctx, columns, skip_null_keys=True, normalized=keys)
 
 
 def duplicate_rows(params: Mapping[str, Any], ctx: SqlContext) -> SqlCompiled:
@@ -250,7 +250,7 @@ def regex(params: Mapping[str, Any], ctx: SqlContext) -> SqlCompiled:
     return SqlCompiled(fails=_and([_not_null(column.copy()), _not(matches)]))
 
 
-def _epoch_us(value: exp.Expression, dtype: pl.DataType, zone: str, dialect: str) -> exp.Expression:
+def _epoch_us(value: exp.Expression, dtype: pl.DataType | type[pl.DataType], zone: str, dialect: str) -> exp.Expression:
     """Microseconds since the epoch of the newest instant: naive values are wall-clock time in `zone`."""
     zoned = isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
     if dialect == "postgres":
@@ -258,7 +258,7 @@ def _epoch_us(value: exp.Expression, dtype: pl.DataType, zone: str, dialect: str
             value = exp.cast(value, exp.DataType.build("timestamp"))
         if not zoned and zone != "UTC":
             value = exp.AtTimeZone(this=value, zone=exp.Literal.string(zone))
-        seconds = exp.Extract(this=exp.var("EPOCH"), expression=value)
+        seconds: exp.Expression = exp.Extract(this=exp.var("EPOCH"), expression=value)
         return exp.cast(exp.Mul(this=seconds, expression=exp.convert(1_000_000)), exp.DataType.build("bigint"))
     if dialect == "duckdb":
         if not zoned and zone != "UTC":

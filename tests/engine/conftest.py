@@ -127,7 +127,7 @@ def mariadb_warehouse() -> Iterator[str]:
 @pytest.fixture(params=BACKENDS)
 def warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     """The edge-case warehouse on each database in turn; DQ_TEST_WH_URL points the source at it."""
-    return _database_warehouse(request, monkeypatch)
+    return _database_warehouse(request, monkeypatch, request.param)
 
 
 LAKES = ["duckdb", "spark"]  # Parquet sources whose pushdown runs in DuckDB or Spark
@@ -157,20 +157,25 @@ def spark() -> Iterator[Any]:
 @pytest.fixture(params=BACKENDS + LAKES)
 def any_warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     """The edge-case warehouse on each database, then as a Parquet lake pushed down to DuckDB and to Spark."""
-    if request.param not in LAKES:
-        return _database_warehouse(request, monkeypatch)
-    if request.param == "spark":
+    return warehouse_on(request, monkeypatch, request.param)
+
+
+def warehouse_on(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str) -> Warehouse:
+    """The edge-case warehouse on one backend; DQ_TEST_WH_URL points the source `wh` at it."""
+    if backend not in LAKES:
+        return _database_warehouse(request, monkeypatch, backend)
+    if backend == "spark":
         request.getfixturevalue("spark")
     base = request.getfixturevalue("parquet_lake")
     monkeypatch.setenv("DQ_TEST_WH_URL", base)
-    return Warehouse(request.param, base, kind="parquet")
+    return Warehouse(backend, base, kind="parquet")
 
 
-def _database_warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
-    url = request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else request.param}_warehouse")
-    url = connectorx_url(url) if request.param != "sqlite" else url
+def _database_warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str) -> Warehouse:
+    url = request.getfixturevalue(f"{'pg' if backend == 'postgresql' else backend}_warehouse")
+    url = connectorx_url(url) if backend != "sqlite" else url
     monkeypatch.setenv("DQ_TEST_WH_URL", url)
-    return Warehouse(request.param, url)
+    return Warehouse(backend, url)
 
 
 def rule(check: str, name: str = "r", **params: Any) -> Rule:
@@ -258,4 +263,4 @@ def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
         yield Database(request.param, url, connectorx_url(url))
 
 
-__all__ = ["EDGE", "NOW", "Database", "Level", "Warehouse", "edge_frame", "rule", "rules_from_yaml", "write_parquet"]
+__all__ = ["EDGE", "LAKES", "NOW", "Database", "Level", "Warehouse", "warehouse_on", "edge_frame", "rule", "rules_from_yaml", "write_parquet"]

@@ -9,7 +9,7 @@ import pytest
 
 from engine.checks import CHECKS
 from engine.errors import LocalOnlyHere
-from tests.engine.conftest import EDGE, Warehouse, rule
+from tests.engine.conftest import BACKENDS, EDGE, LAKES, Warehouse, rule, warehouse_on
 
 CORPUS = [
     rule("row_count", "rows", min=1),
@@ -58,13 +58,22 @@ def _same(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-@pytest.mark.parametrize("table", [EDGE, "empty", "all_null"])
-def test_both_executors_agree(any_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, table: str) -> None:
-    local = _run(any_warehouse, monkeypatch, "local", table)
-    pushed = _run(any_warehouse, monkeypatch, "pushdown", table)
+# Spark runs every failing rule's sample and metrics as Spark jobs, seconds each on two shared cores: the
+# all-NULL table (every rule failing) adds minutes, so Spark runs the edge and empty tables (docs/checks.md).
+SLOW = pytest.mark.timeout(1800)
+PAIRS = [pytest.param(b, t, marks=SLOW if b == "spark" else ()) for b in [*BACKENDS, *LAKES]
+         for t in (EDGE, "empty", "all_null") if (b, t) != ("spark", "all_null")]
+
+
+@pytest.mark.parametrize(("backend", "table"), PAIRS)
+def test_both_executors_agree(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str,
+                              table: str) -> None:
+    warehouse = warehouse_on(request, monkeypatch, backend)
+    local = _run(warehouse, monkeypatch, "local", table)
+    pushed = _run(warehouse, monkeypatch, "pushdown", table)
     for name, expected in local.items():
         got = pushed[name]
-        if name == "score_sd" and any_warehouse.backend == "sqlite":
+        if name == "score_sd" and warehouse.backend == "sqlite":
             assert got.status.value == "ERROR" and "execution: local" in got.message
             continue
         assert (got.status, got.failing_rows, got.rows_tested) == (
@@ -74,6 +83,7 @@ def test_both_executors_agree(any_warehouse: Warehouse, monkeypatch: pytest.Monk
         assert got.message == expected.message, name
 
 
+@SLOW
 def test_failing_rule_has_a_sample_from_the_source(any_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DQ_EXECUTION", "pushdown")
     result = any_warehouse.result(rule("accepted_values", "status_values", column="status", values=["NEW"]))
@@ -118,6 +128,7 @@ def test_every_sql_form_renders_for_the_generated_only_dialects(dialect: str) ->
     assert gaps == GENERATED_GAPS.get(dialect, []), "a new dialect gap: document it in docs/checks.md"
 
 
+@SLOW
 def test_mariadb_collation_is_the_documented_difference(any_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/checks.md: MariaDB's default collation is case-insensitive in IN; local compares exactly."""
     listed = rule("accepted_values", "names", column="prénom", values=["ann", "Zoë", "Bob", "Ken", "Xi"])

@@ -16,7 +16,7 @@ from engine.sources import mask
 try:
     import duckdb
 except ImportError:  # an optional package: without it a pushed-down Parquet rule is an ERROR naming the fix
-    duckdb = None
+    duckdb = None  # type: ignore[assignment]
 
 
 def parquet_paths(base: str, table: TableRef) -> tuple[str, bool]:

@@ -25,7 +25,7 @@ try:
     import pyspark
     from pyspark.sql import SparkSession
 except ImportError:  # an optional package (requirements-dev.txt): without it a pushed-down rule is an ERROR
-    pyspark = None
+    pyspark = None  # type: ignore[assignment]
 
 
 def spark_session(url: str | None = None) -> Any:
