@@ -97,3 +97,16 @@ def test_a_spark_statement_past_its_timeout_is_interrupted(tmp_path: Path, spark
         backend.run(slow, timeout_seconds=2)
     assert time.monotonic() - started < 60
     backend.close()
+
+
+def test_a_sources_pushdown_engine_is_declared_and_a_typo_named() -> None:
+    import yaml
+
+    from engine.manifest import parse_sources
+
+    problems: list = []
+    document = yaml.safe_load("sources: {lake: {kind: parquet, pushdown: spark}, l2: {kind: parquet, pushdown: duck}}")
+    sources = parse_sources(document, "sources.yaml", problems)
+    assert sources["lake"].pushdown == "spark"
+    assert [p.message for p in problems] == ["unknown pushdown engine 'duck' for a Parquet source"]
+    assert "use duckdb or spark" in problems[0].hint
