@@ -59,27 +59,30 @@ def build(rows: int) -> None:
     frame.write_parquet(PARQUET, row_group_size=1_000_000)
 
 
-def suite(pushdown: str):
-    from engine.model import Layer, Level, Rule, Severity, Suite
+RULES = f"""
+- {{name: orders_not_empty, check: row_count, min: 1}}
+- {{name: customer_present, check: not_null, column: customer_id}}
+- {{name: order_id_unique, check: unique, column: order_id}}                 # fails
+- {{name: email_null_rate, check: null_rate, column: email, threshold: 0.05}}
+- {{name: email_length, check: string_length, column: email, min: 5, max: 200}}
+- {{name: amount_range, check: between, column: amount, min: 0, max: 100000}}  # fails
+- {{name: status_known, check: accepted_values, column: status, values: {STATUSES}}}
+- {{name: currency_known, check: accepted_values, column: currency, values: {CURRENCIES}}}  # fails
+- {{name: orders_fresh, check: freshness, column: created_at, max_age: 2h}}
+- {{name: amount_mean, check: aggregate, column: amount, stat: mean, min: 100, max: 900}}
+"""
 
-    def rule(name: str, check: str, **params):
-        fail = params.pop("_fail", None)
-        return Rule(name=name, suite="orders", check=check, params=params, severity=Severity.HIGH, fail=fail)
 
-    rules = (
-        rule("orders_not_empty", "row_count", min=1),
-        rule("customer_present", "not_null", column="customer_id"),
-        rule("order_id_unique", "unique", column="order_id"),  # fails
-        rule("email_null_rate", "null_rate", column="email", _fail=Level(max_fraction=0.05)),
-        rule("email_length", "string_length", column="email", min=5, max=200),
-        rule("amount_range", "between", column="amount", min=0, max=100000),  # fails
-        rule("status_known", "accepted_values", column="status", values=STATUSES),
-        rule("currency_known", "accepted_values", column="currency", values=CURRENCIES),  # fails
-        rule("orders_fresh", "freshness", column="created_at", max_age="2h"),
-        rule("amount_mean", "aggregate", column="amount", stat="mean", min=100, max=900),
-    )
-    return Suite(name="orders", source="lake", table="orders_nopk", schema="silver", layer=Layer.SILVER,
-                 data_classes=(), pii_columns=("email",), rules=rules, execution="pushdown")
+def suite():
+    """The ten rules through the manifest parser, as a rules file would give them."""
+    import yaml
+
+    from engine.manifest import suite_from_definitions
+
+    header = {"suite": "orders", "source": "lake", "table": "silver.orders_nopk", "layer": "silver",
+              "execution": "pushdown", "pii_columns": ["email"]}
+    definitions = [{"severity": "HIGH", **d} for d in yaml.safe_load(RULES)]
+    return suite_from_definitions(header, definitions)
 
 
 HAND_TUNED = f"""
@@ -128,7 +131,7 @@ def measure(mode: str) -> dict:
         os.environ["DQ_SOURCE_LAKE_URL"] = str(LAKE)
         os.environ["DQ_FAILING_ROWS_SAMPLE"] = str(CAP)
         pushdown = "spark" if mode == "engine-spark" else "duckdb"
-        report = evaluate_suite(suite(pushdown), {"lake": Source("lake", kind="parquet", pushdown=pushdown)}, now=NOW)
+        report = evaluate_suite(suite(), {"lake": Source("lake", kind="parquet", pushdown=pushdown)}, now=NOW)
         failed = sorted(r.rule_name for r in report.results if r.status.value != "PASSED")
         summary = f"status={report.status} not passed: {failed}"
     seconds = time.perf_counter() - started

@@ -60,7 +60,9 @@ def _same(a: float | None, b: float | None) -> bool:
 
 # Spark runs every failing rule's sample and metrics as Spark jobs, seconds each on two shared cores: the
 # all-NULL table (every rule failing) adds minutes, so Spark runs the edge and empty tables (docs/checks.md).
-SLOW = pytest.mark.timeout(1800)
+# py4j leaves its gateway sockets to the garbage collector: a ResourceWarning nobody can act on.
+PY4J_SOCKETS = pytest.mark.filterwarnings("ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning")
+SLOW = [pytest.mark.timeout(1800), PY4J_SOCKETS]
 PAIRS = [pytest.param(b, t, marks=SLOW if b == "spark" else ()) for b in [*BACKENDS, *LAKES]
          for t in (EDGE, "empty", "all_null") if (b, t) != ("spark", "all_null")]
 
@@ -83,7 +85,8 @@ def test_both_executors_agree(request: pytest.FixtureRequest, monkeypatch: pytes
         assert got.message == expected.message, name
 
 
-@SLOW
+@pytest.mark.timeout(1800)
+@PY4J_SOCKETS
 def test_failing_rule_has_a_sample_from_the_source(any_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DQ_EXECUTION", "pushdown")
     result = any_warehouse.result(rule("accepted_values", "status_values", column="status", values=["NEW"]))
@@ -128,7 +131,8 @@ def test_every_sql_form_renders_for_the_generated_only_dialects(dialect: str) ->
     assert gaps == GENERATED_GAPS.get(dialect, []), "a new dialect gap: document it in docs/checks.md"
 
 
-@SLOW
+@pytest.mark.timeout(1800)
+@PY4J_SOCKETS
 def test_mariadb_collation_is_the_documented_difference(any_warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/checks.md: MariaDB's default collation is case-insensitive in IN; local compares exactly."""
     listed = rule("accepted_values", "names", column="prénom", values=["ann", "Zoë", "Bob", "Ken", "Xi"])

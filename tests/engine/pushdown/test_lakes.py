@@ -88,6 +88,7 @@ def test_a_duckdb_statement_past_its_timeout_is_interrupted(tmp_path: Path) -> N
     backend.close()
 
 
+@pytest.mark.filterwarnings("ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning")
 def test_a_spark_statement_past_its_timeout_is_interrupted(tmp_path: Path, spark: object) -> None:
     backend = backend_for(Source("lake", kind="parquet", pushdown="spark"), str(tmp_path), "parquet")
     slow = sqlglot.parse_one("SELECT sum(a.id * b.id) FROM range(100000000) AS a CROSS JOIN range(100000) AS b",
