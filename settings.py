@@ -55,6 +55,7 @@ _DECLARED = [
     Setting("DQ_EXECUTION", str, "local", "Where suites without `execution:` run: local (Polars over a read), pushdown (SQL inside the source) or auto."),
     Setting("DQ_PUSHDOWN_AUTO_ROWS", int, "1000000", "execution: auto pushes down tables whose catalog estimate has at least this many rows."),
     Setting("DQ_PUSHDOWN_TIMEOUT_SECONDS", float, "300", "Statement timeout of each pushdown statement; one that runs longer ends the run as ERROR."),
+    Setting("DQ_SPARK_URL", str, "local[2]", "The Spark that runs pushdown for Parquet sources with `pushdown: spark`: local[N], spark://host:7077, or a Spark Connect sc://host:15002."),
     Setting("DQ_SUITE_TIMEOUT_SECONDS", float, "300", "A suite that runs longer is stopped and its rules recorded as ERROR."),
     Setting("DQ_HEALTH_HOST", str, "127.0.0.1", "Bind address of the scheduler's health and metrics HTTP server."),
     Setting("DQ_HEALTH_PORT", int, "8765", "Port of the scheduler's health and metrics HTTP server (`/api/v1/dq/health/`, `/metrics`)."),

@@ -52,7 +52,7 @@ PARAMETERS_KEYS = (
     "parallel_degree", "use_index", "query_hint", "where", "warn", "fail", "threshold",
 )
 MAX_PARALLEL_DEGREE = 64
-SOURCE_KEYS = ("kind", "description", "url_env", "demo")
+SOURCE_KEYS = ("kind", "description", "url_env", "demo", "pushdown")
 SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string", "host")
 SCHEMA_TYPES = PORTABLE_TYPES + PRECISE_FORMS
 DEFAULT_SAMPLE_SIZE = 10_000
@@ -234,13 +234,17 @@ def parse_sources(document: Mapping[str, Any], file: str, problems: list[Problem
         kind = spec.get("kind", "sql")
         if kind not in ("sql", "parquet"):
             ctx.add(spec, "kind", f"unknown source kind {kind!r}", "use sql or parquet")
+        pushdown = spec.get("pushdown", "duckdb")
+        if pushdown not in ("duckdb", "spark"):
+            ctx.add(spec, "pushdown", f"unknown pushdown engine {pushdown!r} for a Parquet source",
+                    "use duckdb or spark (DQ_SPARK_URL says which Spark)")
         url_env = spec.get("url_env")
         if url_env is not None and not (isinstance(url_env, str) and re.fullmatch(r"[A-Z_][A-Z0-9_]*", url_env)):
             ctx.add(spec, "url_env", f"{url_env!r} is not an environment variable name", "write e.g. `url_env: DQ_SOURCE_WAREHOUSE_URL`")
             url_env = None
         sources[str(name)] = Source(
             name=str(name), kind=str(kind), description=spec.get("description"), url_env=url_env,
-            demo=_bool(ctx, spec, "demo", False), file=file, line=_line(raw, name),
+            demo=_bool(ctx, spec, "demo", False), file=file, line=_line(raw, name), pushdown=str(pushdown),
         )
     return sources
 

@@ -96,6 +96,7 @@ class Rule:
 class Source:
     name: str
     kind: str = "sql"  # sql | parquet
+    pushdown: str = "duckdb"  # what runs a Parquet source's pushdown SQL: duckdb | spark (DQ_SPARK_URL)
     description: str | None = None
     url_env: str | None = None  # environment variable holding the URL
     demo: bool = False  # falls back to the bundled demo warehouse when no URL is configured
