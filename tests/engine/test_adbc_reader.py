@@ -17,7 +17,14 @@ from polars.testing import assert_frame_equal
 from engine import cancel
 from engine.errors import ManifestError, ReadCancelled, SourceNotConfigured
 from engine.manifest import load_catalog
-from engine.reader import AdbcReader, ConnectorxReader, ParquetReader, ReadSpec, TableRef, reader_for
+from engine.reader import (
+    AdbcReader,
+    ConnectorxReader,
+    ParquetReader,
+    ReadSpec,
+    TableRef,
+    reader_for,
+)
 from engine.results import Verdict
 from engine.sources import Location
 from tests.conftest import connectorx_url
