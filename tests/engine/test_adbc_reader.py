@@ -4,7 +4,6 @@ same verdicts, the run's statement timeout and read tag, and `reader:` chosen pe
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,29 +199,6 @@ def test_an_adbc_read_ends_in_the_source_at_the_budget(locked_orders: tuple[str,
     assert time.monotonic() - started < 4.0
     time.sleep(0.3)
     assert lock.waiting() == 0
-
-
-def test_an_adbc_read_is_cancelled_from_outside_by_its_tag(locked_orders: tuple[str, Lock]) -> None:
-    url, lock = locked_orders
-    reader = AdbcReader(Location("wh", "postgresql", url), partitions=1)
-    failure: list[BaseException] = []
-
-    def read() -> None:
-        with cancel.budget("dq-run-22", None):
-            try:
-                reader.read(ReadSpec(TableRef(None, "orders"), ("id",)))
-            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-                failure.append(exc)
-
-    thread = threading.Thread(target=read)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while lock.waiting() == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert cancel.cancel_tagged(reader.location, "dq-run-22") == 1
-    thread.join(10)
-    assert not thread.is_alive()
-    assert isinstance(failure[0], ReadCancelled)
 
 
 def test_the_edge_table_reads_through_adbc_with_quoted_names(pg_warehouse: str) -> None:
