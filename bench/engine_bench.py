@@ -144,8 +144,8 @@ def failing_limit():
     amount = pl.col("amount").cast(pl.Float64)
     masks = {"dup": pl.col("order_id").is_duplicated(), "range": (amount < 0) | (amount > 100000),
              "currency": ~pl.col("currency").is_in(["EUR", "USD", "GBP"])}
-    samples = [pl.col(c).filter(mask).head(SAMPLE_ROWS).implode().alias(f"{name}:{c}")
-               for name, mask in masks.items() for c in COLUMNS]
+    samples = [pl.struct(COLUMNS).filter(mask).head(SAMPLE_ROWS).implode().alias(f"sample:{name}")
+               for name, mask in masks.items()]
     return [*limit_aggregates(), pl.col("order_id").filter(masks["dup"]).n_unique().alias("dup_values"), *samples]
 
 
@@ -293,7 +293,7 @@ def measure_failing(mode: str, partitions: int) -> str:
         frame = (pl.scan_parquet(FAILING_PARQUET) if mode == "limit-parquet-failing"
                  else adbc_frame(f"SELECT {', '.join(COLUMNS)} FROM {FAILING_TABLE}").lazy())
         out = frame.select(failing_limit()).collect()
-        return f"rows={out['rows'][0]} samples={sum(len(out[c][0]) for c in out.columns if ':' in c)}"
+        return f"rows={out['rows'][0]} samples={sum(len(out[c][0]) for c in out.columns if c.startswith('sample:'))}"
     os.environ["DQ_READ_PARTITIONS"] = str(partitions)
     os.environ["DQ_PARTITION_MIN_ROWS"] = "1000000"
     os.environ["DQ_FAILING_ROWS_SAMPLE"] = str(SAMPLE_ROWS)
@@ -326,6 +326,7 @@ def report_failing(rows: int, repeat: int, partitions: int, today: Path | None) 
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     for _ in range(repeat):
         for mode in modes:
+            print(f"  {mode} ...", flush=True)
             runs[mode].append(run_child(mode, partitions, today if mode.startswith("today") and today else ROOT))
     median = {m: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for m, r in runs.items()}
     memory = {m: sorted(x["peak_mb"] for x in r)[len(r) // 2] for m, r in runs.items()}

@@ -198,15 +198,16 @@ _SAMPLE = "__sample"  # the outcome key of a rule's failing-row sample (a tuple 
 def _rule_outputs(index: int, plan: RulePlan, columns: Sequence[str], cap: int) -> list[pl.Expr]:
     """A rule's part of its read's one select: its aggregates, its extras and its capped failing rows.
 
-    The sample is one list aggregate per column (`filter(fail).head(cap)`), so the failing rows come
-    out of the same pass as the counts: no second scan of a lazy Parquet source, whatever fails.
+    The sample is one list aggregate of the rule's failing rows (a struct of the read's columns,
+    `filter(fail).head(cap)`), so they come out of the same pass as the counts: no second scan of a
+    lazy Parquet source, whatever fails. One struct, not a list per column: the fail mask (a hash of
+    the key for duplicates) is evaluated once per rule.
     """
     exprs = [expr.alias(f"{index}:{name}") for name, expr in plan.outputs().items()]
     exprs += [expr.alias(f"{index}:{name}") for name, expr in plan.metric_outputs().items()]
-    if cap > 0 and plan.compiled is not None and plan.compiled.passes is not None:
-        fail = plan.fail_mask()
-        exprs += [pl.col(c).filter(fail).head(cap).implode().alias(f"{index}{_SAMPLE}:{c}")
-                  for c in _sample_columns(plan, columns)]
+    sampled = _sample_columns(plan, columns)
+    if cap > 0 and sampled and plan.compiled is not None and plan.compiled.passes is not None:
+        exprs.append(pl.struct(sampled).filter(plan.fail_mask()).head(cap).implode().alias(f"{index}{_SAMPLE}"))
     return exprs
 
 
@@ -229,28 +230,25 @@ def _collect(read: TableRead, rules: list[RulePlan], columns: Sequence[str], cap
 
 def _values(out: pl.DataFrame) -> dict[Any, Any]:
     """The one-row result by rule index: {index: {output: value, _SAMPLE: rows}}."""
-    samples = [c for c in out.columns if _SAMPLE in c]
+    samples = [c for c in out.columns if c.endswith(_SAMPLE)]
     row = out.drop(samples).row(0, named=True)
     values: dict[Any, Any] = {"rows": row.pop("rows")}
     for name, value in row.items():
         position, output = name.split(":", 1)
         values.setdefault(int(position), {})[output] = value
-    by_rule: dict[int, list[str]] = {}
     for name in samples:
-        by_rule.setdefault(int(name.split(_SAMPLE, 1)[0]), []).append(name)
-    for index, names in by_rule.items():
-        values.setdefault(index, {})[_SAMPLE] = _sample_rows(out.select(names))
+        values.setdefault(int(name[:-len(_SAMPLE)]), {})[_SAMPLE] = _sample_rows(out[name][0])
     return values
 
 
-def _sample_rows(lists: pl.DataFrame) -> tuple[dict, ...]:
-    """The sampled rows from one list column per table column (already of one scan)."""
-    frame = lists.explode(lists.columns).rename(lambda n: n.split(":", 1)[1])
+def _sample_rows(sampled: pl.Series) -> tuple[dict, ...]:
+    """The sampled rows (a Series of structs, from the one select) as dicts in column order."""
+    frame = sampled.struct.unnest()
     try:
-        rows = frame.to_dicts()
+        return tuple(frame.to_dicts())
     except (ArithmeticError, ValueError):  # a timestamp beyond year 9999 (PostgreSQL 'infinity'): show it as text
-        rows = frame.with_columns(pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_temporal()).to_dicts()
-    return tuple(rows)
+        temporal = [pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_temporal()]
+        return tuple(frame.with_columns(temporal).to_dicts())
 
 
 def _masked(rows: Sequence[dict], pii: Sequence[str]) -> tuple[dict, ...]:
