@@ -424,7 +424,7 @@ class AdbcReader(ConnectorxReader):
             return _adbc_frame(_adbc_fetch(uri, queries[0], timeout_ms))
         with ThreadPoolExecutor(max_workers=len(queries)) as pool:  # one connection per partition
             tables = list(pool.map(lambda q: _adbc_fetch(uri, q, timeout_ms), queries))
-        return pl.concat([_adbc_frame(t) for t in tables], how="vertical_relaxed")
+        return pl.concat([_adbc_frame(t) for t in tables], how="vertical_relaxed", rechunk=False)  # no copy
 
 
 _TIMEOUT_OPTION = re.compile(r"-c\s*statement_timeout=(\d+)")
