@@ -15,6 +15,7 @@ import polars as pl
 
 import clock
 import settings
+from engine import hints
 from engine.checks import CHECKS, Lookup
 from engine.errors import EngineError, SchemaMismatch, SourceUnavailable
 from engine.model import ANY_FAILING_ROW, Level, Rule, Source, Suite
@@ -91,11 +92,16 @@ class _Run:
     def evaluate(self, rules: list[Rule]) -> tuple[list[RuleResult], int]:
         reader = self.reader(self.suite.source)
         table = reader.describe(table_of(self.suite))
+        hint, hint_errors = hints.for_suite(getattr(reader, "query", None), reader.location.dialect, self.suite.source,
+                                            self.suite.schema, self.suite.table, rules)
+        unhinted = [_error(r, mask(hint_errors[r.name])) for r in rules if r.name in hint_errors]
+        rules = [r for r in rules if r.name not in hint_errors]
         references, reference_errors = self.references(rules)
         plan = compile_suite(self.suite, rules, table.schema, dialect=reader.location.dialect,
                              references=references, reference_errors=reference_errors, now=self.now,
                              declared=table.declared, unreadable=table.unreadable)
-        results = [_error(p.rule, p.error) for p in plan.rules if p.error is not None]
+        plan = replace(plan, hint=hint)
+        results = unhinted + [_error(p.rule, p.error) for p in plan.rules if p.error is not None]
         results += [_static(p, self.suite) for p in plan.rules if p.error is None and p.compiled and p.compiled.static]
         rows = 0
         pushed, plan = self.pushdown(plan, table.schema)
@@ -328,6 +334,10 @@ def _judge_aggregate(plan: RulePlan, value: Any, suite: Suite) -> RuleResult:
     metrics: Mapping[str, Any] = {}
     if observed is None:
         status, figures = Verdict.FAILED, "no value to check (no non-NULL rows in scope)"
+    elif compiled.history:  # ops/anomaly.py judges it on the stored history; alone it has none
+        status = Verdict.NOT_ENOUGH_HISTORY
+        assert compiled.figures is not None
+        figures, metrics = compiled.figures(observed)
     else:
         status = Verdict.FAILED if _outside(observed, low, high) else Verdict.PASSED
         if status is Verdict.PASSED and compiled.warn_bounds and _outside(observed, *compiled.warn_bounds):
@@ -337,8 +347,9 @@ def _judge_aggregate(plan: RulePlan, value: Any, suite: Suite) -> RuleResult:
         else:
             figures = _aggregate_figures(rule, observed, compiled.observed_text(value))
     warn = _describe_bounds(*compiled.warn_bounds, rule.check) if compiled.warn_bounds else None
+    fail = "outside its expected band" if compiled.history else _describe_bounds(low, high, rule.check)
     return RuleResult(rule.name, rule.check, str(rule.severity), status, f"{sentence(rule, suite)}: {figures}.",
-                      observed, compiled.observed_text(value), warn, _describe_bounds(low, high, rule.check),
+                      observed, compiled.observed_text(value), warn, fail,
                       None, None, _json_safe(metrics))
 
 

@@ -22,12 +22,16 @@ from typing import Any
 import polars as pl
 from croniter import CroniterBadDateError, croniter
 
+from engine import hints
+from engine.anomaly import DIRECTIONS, SEASONALITIES, AnomalySettings
 from engine.checks import CHECKS, CheckType, Param
 from engine.coltypes import PORTABLE_TYPES, PRECISE_FORMS, expected_type_error
 from engine.durations import parse_duration
 from engine.errors import EngineError, ManifestError, Problem
 from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
+from engine.sources import resolve
 from engine.yamlsource import LineMap, read_documents
+from settings import SettingsError
 
 SUITE_KEYS = (
     "suite", "source", "table", "schema", "layer", "data_classes", "pii_columns", "schedule",
@@ -37,7 +41,11 @@ RULE_KEYS = (
     "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
     "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes", "where",
     "warn", "fail", "threshold", "parameters", "parallel_degree", "use_index", "query_hint", "renamed_from",
+    "anomaly",
 )
+# The detector's settings, in a rule's `anomaly:` block (docs/checks.md "Anomaly detection").
+ANOMALY_KEYS = ("sensitivity", "seasonality", "min_training_points", "min_absolute_change", "min_relative_change",
+                "direction", "training_window", "detection_period")
 # The runbooks nest tuning keys and check parameters under `parameters:`; they mean the same there.
 PARAMETERS_KEYS = (
     "use_sampling", "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes",
@@ -57,8 +65,6 @@ MAX_MESSAGE_CHARS = 300  # a problem quoting a huge value quotes its start only
 MAX_CHARS = {"suite": 200, "name": 200, "source": 200, "table": 400, "schema": 200, "owner": 200,
              "check": 50, "description": 10_000, "where": 10_000, "partition_column": 200}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-_HINT_CALL = r"[A-Za-z_][A-Za-z0-9_]*\s*\(\s*[A-Za-z0-9_.,\s]*\)"
-_HINT = re.compile(rf"^\s*(/\*\+\s*)?{_HINT_CALL}(\s+{_HINT_CALL})*\s*(\*/)?\s*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _TOLERANCE_PCT = re.compile(r"^\s*\d+(?:\.\d+)?\s*%\s*$")
@@ -436,12 +442,83 @@ def _tuning(ctx: _Context, rule_map: Mapping[str, Any], label: str) -> tuple[int
         ctx.add(rule_map, "use_index", f"must be true or false, got {use_index!r}", "write `use_index: true`", label)
         use_index = None
     hint = _string(ctx, rule_map, "query_hint", rule=label)
-    if hint is not None and not _HINT.match(hint):
-        ctx.add(rule_map, "query_hint", f"{hint!r} is not an optimizer hint this engine can pass on",
-                'write hints as NAME(arguments), e.g. "/*+ USE_INDEX(orders, idx_created_at) */" or '
-                '"INDEX(orders, idx_created_at)": letters, digits, _ . , and spaces only', label)
-        hint = None
+    if hint is not None:
+        try:
+            hints.parse(hint)
+        except hints.HintError as exc:
+            message, _, fix = str(exc).partition(". Hint: ")
+            ctx.add(rule_map, "query_hint", message, fix, label)
+            hint = None
     return degree, use_index, hint
+
+
+def _anomaly(ctx: _Context, rule_map: Mapping[str, Any], check: CheckType, label: str) -> AnomalySettings | None:
+    """The rule's detector settings: its `anomaly:` block (defaults for `check: anomaly` without one)."""
+    block = rule_map.get("anomaly")
+    if block is None:
+        return AnomalySettings() if check.name == "anomaly" else None
+    if check.name == "schema":
+        ctx.add(rule_map, "anomaly", "a schema rule has no number to watch",
+                "put `anomaly:` on a rule with an observed value (row_count, aggregate, null_rate, ...)", label)
+        return None
+    if not isinstance(block, dict):
+        ctx.add(rule_map, "anomaly", f"must be a mapping of detector settings, got {block!r}",
+                "write e.g. `anomaly: {sensitivity: 3, seasonality: day_of_week}` (or `anomaly: {}` for the defaults)", label)
+        return None
+    before = len(ctx.problems)
+    _check_keys(ctx, block, ANOMALY_KEYS, f"the `anomaly:` block of rule {label!r}", label)
+    defaults = AnomalySettings()
+
+    def number(key: str, default: float, low: float, low_open: bool = False) -> float:
+        value = block.get(key, default)
+        if isinstance(value, str) and key == "min_relative_change" and _TOLERANCE_PCT.match(value):
+            value = float(value.strip().rstrip("%")) / 100
+        if not (_is_number(value) and math.isfinite(value) and (value > low if low_open else value >= low)):
+            ctx.add(block, key, f"must be a number {'above' if low_open else 'of at least'} {low:g}, got {value!r}",
+                    {"sensitivity": "e.g. `sensitivity: 3` (how many robust deviations the band is wide)",
+                     "min_absolute_change": "e.g. `min_absolute_change: 100` (in the metric's unit)",
+                     "min_relative_change": 'e.g. `min_relative_change: 0.1` or `"10%"`'}.get(key, f"fix `{key}:`"), label)
+            return default
+        return float(value)
+
+    def choice(key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = block.get(key, default)
+        if value not in allowed:
+            ctx.add(block, key, f"unknown value {value!r}", f"use any of {', '.join(allowed)}", label)
+            return default
+        return str(value)
+
+    def hours(key: str, default: float) -> float:
+        if key not in block:
+            return default
+        try:
+            return parse_duration(block[key]).total_seconds() / 3600
+        except EngineError:
+            ctx.add(block, key, f"{block[key]!r} is not a duration", 'write e.g. "56d", "8w" or "2d"', label)
+            return default
+
+    points = block.get("min_training_points", defaults.min_training_points)
+    if not (_is_int(points) and 2 <= points <= 100_000):
+        ctx.add(block, "min_training_points", f"must be a whole number from 2 to 100000, got {points!r}",
+                "e.g. `min_training_points: 14` (two weeks of daily points)", label)
+        points = defaults.min_training_points
+    settings = AnomalySettings(
+        seasonality=choice("seasonality", defaults.seasonality, SEASONALITIES),
+        sensitivity=number("sensitivity", defaults.sensitivity, 0, low_open=True),
+        min_training_points=int(points),
+        min_abs_change=number("min_absolute_change", defaults.min_abs_change, 0),
+        min_rel_change=number("min_relative_change", defaults.min_rel_change, 0),
+        direction=choice("direction", defaults.direction, DIRECTIONS),
+        training_days=hours("training_window", defaults.training_days * 24) / 24,
+        detection_hours=hours("detection_period", defaults.detection_hours),
+    )
+    if settings.training_days < 1:
+        ctx.add(block, "training_window", f"{block.get('training_window')!r} is shorter than a day",
+                'train on at least a day, e.g. `training_window: "56d"`', label)
+    elif settings.detection_hours >= settings.training_days * 24:
+        ctx.add(block, "detection_period", "is as long as the training window: nothing would be left to train on",
+                "make the detection period shorter than `training_window`", label)
+    return settings if len(ctx.problems) == before else None
 
 
 def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suite_name: str) -> Rule | None:
@@ -474,6 +551,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
         severity = Severity(str(severity_text).upper())
     params: dict[str, Any] = {}
     warn = fail = None
+    watch: AnomalySettings | None = None
     if check is not None:
         for param in check.params:
             if param.name in rule_map:
@@ -485,6 +563,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
                 ctx.add(rule_map, None, f"{check.name} {message}", "see docs/checks.md", label)
         _bounds_order(ctx, rule_map, params, label)
         warn, fail = _levels(ctx, rule_map, check, label)
+        watch = _anomaly(ctx, rule_map, check, label)
     where = _string(ctx, rule_map, "where", rule=label)
     if where is not None and (error := sql_expression_error(where)):
         ctx.add(rule_map, "where", f"invalid SQL filter {where!r}: {error}", "write a Polars SQL boolean expression", label)
@@ -521,6 +600,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     if len(ctx.problems) != before or name is None or check is None or severity is None:
         return None
     return Rule(
+        anomaly=watch,
         name=name, suite=suite_name, check=check.name, params=MappingProxyType(params), severity=severity,
         enabled=enabled, description=description, owner=owner or suite_map.get("owner"), schedule=schedule,
         use_sampling=use_sampling,
@@ -686,19 +766,56 @@ def load_catalog(paths: Sequence[str | Path], default_sources: Path | None = Non
         suites.append(suite)
     if problems:
         raise ManifestError(problems)
-    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites), warnings=tuple(_hint_warnings(suites)))
+    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites), warnings=tuple(_hint_warnings(suites, sources)))
 
 
-def _hint_warnings(suites: Sequence[Suite]) -> list[Problem]:
-    """Index hints are for an executor that runs SQL in the source; say where they do nothing."""
-    return [
-        Problem(rule.file or suite.file or "<store>", rule.line,
-                "use_index/query_hint are optimizer hints for SQL pushed down into the source; "
-                "this rule runs in the local executor (Polars), which reads without them, so they are ignored",
-                "keep them for when the suite runs pushed down, or remove them", rule.name,
-                "query_hint" if rule.query_hint else "use_index")
-        for suite in suites for rule in suite.rules if rule.use_index is not None or rule.query_hint is not None
-    ]
+def _hint_warnings(suites: Sequence[Suite], sources: Mapping[str, Source]) -> list[Problem]:
+    """Where use_index/query_hint do nothing, or wait on the source (index names are checked at run time)."""
+    found = []
+    for suite in suites:
+        dialect = _dialect(sources.get(suite.source))
+        for rule in suite.rules:
+            key = "query_hint" if rule.query_hint else "use_index"
+            why = _hint_warning(rule, suite, dialect)
+            if why is not None:
+                found.append(Problem(rule.file or suite.file or "<store>", rule.line, why[0], why[1], rule.name, key))
+    return found
+
+
+def _hint_warning(rule: Rule, suite: Suite, dialect: str | None) -> tuple[str, str] | None:
+    if rule.use_index is None and rule.query_hint is None:
+        return None
+    if rule.query_hint is None:
+        return (f"use_index: {str(rule.use_index).lower()} names no index, so no hint is sent",
+                f'add `query_hint: "INDEX({suite.table}, <index or column>)"` or remove use_index')
+    if rule.use_index is False:
+        return "use_index: false switches its query_hint off", "remove use_index: false to send the hint"
+    written = hints.parse(rule.query_hint).table
+    if written is not None and written.rpartition(".")[2].lower() != suite.table.lower():
+        return (f"query_hint names table {written!r}, but the suite reads {suite.table}: the rule will "
+                "not run (could not check) until they agree",
+                f'write `query_hint: "INDEX({suite.table}, <index or column>)"`')
+    if dialect == "parquet":
+        return ("use_index/query_hint are hints for SQL; this source is Parquet, read without SQL, so they are ignored",
+                "remove them")
+    if dialect == "postgresql":
+        return ("PostgreSQL has no index hints of its own: query_hint is sent as a pg_hint_plan comment when "
+                "the source has pg_hint_plan, and ignored (with a logged warning) when it does not",
+                "install pg_hint_plan in the source and load it (shared_preload_libraries = 'pg_hint_plan')")
+    if rule.parallel_degree and rule.parallel_degree > 1:
+        return ("a read with an index hint is not split into partitions (connectorx would rewrite the hint away), "
+                "so parallel_degree is not used", "keep one of query_hint and parallel_degree")
+    return None
+
+
+def _dialect(source: Source | None) -> str | None:
+    """The source's dialect from its URL as configured now; None when it is not configured here."""
+    if source is None:
+        return None
+    try:
+        return resolve(source).dialect
+    except (EngineError, SettingsError):  # a source not configured where rules are loaded: checked at run time
+        return None
 
 
 def suite_from_definitions(suite_definition: Mapping[str, Any], rule_definitions: Sequence[Mapping[str, Any]],

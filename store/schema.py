@@ -228,6 +228,27 @@ violation_samples = sa.Table(
     sa.Column("rows", sa.JSON, nullable=False),  # list of {column: value}, PII masked
 )
 
+# --- metric history (anomaly detection) ---------------------------------------------------
+
+metric_points = sa.Table(  # one value per (rule, metric, instant); the unique key makes backfill idempotent
+    "metric_points",
+    metadata,
+    _id(),
+    sa.Column("rule_id", sa.Integer, nullable=False),  # rules.id: the history survives renames
+    sa.Column("metric", sa.String(50), nullable=False),  # rows_per_bucket null_rate ... or observed
+    sa.Column("at", UTCDateTime, nullable=False),  # what the value describes: a bucket's start, or the run
+    sa.Column("value", sa.Float),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),  # when the store learnt it (the run, the backfill)
+    sa.Column("run_id", sa.Integer),  # None: backfilled from the table
+    sa.Column("origin", sa.String(10), nullable=False),  # run | backfill
+    sa.Column("excluded", sa.Boolean, nullable=False, default=False),  # marked "incident, exclude from training"
+    sa.Column("excluded_by", sa.String(200)),
+    sa.Column("excluded_at", UTCDateTime),
+    sa.Column("excluded_note", sa.Text),
+    sa.UniqueConstraint("rule_id", "metric", "at", name="uq_metric_points_rule_metric_at"),
+    sa.Index("ix_metric_points_at", "at"),
+)
+
 # --- scheduler -----------------------------------------------------------------------------
 
 run_requests = sa.Table(
@@ -353,7 +374,7 @@ bypass_requests = sa.Table(
     sa.Column("rollback_plan", sa.Text, nullable=False),
     sa.Column("fix_timeline", sa.Text, nullable=False),
     sa.Column("alternative_plan", sa.Text, nullable=False),
-    # pending active rejected expired restored rolled_back
+    # pending active rejected expired restored rolled_back ended revoked; recorded (an approved manual fix)
     sa.Column("status", sa.String(15), nullable=False),
     sa.Column("activated_at", UTCDateTime),
     sa.Column("expires_at", UTCDateTime),
@@ -361,6 +382,11 @@ bypass_requests = sa.Table(
     sa.Column("closed_by", sa.String(200)),
     sa.Column("close_note", sa.Text),
     sa.Column("signature", sa.String(128)),  # HMAC over the approved terms; tampering breaks it
+    # bypass | manual_fix (failover Option C: a record of SQL run by hand, never honoured by the gate)
+    sa.Column("kind", sa.String(12), nullable=False, server_default="bypass"),
+    sa.Column("sql_sha256", sa.String(64)),  # manual_fix: the SQL file as it was recorded
+    sa.Column("sql_bytes", sa.Integer),
+    sa.Column("sql_text", sa.Text),
     sa.Index("ix_bypass_status", "status", "suite"),
 )
 
