@@ -52,6 +52,7 @@ _DECLARED = [
     Setting("DQ_CONFIG_DIR", _path, "config", "Folder of operational config: `dq.yaml`, `alerting.yaml`, `approval_matrix.yaml`, `roles.yaml`."),
     Setting("DQ_TIMEZONE", str, "UTC", "Time zone in which cron schedules are evaluated and times are shown."),
     Setting("DQ_FAILING_ROWS_SAMPLE", int, "20", "How many failing rows are kept per row-level rule and run (PII columns masked)."),
+    Setting("DQ_READER", str, "auto", "How suites without `reader:` (on the suite or its source) read PostgreSQL: auto (ADBC, COPY in binary), adbc or connectorx; other databases always read through connectorx."),
     Setting("DQ_EXECUTION", str, "local", "Where suites without `execution:` run: local (Polars over a read), pushdown (SQL inside the source) or auto."),
     Setting("DQ_PUSHDOWN_AUTO_ROWS", int, "1000000", "execution: auto pushes down tables whose catalog estimate has at least this many rows."),
     Setting("DQ_PUSHDOWN_TIMEOUT_SECONDS", float, "300", "Statement timeout of each pushdown statement; one that runs longer ends the run as ERROR."),

@@ -15,6 +15,15 @@ Parquet; peak memory <= 1.1x (PostgreSQL) and <= 1.5x (Parquet) the limit's.
     enable_hashagg off). Target: within 1.15x the statement, client peak under 150 MB. Its suite
     swaps the two local_only checks (regex, freshness) for string_length and count, so every rule
     runs in the source. Use DQ_BENCH_PG_URL=.../dq_bench_pushdown for a small run beside others.
+
+    --failing is issue 14's local variant: `orders_nopk` (no primary key; created_at indexed) with
+    planted defects, so 3 of the 10 rules fail (duplicated order_id, out-of-range amounts, unknown
+    currencies) and keep failing-row samples. Limits: one hand-written Polars select (aggregates and
+    the 3 samples) over a lazy Parquet scan, and an ADBC read (COPY binary, one connection) plus the
+    same select. Engine rows: Parquet, PostgreSQL through ADBC, through connectorx, and with
+    --today ROOT the same suite through the engine at ROOT (a checkout of the code before issue 14:
+    `git archive 2fcb5f0 | tar -x -C /tmp/today`). Targets: local <= 1.1x time and 1.2x memory of
+    its limit; ADBC <= 0.7x today's connectorx path.
 """
 
 from __future__ import annotations
@@ -76,6 +85,70 @@ def build_postgres(rows: int) -> None:
     engine.dispose()
 
 
+FAILING_TABLE = "orders_nopk"
+FAILING_PARQUET = LAKE / "silver" / f"{FAILING_TABLE}.parquet"
+SAMPLE_ROWS = 20
+
+
+def build_failing(rows: int) -> None:
+    """orders without a primary key, defects planted: every 1,000th order_id repeats the one before,
+    every 5,000th amount is negative, every 2,000th currency is 'XXX'. Then its Parquet copy."""
+    import polars as pl
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        exists = conn.exec_driver_sql(f"SELECT to_regclass('{FAILING_TABLE}') IS NOT NULL").scalar()
+        built = exists and conn.exec_driver_sql(f"SELECT count(*) FROM {FAILING_TABLE}").scalar() == rows
+        if not built:
+            print(f"building {FAILING_TABLE} with {rows:,} rows in PostgreSQL (once) ...", flush=True)
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FAILING_TABLE}")
+            conn.exec_driver_sql(
+                f"CREATE TABLE {FAILING_TABLE} (order_id bigint NOT NULL, customer_id integer NOT NULL, email text, "
+                "status text NOT NULL, currency text NOT NULL, amount numeric(12,2) NOT NULL, "
+                "created_at timestamptz NOT NULL)")
+            conn.exec_driver_sql(
+                f"INSERT INTO {FAILING_TABLE} SELECT CASE WHEN i %% 1000 = 0 THEN i - 1 ELSE i END, "
+                "(i * 7919) %% 500000, "
+                "CASE WHEN i %% 100 = 0 THEN NULL ELSE 'user' || (i %% 300000) || '@example.com' END, "
+                "(ARRAY['NEW','PAID','SHIPPED','DELIVERED','CANCELLED'])[1 + i %% 5], "
+                "CASE WHEN i %% 2000 = 0 THEN 'XXX' ELSE (ARRAY['EUR','USD','GBP'])[1 + i %% 3] END, "
+                "CASE WHEN i %% 5000 = 0 THEN -5 ELSE ((i * 31) %% 100000) / 100.0 END, "
+                f"timestamptz '2026-01-01 00:00:00+00' - (({rows} - i) * interval '1 second') "
+                f"FROM generate_series(CAST(1 AS bigint), {rows}) AS i")
+            conn.exec_driver_sql(f"CREATE INDEX {FAILING_TABLE}_created ON {FAILING_TABLE} (created_at)")
+    if not built:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM ANALYZE {FAILING_TABLE}")
+    engine.dispose()
+    if built and FAILING_PARQUET.exists() and pl.scan_parquet(FAILING_PARQUET).select(pl.len()).collect().item() == rows:
+        return
+    print(f"writing the Parquet copy of {FAILING_TABLE} (once) ...", flush=True)
+    FAILING_PARQUET.parent.mkdir(parents=True, exist_ok=True)
+    adbc_frame(f"SELECT {', '.join(COLUMNS)} FROM {FAILING_TABLE}").write_parquet(FAILING_PARQUET, row_group_size=1_000_000)
+
+
+def adbc_frame(sql: str):
+    """One ADBC read (COPY binary, one connection) into Polars: the PostgreSQL limit's read. Its numeric
+    arrives as text (an Arrow extension type) and is parsed into a decimal, the least any reader must do."""
+    from engine.reader import _adbc_fetch, _adbc_frame
+
+    return _adbc_frame(_adbc_fetch(PG_URL, sql, None))
+
+
+def failing_limit():
+    """The limit's one select for the failing variant: the ten aggregates plus the failing-row samples
+    (first SAMPLE_ROWS rows, every column) of the three rules that fail, as the engine keeps them."""
+    import polars as pl
+
+    amount = pl.col("amount").cast(pl.Float64)
+    masks = {"dup": pl.col("order_id").is_duplicated(), "range": (amount < 0) | (amount > 100000),
+             "currency": ~pl.col("currency").is_in(["EUR", "USD", "GBP"])}
+    samples = [pl.struct(COLUMNS).filter(mask).head(SAMPLE_ROWS).implode().alias(f"sample:{name}")
+               for name, mask in masks.items()]
+    return [*limit_aggregates(), pl.col("order_id").filter(masks["dup"]).n_unique().alias("dup_values"), *samples]
+
+
 def build_parquet(rows: int) -> None:
     import connectorx as cx
     import polars as pl
@@ -89,7 +162,7 @@ def build_parquet(rows: int) -> None:
     pl.from_arrow(table).write_parquet(PARQUET, row_group_size=1_000_000)
 
 
-def suite(source: str):
+def suite(source: str, table: str = "orders"):
     from engine.model import Layer, Level, Rule, Severity, Suite
 
     def rule(name: str, check: str, **params):
@@ -116,7 +189,7 @@ def suite(source: str):
         )
         return Suite(name="orders", source="pg", table="orders", schema=None, layer=Layer.SILVER,
                      data_classes=(), pii_columns=("email",), rules=rules, execution="pushdown")
-    return Suite(name="orders", source=source, table="orders", schema="silver" if source == "lake" else None,
+    return Suite(name="orders", source=source, table=table, schema="silver" if source == "lake" else None,
                  layer=Layer.SILVER, data_classes=(), pii_columns=("email",), rules=rules)
 
 
@@ -162,15 +235,23 @@ def hand_tuned(hashagg: bool) -> dict:
 
 def measure(mode: str, partitions: int) -> dict:
     """Runs in a child process: one evaluation, its wall time and this process's peak memory."""
-    # Everything is imported before the clock starts, as in a running scheduler.
-    import connectorx as cx
+    # Everything is imported before the clock starts, as in a running scheduler; connectorx only where
+    # the mode uses it (the pushdown client's peak is the point of its variant).
     import polars as pl
 
     from engine.evaluate import evaluate_suite
     from engine.model import Source
 
+    if mode == "limit-postgresql" or "connectorx" in mode or mode.startswith("today"):
+        import connectorx as cx
+    if "adbc" in mode or mode == "limit-postgresql-failing":
+        import adbc_driver_manager  # noqa: F401
+        import adbc_driver_postgresql  # noqa: F401
+        import pyarrow  # noqa: F401
     started = time.perf_counter()
-    if mode == "limit-postgresql":
+    if mode.endswith("-failing"):
+        summary = measure_failing(mode, partitions)
+    elif mode == "limit-postgresql":
         table = cx.read_sql(PG_URL, f"SELECT {', '.join(COLUMNS)} FROM orders", return_type="arrow",
                             partition_on="order_id", partition_num=partitions)
         out = pl.from_arrow(table).select(limit_aggregates()).row(0, named=True)
@@ -201,10 +282,65 @@ def measure(mode: str, partitions: int) -> dict:
     return {"mode": mode, "seconds": seconds, "peak_mb": peak_mb, "summary": summary}
 
 
-def run_child(mode: str, partitions: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--partitions", str(partitions)],
-                         check=True, capture_output=True, text=True, cwd=ROOT)
+def measure_failing(mode: str, partitions: int) -> str:
+    """One run of the failing variant (issue 14): a limit, or the engine through one reader."""
+    import polars as pl
+
+    from engine.evaluate import evaluate_suite
+    from engine.model import Source
+
+    if mode.startswith("limit-"):
+        frame = (pl.scan_parquet(FAILING_PARQUET) if mode == "limit-parquet-failing"
+                 else adbc_frame(f"SELECT {', '.join(COLUMNS)} FROM {FAILING_TABLE}").lazy())
+        out = frame.select(failing_limit()).collect()
+        return f"rows={out['rows'][0]} samples={sum(len(out[c][0]) for c in out.columns if c.startswith('sample:'))}"
+    os.environ["DQ_READ_PARTITIONS"] = str(partitions)
+    os.environ["DQ_PARTITION_MIN_ROWS"] = "1000000"
+    os.environ["DQ_FAILING_ROWS_SAMPLE"] = str(SAMPLE_ROWS)
+    if mode == "engine-parquet-failing":
+        os.environ["DQ_SOURCE_LAKE_URL"] = str(LAKE)
+        report = evaluate_suite(suite("lake", FAILING_TABLE), {"lake": Source("lake", kind="parquet")}, now=NOW)
+    else:
+        os.environ["DQ_SOURCE_PG_URL"] = PG_URL
+        if mode != "today-postgresql-failing":
+            os.environ["DQ_READER"] = "adbc" if mode == "engine-adbc-failing" else "connectorx"
+        report = evaluate_suite(suite("pg", FAILING_TABLE), {"pg": Source("pg")}, now=NOW)
+    failed = sorted(f"{r.rule_name}={r.status}({len(r.sample)})" for r in report.results if r.status != "PASSED")
+    return f"rows={report.rows_read} failed: {' '.join(failed)}"
+
+
+FAILING_MODES = ("limit-parquet-failing", "engine-parquet-failing", "limit-postgresql-failing",
+                 "engine-adbc-failing", "engine-connectorx-failing")
+
+
+def run_child(mode: str, partitions: int, root: Path = ROOT) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--partitions", str(partitions),
+                          "--root", str(root)], check=True, capture_output=True, text=True, cwd=root,
+                         env=os.environ | {"PYTHONDONTWRITEBYTECODE": "1"})
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report_failing(rows: int, repeat: int, partitions: int, today: Path | None) -> None:
+    """The failing variant: medians of `repeat` interleaved runs, each against its limit."""
+    modes = FAILING_MODES + (("today-postgresql-failing",) if today else ())
+    runs: dict[str, list[dict]] = {m: [] for m in modes}
+    for _ in range(repeat):
+        for mode in modes:
+            print(f"  {mode} ...", flush=True)
+            runs[mode].append(run_child(mode, partitions, today if mode.startswith("today") and today else ROOT))
+    median = {m: sorted(r, key=lambda x: x["seconds"])[len(r) // 2] for m, r in runs.items()}
+    memory = {m: sorted(x["peak_mb"] for x in r)[len(r) // 2] for m, r in runs.items()}
+    print(f"\n{rows:,} rows (no primary key), 10 rules, 3 failing with samples, median of {repeat}, "
+          f"{partitions} partitions, {os.cpu_count()} CPUs")
+    print(f"{'mode':<28}{'seconds':>9}{'peak MB':>10}{'time x':>8}{'memory x':>10}  result")
+    for mode in modes:
+        limit = "limit-parquet-failing" if "parquet" in mode else "limit-postgresql-failing"
+        print(f"{mode:<28}{median[mode]['seconds']:>9.2f}{memory[mode]:>10,.0f}"
+              f"{median[mode]['seconds'] / median[limit]['seconds']:>8.3f}{memory[mode] / memory[limit]:>10.3f}"
+              f"  {median[mode]['summary']}")
+    baseline = "today-postgresql-failing" if today else "engine-connectorx-failing"
+    print(f"ADBC suite vs {baseline}: {median['engine-adbc-failing']['seconds'] / median[baseline]['seconds']:.3f}x "
+          f"time, {memory['engine-adbc-failing'] / memory[baseline]:.3f}x memory (target <= 0.7x time)")
 
 
 def main() -> None:
@@ -214,9 +350,17 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--child")
     parser.add_argument("--pushdown", action="store_true", help="only the pushdown variant (issue 14)")
+    parser.add_argument("--failing", action="store_true", help="only the no-key, 3-rules-failing variant (issue 14)")
+    parser.add_argument("--today", type=Path, help="with --failing: a checkout of the engine before issue 14")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        sys.path.insert(0, str(args.root))
         print(json.dumps(measure(args.child, args.partitions)))
+        return
+    if args.failing:
+        build_failing(args.rows)
+        report_failing(args.rows, args.repeat, args.partitions, args.today)
         return
     build_postgres(args.rows)
     if not args.pushdown:

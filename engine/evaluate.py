@@ -28,7 +28,7 @@ from engine.plan import (
     table_of,
     unreadable_error,
 )
-from engine.reader import Reader, ReadSpec, TableRead, TableRef, reader_for
+from engine.reader import Reader, ReadSpec, TableRead, TableRef, collect, reader_for
 from engine.results import RuleResult, SuiteReport, Verdict
 from engine.sources import mask, resolve
 
@@ -85,7 +85,8 @@ class _Run:
             if source is None:
                 raise SourceUnavailable(f"source {name!r} is not declared. Hint: add it to rules/sources.yaml "
                                         f"(declared: {', '.join(sorted(self.sources)) or 'none'}).")
-            self.readers[name] = reader_for(resolve(source))
+            choice = self.suite.reader if name == self.suite.source and self.suite.reader else source.reader
+            self.readers[name] = reader_for(resolve(source), choice)
         return self.readers[name]
 
     def evaluate(self, rules: list[Rule]) -> tuple[list[RuleResult], int]:
@@ -162,9 +163,8 @@ class _Run:
             results.append(_error(rule_plan.rule, mask(unreadable_error(column, read.unreadable[column]))))
         rules = [p for p in rules if not set(p.columns) & set(read.unreadable)]
         spec = replace(spec, columns=tuple(c for c in spec.columns if c not in read.unreadable))
-        frame = read.frame
         try:
-            values = _collect(frame, rules)
+            values = _collect(read, rules, spec.columns, self.cap)
         except EngineError as exc:
             return results + [_error(p.rule, mask(str(exc))) for p in rules], 0
         except pl.exceptions.PolarsError as exc:
@@ -176,58 +176,100 @@ class _Run:
                 results.append(_error(rule_plan.rule, outcome))
                 continue
             try:
-                results.append(self.judge(rule_plan, outcome or {}, frame, spec, elapsed))
+                results.append(self.judge(rule_plan, outcome or {}, elapsed))
             except (ArithmeticError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
                 results.append(_error(rule_plan.rule, f"the result could not be judged: {exc}. "
                                       "Hint: check the rule's bounds against the column's type."))
         return results, int(values.get("rows", 0) or 0)
 
-    def judge(self, plan: RulePlan, outcome: dict[str, Any], frame: pl.LazyFrame, spec: ReadSpec,
-              elapsed_ms: float) -> RuleResult:
+    def judge(self, plan: RulePlan, outcome: dict[str, Any], elapsed_ms: float) -> RuleResult:
         started = time.perf_counter()
         if plan.compiled is not None and plan.compiled.passes is not None:
-            outcome = outcome | _metrics(frame, plan, int(outcome.get("failing") or 0))
+            sample = outcome.pop(_SAMPLE, ())
+            failing = int(outcome.get("failing") or 0)
+            if not failing:  # no failing row: the extras are zero, whatever the filtered aggregates said
+                outcome |= {name: 0 for name in plan.metric_outputs()}
             result = _judge_rows(plan, outcome, self.suite)
             # Samples belong to violations: a passing rule (null_rate within its threshold) keeps none.
             if result.status in {Verdict.FAILED, Verdict.WARNED} and self.cap > 0:
-                sample = _sample(frame, plan, spec, self.suite.pii_columns, self.cap)
-                result = _replace(result, sample=sample)
+                result = _replace(result, sample=_masked(sample, self.suite.pii_columns))
         else:
             result = _judge_aggregate(plan, outcome.get("value"), self.suite)
         return _replace(result, duration_ms=elapsed_ms + (time.perf_counter() - started) * 1000)
 
 
-def _collect(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:
-    """One select of every rule's aggregates; if it fails, each rule alone, so only the bad one errors."""
+_SAMPLE = "__sample"  # the outcome key of a rule's failing-row sample (a tuple of row dicts)
+
+
+def _rule_outputs(index: int, plan: RulePlan, columns: Sequence[str], cap: int) -> list[pl.Expr]:
+    """A rule's part of its read's one select: its aggregates, its extras and its capped failing rows.
+
+    The sample is one list aggregate of the rule's failing rows (a struct of the read's columns,
+    `filter(fail).head(cap)`), so they come out of the same pass as the counts: no second scan of a
+    lazy Parquet source, whatever fails. One struct, not a list per column: the fail mask (a hash of
+    the key for duplicates) is evaluated once per rule.
+    """
+    exprs = [expr.alias(f"{index}:{name}") for name, expr in plan.outputs().items()]
+    exprs += [expr.alias(f"{index}:{name}") for name, expr in plan.metric_outputs().items()]
+    sampled = _sample_columns(plan, columns)
+    if cap > 0 and sampled and plan.compiled is not None and plan.compiled.passes is not None:
+        exprs.append(pl.struct(sampled).filter(plan.fail_mask()).head(cap).implode().alias(f"{index}{_SAMPLE}"))
+    return exprs
+
+
+def _sample_columns(plan: RulePlan, columns: Sequence[str]) -> list[str]:
+    own = [c for c in plan.columns if c in columns]
+    return own + [c for c in columns if c not in own]
+
+
+def _collect(read: TableRead, rules: list[RulePlan], columns: Sequence[str], cap: int) -> dict[Any, Any]:
+    """One select of every rule's aggregates, extras and samples; if it fails, each rule alone,
+    so only the bad one errors."""
     exprs = [pl.len().alias("rows")]
     for index, plan in enumerate(rules):
-        exprs += [expr.alias(f"{index}:{name}") for name, expr in plan.outputs().items()]
+        exprs += _rule_outputs(index, plan, columns, cap)
     try:
-        row = frame.select(exprs).collect().row(0, named=True)
+        return _values(collect(read, read.frame.select(exprs))[0])
     except (pl.exceptions.PolarsError, ArithmeticError, ValueError):  # also a value Python cannot hold
-        return _collect_one_by_one(frame, rules)
-    values: dict[Any, Any] = {"rows": row["rows"]}
+        return _collect_one_by_one(read, rules, columns, cap)
+
+
+def _values(out: pl.DataFrame) -> dict[Any, Any]:
+    """The one-row result by rule index: {index: {output: value, _SAMPLE: rows}}."""
+    samples = [c for c in out.columns if c.endswith(_SAMPLE)]
+    row = out.drop(samples).row(0, named=True)
+    values: dict[Any, Any] = {"rows": row.pop("rows")}
     for name, value in row.items():
-        if ":" in name:
-            position, output = name.split(":", 1)
-            values.setdefault(int(position), {})[output] = value
+        position, output = name.split(":", 1)
+        values.setdefault(int(position), {})[output] = value
+    for name in samples:
+        values.setdefault(int(name[:-len(_SAMPLE)]), {})[_SAMPLE] = _sample_rows(out[name][0])
     return values
 
 
-def _metrics(frame: pl.LazyFrame, plan: RulePlan, failing: int) -> dict[str, Any]:
-    """The rule's extra figures: a second pass only when rows failed (zero otherwise)."""
-    outputs = plan.metric_outputs()
-    if not outputs or not failing:
-        return {name: 0 for name in outputs}
-    return frame.select([e.alias(n) for n, e in outputs.items()]).collect().row(0, named=True)
+def _sample_rows(sampled: pl.Series) -> tuple[dict, ...]:
+    """The sampled rows (a Series of structs, from the one select) as dicts in column order."""
+    frame = sampled.struct.unnest()
+    try:
+        return tuple(frame.to_dicts())
+    except (ArithmeticError, ValueError):  # a timestamp beyond year 9999 (PostgreSQL 'infinity'): show it as text
+        temporal = [pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_temporal()]
+        return tuple(frame.with_columns(temporal).to_dicts())
 
 
-def _collect_one_by_one(frame: pl.LazyFrame, rules: list[RulePlan]) -> dict[Any, Any]:
-    values: dict[Any, Any] = {"rows": frame.select(pl.len()).collect().item()}
+def _masked(rows: Sequence[dict], pii: Sequence[str]) -> tuple[dict, ...]:
+    hidden = set(pii)
+    return tuple({k: (PII_MASK if k in hidden and v is not None else _json_value(v)) for k, v in row.items()}
+                 for row in rows)
+
+
+def _collect_one_by_one(read: TableRead, rules: list[RulePlan], columns: Sequence[str], cap: int) -> dict[Any, Any]:
+    """The error path: a select per rule (each a scan), so the one whose check cannot run errors alone."""
+    values: dict[Any, Any] = {"rows": collect(read, read.frame.select(pl.len()))[0].item()}
     for index, plan in enumerate(rules):
         try:
-            values[index] = frame.select(
-                [e.alias(n) for n, e in plan.outputs().items()]).collect().row(0, named=True)
+            values[index] = _values(collect(read, read.frame.select(
+                [pl.len().alias("rows"), *_rule_outputs(index, plan, columns, cap)]))[0]).get(index, {})
         except (pl.exceptions.PolarsError, ArithmeticError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             values[index] = (f"the check failed while evaluating: {first}. "
@@ -424,22 +466,6 @@ def _show(value: Any) -> str:
 
 
 # ------------------------------------------------------------------------- failing-row samples
-
-
-def _sample(frame: pl.LazyFrame, plan: RulePlan, spec: ReadSpec, pii: Sequence[str], cap: int) -> tuple[dict, ...]:
-    own = [c for c in plan.columns if c in spec.columns]
-    columns = own + [c for c in spec.columns if c not in own]
-    failing = frame.filter(plan.fail_mask()).select(columns).head(cap)
-    try:
-        rows = failing.collect().to_dicts()
-    except pl.exceptions.PolarsError:
-        return ()
-    except (ArithmeticError, ValueError):  # a timestamp beyond year 9999 (PostgreSQL 'infinity'): show it as text
-        temporal = [pl.col(c).cast(pl.String) for c, t in failing.collect_schema().items() if t.is_temporal()]
-        rows = failing.with_columns(temporal).collect().to_dicts()
-    hidden = set(pii)
-    return tuple({k: (PII_MASK if k in hidden and v is not None else _json_value(v)) for k, v in row.items()}
-                 for row in rows)
 
 
 def _json_value(value: Any) -> Any:

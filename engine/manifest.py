@@ -35,7 +35,7 @@ from settings import SettingsError
 
 SUITE_KEYS = (
     "suite", "source", "table", "schema", "layer", "data_classes", "pii_columns", "schedule",
-    "timezone", "owner", "description", "enabled", "rules", "execution",
+    "timezone", "owner", "description", "enabled", "rules", "execution", "reader", "partition_column",
 )
 RULE_KEYS = (
     "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
@@ -52,7 +52,8 @@ PARAMETERS_KEYS = (
     "parallel_degree", "use_index", "query_hint", "where", "warn", "fail", "threshold",
 )
 MAX_PARALLEL_DEGREE = 64
-SOURCE_KEYS = ("kind", "description", "url_env", "demo", "pushdown")
+SOURCE_KEYS = ("kind", "description", "url_env", "demo", "pushdown", "reader")
+READERS = ("auto", "adbc", "connectorx")  # engine.reader.READER_CHOICES (the manifest does not import the reader)
 SECRET_KEYS = ("url", "uri", "dsn", "password", "connection", "connection_string", "host")
 SCHEMA_TYPES = PORTABLE_TYPES + PRECISE_FORMS
 DEFAULT_SAMPLE_SIZE = 10_000
@@ -245,6 +246,7 @@ def parse_sources(document: Mapping[str, Any], file: str, problems: list[Problem
         sources[str(name)] = Source(
             name=str(name), kind=str(kind), description=spec.get("description"), url_env=url_env,
             demo=_bool(ctx, spec, "demo", False), file=file, line=_line(raw, name), pushdown=str(pushdown),
+            reader=_reader(ctx, spec),
         )
     return sources
 
@@ -651,6 +653,8 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
     execution = _string(ctx, document, "execution")
     if execution is not None and execution not in EXECUTIONS:
         ctx.add(document, "execution", f"unknown execution {execution!r}", f"use one of {', '.join(EXECUTIONS)}")
+    reader = _reader(ctx, document)
+    partition_column = _string(ctx, document, "partition_column")
     if timezone is not None:
         try:
             zoneinfo.ZoneInfo(timezone)
@@ -681,11 +685,21 @@ def parse_suite(document: Mapping[str, Any], file: str, sources: Mapping[str, So
         pii_columns=pii_columns, rules=tuple(r for r in rules if r is not None), schedule=schedule,
         timezone=timezone, owner=owner, description=description,
         enabled=_bool(ctx, document, "enabled", True), file=file, line=_line(document), execution=execution,
-        definition=MappingProxyType(definition),
+        reader=reader, partition_column=partition_column, definition=MappingProxyType(definition),
     )
 
 
 EXECUTIONS = ("local", "pushdown", "auto")
+
+
+def _reader(ctx: _Context, mapping: Mapping[str, Any]) -> str | None:
+    """`reader:` of a source or suite: how its PostgreSQL rows are read (DQ_READER when absent)."""
+    reader = _string(ctx, mapping, "reader")
+    if reader is not None and reader not in READERS:
+        ctx.add(mapping, "reader", f"unknown reader {reader!r}",
+                f"use one of {', '.join(READERS)} (auto: ADBC for PostgreSQL, connectorx for the others)")
+        return None
+    return reader
 
 
 def _documents(path: Path, problems: list[Problem]) -> list[Any]:

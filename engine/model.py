@@ -102,6 +102,7 @@ class Source:
     demo: bool = False  # falls back to the bundled demo warehouse when no URL is configured
     file: str | None = None
     line: int | None = None
+    reader: str | None = None  # auto | adbc | connectorx; None: the DQ_READER setting
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class Suite:
     file: str | None = None
     line: int | None = None
     execution: str | None = None  # local | pushdown | auto; None: the DQ_EXECUTION setting
+    reader: str | None = None  # auto | adbc | connectorx; None: the source's, else DQ_READER
+    partition_column: str | None = None  # the column parallel reads split on; None: picked from the catalog
     definition: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property

@@ -95,7 +95,8 @@ class Plan:
                     degrees[plan.read] = max(degrees.get(plan.read, 1), plan.rule.parallel_degree)
         first = (self.first_column,) if self.first_column else ()
         return {key: ReadSpec(self.table, tuple(columns) or first, key.sample_size, key.window,
-                              partitions=degrees.get(key), hint=self.hint)
+                              partitions=degrees.get(key), hint=self.hint,
+                              partition_column=self.suite.partition_column)
                 for key, columns in grouped.items()}
 
     def rules_of(self, key: ReadKey) -> list[RulePlan]:

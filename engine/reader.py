@@ -9,25 +9,30 @@ A faster per-source path (e.g. ADBC for PostgreSQL) is one more entry in READERS
 
 from __future__ import annotations
 
+import re
 import socket
 import sqlite3
+import threading
+from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import connectorx as cx
 import polars as pl
+import pyarrow as pa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 import settings
 from engine import cancel, hints
 from engine.coltypes import ColumnType, from_catalog, from_polars, from_sqlite
-from engine.errors import ReadCancelled, SchemaMismatch, SourceUnavailable
-from engine.sources import Location, check_login, host_port, mask
+from engine.errors import ReadCancelled, SchemaMismatch, SourceNotConfigured, SourceUnavailable
+from engine.sources import Location, check_login, host_port, libpq_url, mask
 
 _PREPARERS = {
     "sqlite": sqlite.dialect().identifier_preparer,
@@ -64,6 +69,7 @@ class ReadSpec:
     window: Window | None = None
     distinct: bool = False
     partitions: int | None = None  # the runbook's parallel_degree of its rules; None: DQ_READ_PARTITIONS
+    partition_column: str | None = None  # the suite's `partition_column:`; None: picked from the catalog
     hint: hints.TableHint | None = None  # the runbook's use_index/query_hint, checked against the catalog
 
 
@@ -82,10 +88,26 @@ class TableSchema:
 
 @dataclass(frozen=True)
 class TableRead:
-    """The rows of one ReadSpec; `unreadable` columns (column -> reason) are absent from `frame`."""
+    """The rows of one ReadSpec; `unreadable` columns (column -> reason) are absent from `frame`.
+
+    `lazy_source` names the source when `frame` is a lazy scan (Parquet): each collect reads it again.
+    """
 
     frame: pl.LazyFrame
     unreadable: Mapping[str, str] = field(default_factory=dict)
+    lazy_source: str | None = None
+
+
+# Scans of each source's rows (a SQL read of rows, a collect over a lazy Parquet scan), by source name.
+# Catalog and LIMIT 0 schema queries are not scans. Read by tests and the benchmark: one per read.
+SCANS: Counter[str] = Counter()
+
+
+def collect(read: TableRead, *queries: pl.LazyFrame) -> list[pl.DataFrame]:
+    """Run queries over one read's frame together (one scan of a lazy source, shared by pl.collect_all)."""
+    if read.lazy_source is not None:
+        SCANS[read.lazy_source] += 1
+    return pl.collect_all(list(queries))
 
 
 class Reader(Protocol):
@@ -184,12 +206,14 @@ class ConnectorxReader:
             check_login(self.location, CONNECT_TIMEOUT_SECONDS)
         self._reachable = True
 
-    def _read(self, sql: str, **options: Any) -> pl.DataFrame:
-        """Run one query; a failure raises _DriverError carrying the driver's message, password masked."""
+    def _read(self, sql: str | list[str], **options: Any) -> pl.DataFrame:
+        """Run one query (or the partitions of one read, in parallel); a failure raises _DriverError
+        carrying the driver's message, password masked."""
         self._check_reachable()
-        url, sql = cancel.prepare(self.location, sql, partitioned="partition_on" in options)
+        queries = [sql] if isinstance(sql, str) else sql
+        prepared = [cancel.prepare(self.location, q, partitioned=len(queries) > 1) for q in queries]
         try:
-            table = cx.read_sql(url, sql, return_type="arrow", **options)
+            return self._run(prepared[0][0], [q for _, q in prepared], **options)
         except BaseException as exc:  # connectorx raises RuntimeError, ValueError and pyo3 panics (BaseException)
             if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
                 raise
@@ -202,6 +226,12 @@ class ConnectorxReader:
                     f"ended in the source ({text}). Hint: raise the timeout (--timeout, "
                     "DQ_SUITE_TIMEOUT_SECONDS), enable sampling, or look for locks and slow queries on the table.") from exc
             raise _DriverError(text) from exc
+
+    def _run(self, url: str, queries: list[str], **options: Any) -> pl.DataFrame:
+        """connectorx into Arrow, then Polars; several queries are read over one connection each."""
+        import connectorx as cx  # imported on first use: an ADBC-only run never loads its runtime
+
+        table = cx.read_sql(url, queries[0] if len(queries) == 1 else queries, return_type="arrow", **options)
         return pl.from_arrow(table)  # type: ignore[return-value]
 
     def query(self, sql: str, **options: Any) -> pl.DataFrame:
@@ -287,6 +317,7 @@ class ConnectorxReader:
 
     def read(self, spec: ReadSpec) -> TableRead:
         """One read of the spec's columns; a column the driver cannot read is left out and named."""
+        SCANS[self.location.source] += 1
         try:
             frame, unreadable = self._fetch(spec)
         except _DriverError as exc:
@@ -294,15 +325,9 @@ class ConnectorxReader:
         return TableRead(frame.lazy(), unreadable)
 
     def _fetch(self, spec: ReadSpec) -> tuple[pl.DataFrame, dict[str, str]]:
-        sql = self.select_sql(spec)
-        options: dict[str, Any] = {}
-        key = self._partition_key(spec)
-        if key is not None:
-            options = {"partition_on": key, "partition_num": spec.partitions or self.partitions}
-        frame = self._read(sql, **options)
-        if key is not None and key not in spec.columns:
-            frame = frame.drop(key)
-        return frame, {}
+        column = self._partition_key(spec)
+        queries = self.partition_sql(spec, column) if column is not None else [self.select_sql(spec)]
+        return self._read(queries if len(queries) > 1 else queries[0]), {}
 
     def _isolate(self, spec: ReadSpec, error: _DriverError) -> tuple[pl.DataFrame, dict[str, str]]:
         """The read failed: read each column alone to find the culprits, then the others together.
@@ -331,7 +356,8 @@ class ConnectorxReader:
         return frame, unreadable | more
 
     def _partition_key(self, spec: ReadSpec) -> str | None:
-        """A NOT NULL integer primary-key column for connectorx's parallel read (NULL keys would be lost)."""
+        """The column a parallel read splits on: the suite's `partition_column`, else an indexed NOT NULL
+        integer or timestamp column from the catalog (the primary key first); None: one connection."""
         if (spec.partitions or self.partitions) <= 1 or self.dialect == "sqlite" or spec.sample_size or spec.distinct:
             return None
         if spec.hint is not None:  # connectorx rewrites a partitioned query and would drop or reject the hint
@@ -339,10 +365,140 @@ class ConnectorxReader:
         # A rule's explicit parallel_degree is honoured whatever the size; the global setting only above it.
         if spec.partitions is None and estimated_rows(self, spec.table) < settings.get("DQ_PARTITION_MIN_ROWS"):
             return None  # a parallel read costs a min/max query and more connections: not worth it when small
-        key = primary_integer_key(self, spec.table)
-        if key is None or key not in spec.columns:
-            return None
-        return key
+        if spec.partition_column is None:
+            return partition_candidate(self, spec.table)
+        kind = self.describe(spec.table).declared.get(spec.partition_column)
+        if kind is None or kind.family not in _PARTITION_FAMILIES:
+            found = f"its type is {kind}" if kind is not None else "the table has no such column"
+            raise SchemaMismatch(
+                f"partition_column {spec.partition_column!r} of {spec.table} cannot split a parallel read: {found}. "
+                "Hint: name an integer, date or timestamp column in the suite's `partition_column:`, or remove it "
+                "to let the engine pick an indexed one from the catalog.")
+        return spec.partition_column
+
+    def partition_sql(self, spec: ReadSpec, column: str) -> list[str]:
+        """The spec's read as one query per range of `column` (bounds from its MIN and MAX), plus one for
+        its NULLs unless the catalog says NOT NULL. The ranges are half-open and the first and last are
+        unbounded outwards, so a duplicate value is read once and a value outside MIN..MAX is not lost."""
+        count = spec.partitions or self.partitions
+        inner = replace(spec, columns=tuple(dict.fromkeys((*spec.columns, column))))
+        base = self.select_sql(inner)
+        q = quote(self.dialect, column)
+        row = self.query(f"SELECT MIN(p.{q}) AS lo, MAX(p.{q}) AS hi FROM ({base}) AS p").row(0)
+        outer = ", ".join(f"p.{quote(self.dialect, c)}" for c in spec.columns) or f"1 AS {quote(self.dialect, ROW_MARKER)}"
+        select = f"SELECT {outer} FROM ({base}) AS p WHERE "
+        bounds = [sql_literal(b, self.dialect) for b in split_points(row[0], row[1], count)]
+        ranges = [f"p.{q} < {bounds[0]}"] if bounds else [f"p.{q} IS NOT NULL"]
+        ranges += [f"p.{q} >= {lo} AND p.{q} < {hi}" for lo, hi in zip(bounds, bounds[1:], strict=False)]
+        ranges += [f"p.{q} >= {bounds[-1]}"] if bounds else []
+        if not not_null(self, spec.table, column):
+            ranges.append(f"p.{q} IS NULL")
+        return [select + r for r in ranges]
+
+
+_PARTITION_FAMILIES = ("int", "date", "datetime")
+
+
+def split_points(low: Any, high: Any, count: int) -> list[Any]:
+    """The count - 1 inner bounds splitting [low, high] into equal ranges (integers, dates, timestamps),
+    distinct and increasing; none when the range is empty or a single value."""
+    if low is None or high is None or low == high or count <= 1:
+        return []
+    if isinstance(low, int):
+        points = [low + (high - low) * k // count for k in range(1, count)]
+    else:
+        points = [low + (high - low) * k / count for k in range(1, count)]  # a date adds whole days
+    return [p for i, p in enumerate(points) if low < p and (i == 0 or p > points[i - 1])]
+
+
+# ---------------------------------------------------------------------------- ADBC (PostgreSQL)
+
+
+class AdbcReader(ConnectorxReader):
+    """PostgreSQL through ADBC's libpq driver (COPY ... TO STDOUT in binary, straight into Arrow).
+
+    The queries are the connectorx reader's (quoting, windows, partitions, catalog), and so are the
+    Polars types: ADBC's own Arrow types are converted to what connectorx delivers (numeric as
+    Decimal(38, 10), uuid and json as text). The run's tag and statement timeout travel the same
+    way: the SQL comment, and libpq's `options=-c statement_timeout=...` in the URL.
+    """
+
+    def _run(self, url: str, queries: list[str], **options: Any) -> pl.DataFrame:
+        uri, timeout_ms = _without_timeout(libpq_url(url))
+        if len(queries) == 1:
+            return _adbc_frame(_adbc_fetch(uri, queries[0], timeout_ms))
+        with ThreadPoolExecutor(max_workers=len(queries)) as pool:  # one connection per partition
+            tables = list(pool.map(lambda q: _adbc_fetch(uri, q, timeout_ms), queries))
+        return pl.concat([_adbc_frame(t) for t in tables], how="vertical_relaxed", rechunk=False)  # no copy
+
+
+_TIMEOUT_OPTION = re.compile(r"-c\s*statement_timeout=(\d+)")
+_DATABASES: dict[str, Any] = {}  # one ADBC database per URL: it loads PostgreSQL's type catalog once (~0.3 s)
+_DATABASES_LOCK = threading.Lock()
+
+
+def _without_timeout(uri: str) -> tuple[str, int | None]:
+    """The URL without cancel.prepare's `options=-c statement_timeout=...`, and that timeout: ADBC
+    sets it on each connection (SET statement_timeout), so one database serves every budget."""
+    parts = urlsplit(uri)
+    kept, timeout = [], None
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        found = _TIMEOUT_OPTION.search(value) if name == "options" else None
+        if found is None:
+            kept.append((name, value))
+        else:
+            timeout = int(found.group(1))
+    return parts._replace(query=urlencode(kept)).geturl(), timeout
+
+
+def _adbc_database(uri: str) -> Any:
+    import adbc_driver_postgresql
+
+    with _DATABASES_LOCK:
+        if uri not in _DATABASES:
+            _DATABASES[uri] = adbc_driver_postgresql.connect(uri)
+        return _DATABASES[uri]
+
+
+def _adbc_fetch(uri: str, sql: str, timeout_ms: int | None) -> pa.Table:
+    """One query on its own connection (autocommit), under the run's statement timeout."""
+    import adbc_driver_manager as adbc
+
+    with adbc.AdbcConnection(_adbc_database(uri)) as conn:
+        if timeout_ms is not None:
+            with adbc.AdbcStatement(conn) as setting:
+                setting.set_sql_query(f"SET statement_timeout = {int(timeout_ms)}")
+                setting.execute_update()
+        with adbc.AdbcStatement(conn) as statement:
+            statement.set_sql_query(sql)
+            stream, _ = statement.execute_query()
+            return pa.RecordBatchReader._import_from_c(stream.address).read_all()
+
+
+_NUMERIC = pl.Decimal(38, 10)  # connectorx's type for every PostgreSQL numeric, whatever its declaration
+
+
+def _adbc_frame(table: pa.Table) -> pl.DataFrame:
+    """ADBC's Arrow table in connectorx's Polars types: its extension types (numeric, uuid, json and the
+    types it does not know, as their text) by their storage, numeric parsed into a decimal."""
+    columns: list[pl.Series] = []
+    for position, arrow_field in enumerate(table.schema):
+        values = table.column(position)
+        kind = (arrow_field.metadata or {}).get(b"POSTGRESQL:type", b"").decode()
+        if isinstance(arrow_field.type, pa.BaseExtensionType):
+            values = pa.chunked_array([c.storage for c in values.chunks], type=arrow_field.type.storage_type)
+        series = pl.Series(arrow_field.name, values)
+        if kind == "numeric":
+            series = series.cast(_NUMERIC)
+        elif kind == "uuid":
+            hexed = series.bin.encode("hex")
+            series = pl.select(pl.concat_str([hexed.str.slice(a, b - a) for a, b in _UUID_GROUPS], separator="-")
+                               .alias(arrow_field.name)).to_series()
+        columns.append(series)
+    return pl.DataFrame(columns, schema=[(s.name, s.dtype) for s in columns]) if columns else pl.DataFrame()
+
+
+_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
 
 
 # ---------------------------------------------------------------------------- SQLite
@@ -669,6 +825,40 @@ def primary_integer_key(reader: ConnectorxReader, table: TableRef) -> str | None
     return str(name) if str(kind).lower() in {"integer", "bigint", "smallint", "int", "tinyint", "mediumint"} else None
 
 
+def partition_candidate(reader: ConnectorxReader, table: TableRef) -> str | None:
+    """An indexed NOT NULL integer, date or timestamp column (the index's leading column): the primary
+    key first, then integers before timestamps, in table order. A range read on it uses the index."""
+    name = sql_literal(table.name, reader.dialect)
+    if reader.dialect == "postgresql":
+        sql = ("SELECT CAST(a.attname AS TEXT) AS name, CAST(format_type(a.atttypid, NULL) AS TEXT) AS type, "
+               "CAST(i.indisprimary AS INTEGER) AS pk, CAST(a.attnum AS INTEGER) AS position FROM pg_index i "
+               "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace s ON s.oid = c.relnamespace "
+               "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] "
+               f"WHERE a.attnotnull AND c.relname = {name} AND {_schema_filter(reader, table, 's.nspname')}")
+    else:
+        sql = ("SELECT CAST(s.column_name AS CHAR) AS name, CAST(c.data_type AS CHAR) AS type, "
+               "CAST(s.index_name = 'PRIMARY' AS SIGNED) AS pk, CAST(c.ordinal_position AS SIGNED) AS position "
+               "FROM information_schema.statistics s JOIN information_schema.columns c "
+               "ON c.table_schema = s.table_schema AND c.table_name = s.table_name AND c.column_name = s.column_name "
+               f"WHERE s.seq_in_index = 1 AND c.is_nullable = 'NO' AND s.table_name = {name} "
+               f"AND {_schema_filter(reader, table, 's.table_schema')}")
+    found = []
+    for column, kind, primary, position in reader.query(sql).iter_rows():
+        family = from_catalog(reader.dialect, str(kind), None, None, None, None).family
+        if family in _PARTITION_FAMILIES:
+            found.append((-int(primary or 0), family != "int", int(position), str(column)))
+    return min(found)[3] if found else None
+
+
+def not_null(reader: ConnectorxReader, table: TableRef, column: str) -> bool:
+    """Whether the catalog declares the column NOT NULL (a parallel read then needs no IS NULL part)."""
+    sql = (f"SELECT CAST(is_nullable AS {'TEXT' if reader.dialect == 'postgresql' else 'CHAR'}) AS n "
+           f"FROM information_schema.columns WHERE table_name = {sql_literal(table.name, reader.dialect)} "
+           f"AND column_name = {sql_literal(column, reader.dialect)} AND {_schema_filter(reader, table, 'table_schema')}")
+    frame = reader.query(sql)
+    return frame.height == 1 and str(frame.item()).upper() == "NO"
+
+
 class ParquetReader:
     """Parquet under a base path or s3:// prefix: `<base>/<schema>/<table>.parquet` or a folder of files."""
 
@@ -706,12 +896,13 @@ class ParquetReader:
         return TableSchema(schema, {name: from_polars(dtype) for name, dtype in schema.items()})
 
     def read(self, spec: ReadSpec) -> TableRead:
-        return TableRead(self.scan(spec))
+        return TableRead(self.scan(spec), lazy_source=self.location.source)
 
     def scan(self, spec: ReadSpec) -> pl.LazyFrame:
         frame = self._lazy(spec.table)[0]
         if spec.window is not None:
             column = pl.col(spec.window.column)
+            SCANS[self.location.source] += 1  # the window bound reads the column once more
             newest = frame.select(column.max()).collect().item()
             bound = lower_bound(newest, spec.window.lookback)
             frame = frame.filter(column >= bound) if bound is not None else frame.head(0)
@@ -729,5 +920,23 @@ READERS: dict[str, Callable[[Location], Reader]] = {
 }
 
 
-def reader_for(location: Location) -> Reader:
+READER_CHOICES = ("auto", "adbc", "connectorx")  # `reader:` of a source or suite; DQ_READER by default
+
+
+def reader_for(location: Location, choice: str | None = None) -> Reader:
+    """The reader of a source: `auto` takes ADBC for PostgreSQL and connectorx for the other databases."""
+    setting = choice is None
+    choice = str(settings.get("DQ_READER") if setting else choice).strip().lower()
+    where = "the DQ_READER setting" if setting else "`reader:`"
+    if choice not in READER_CHOICES:
+        raise SourceNotConfigured(f"source {location.source!r}: unknown reader {choice!r} in {where}. "
+                                  f"Hint: use one of {', '.join(READER_CHOICES)}.")
+    if location.dialect == "parquet" and choice != "auto" and not setting:
+        raise SourceNotConfigured(f"source {location.source!r} is Parquet, read by Polars' lazy scan, not {choice}. "
+                                  "Hint: remove `reader:` from the source and suite (or write `reader: auto`).")
+    if choice == "adbc" and location.dialect != "postgresql" and not setting:
+        raise SourceNotConfigured(f"source {location.source!r} is {location.dialect}: the ADBC reader reads PostgreSQL "
+                                  "only. Hint: write `reader: connectorx` or `reader: auto` for this source.")
+    if location.dialect == "postgresql" and choice in ("auto", "adbc"):
+        return AdbcReader(location)
     return READERS[location.dialect](location)

@@ -16,7 +16,7 @@ from engine.errors import ReadCancelled, SourceUnavailable
 from engine.evaluate import evaluate_suite
 from engine.manifest import load_catalog, load_sources
 from engine.model import Source, Suite
-from engine.reader import ConnectorxReader, TableRef
+from engine.reader import AdbcReader, ConnectorxReader, TableRef
 from engine.results import Verdict
 from engine.sources import Location, check_login, mask_url
 from tests.conftest import connectorx_url
@@ -78,28 +78,32 @@ def test_a_read_of_a_locked_table_ends_in_the_source_at_the_budget(locked: tuple
 
 def test_a_hung_read_is_cancelled_from_outside_by_its_tag(locked: tuple[str, Lock]) -> None:
     url, lock = locked
-    reader = ConnectorxReader(Location("wh", "postgresql" if url.startswith("postgresql") else "mysql", url), partitions=1)
-    failure: list[BaseException] = []
+    location = Location("wh", "postgresql" if url.startswith("postgresql") else "mysql", url)
+    readers = [ConnectorxReader(location, partitions=1)]
+    if location.dialect == "postgresql":  # ADBC's COPY carries the same tag
+        readers.append(AdbcReader(location, partitions=1))
+    for reader in readers:
+        failure: list[BaseException] = []
 
-    def read() -> None:
-        with cancel.budget("dq-run-8", None):  # no time limit: only a cancel can end it
-            try:
-                reader.probe(TableRef(None, "orders"))
-            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-                failure.append(exc)
+        def read(reader: ConnectorxReader = reader, failure: list[BaseException] = failure) -> None:
+            with cancel.budget("dq-run-8", None):  # no time limit: only a cancel can end it
+                try:
+                    reader.probe(TableRef(None, "orders"))
+                except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                    failure.append(exc)
 
-    thread = threading.Thread(target=read)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while lock.waiting() == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert lock.waiting() == 1
-    assert cancel.cancel_tagged(reader.location, "dq-run-9") == 0  # another run's tag touches nothing
-    assert cancel.cancel_tagged(reader.location, "dq-run-8") == 1
-    thread.join(10)
-    assert not thread.is_alive()
-    assert isinstance(failure[0], ReadCancelled)
-    assert lock.waiting() == 0
+        thread = threading.Thread(target=read)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while lock.waiting() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lock.waiting() == 1
+        assert cancel.cancel_tagged(reader.location, "dq-run-9") == 0  # another run's tag touches nothing
+        assert cancel.cancel_tagged(reader.location, "dq-run-8") == 1
+        thread.join(10)
+        assert not thread.is_alive()
+        assert isinstance(failure[0], ReadCancelled), type(reader).__name__
+        assert lock.waiting() == 0
 
 
 def test_no_budget_means_no_tag_and_no_timeout() -> None:
