@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from cli import UsageError
-from cli._common import default_actor
+from cli._common import cli_user
+from ops import lifecycle as rule_lifecycle
 from store import lifecycle
 
 _STATE = {"enable": "enabled", "disable": "disabled", "retire": "retired"}
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("action", choices=["list", *_STATE], help="list, or the change to make")
     parser.add_argument("name", nargs="?", help="the rule (not for list)")
     parser.add_argument("--reason", help="why (required for enable, disable, retire; goes to the audit log)")
-    parser.add_argument("--actor", help="who makes the change (default: DQ_ACTOR or the OS user)")
+    parser.add_argument("--actor", help="who makes the change (default: DQ_ACTOR or the OS user); needs data_eng_lead or admin in roles.yaml")
     parser.add_argument("--suite", help="list: only this suite")
     parser.add_argument("--status", choices=["active", "disabled", "retired", "removed"], help="list: only this status")
     parser.set_defaults(handler=handle)
@@ -32,7 +33,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.action} needs a rule name. Hint: manage.py rules {args.action} NAME --reason \"why\".")
     if not args.reason or not args.reason.strip():
         raise UsageError(f"{args.action} needs --reason. Hint: manage.py rules {args.action} {args.name} --reason \"why\".")
-    state = lifecycle.set_rule_state(args.name, _STATE[args.action], args.actor or default_actor(), args.reason)
+    state = rule_lifecycle.set_rule_state(cli_user(args.actor), args.name, _STATE[args.action], args.reason)
     print(f"rule {state.name} ({state.suite}) is now {state.status} (version {state.version}): {state.reason}")
     if state.violations_resolved:
         ids = ", ".join(f"#{i}" for i in state.violations_resolved)

@@ -7,7 +7,7 @@ import streamlit as st
 from console import data
 from ops import permissions
 from ops.roles import User
-from ops.run_requests import request_run
+from ops.run_requests import run_now as queue_run
 
 FLASH = "dq_flash"  # (kind, text, link) messages that survive the rerun after an action
 
@@ -39,7 +39,7 @@ def run_now(user: User, suite: str, rule_name: str | None = None, *, key: str) -
     what = f"rule {rule_name}" if rule_name else f"every rule of {suite}"
     if st.button("Run now", key=key, icon=":material/play_arrow:", disabled=not decision.allowed,
                  help=decision.reason or f"Queue a run of {what} for the scheduler"):
-        ok, request_id = data.write(request_run, suite, rule_name, requested_by=user.name, origin="console")
+        ok, request_id = data.write(queue_run, user, suite, rule_name, origin="console")
         if ok and request_id is not None:
             flash("success", f"Run request #{request_id} queued for {what}; the scheduler picks it up within "
                              "seconds.", request_id)

@@ -10,6 +10,7 @@ from ops.approvers import people
 from ops.errors import PermissionDenied
 from store import approval_matrix
 from store import bypass as bypass_store
+from store import refusals
 from store.errors import StoreError
 
 ACTIONS = ("acknowledge", "snooze", "resolve", "run_now", "alert_retry",
@@ -69,6 +70,15 @@ def _bypass_decision(user: roles.User, action: str, request_id: int) -> Decision
         return Decision(False, f"only an approver of {request.layer} bypasses may reject it. "
                                f"Hint: ask {people(list(policy.approvers), done)}.")
     return Decision(True)
+
+
+def enforce(user: roles.User, action: str, entity: str, entity_id: object, **context: Any) -> None:
+    """`require`, and a refusal leaves its `<entity>.refused` audit row: every state change calls this
+    before it writes, so the CLI, the console and the scheduler refuse the same user the same way."""
+    decision = decide(user, action, **context)
+    if not decision.allowed:
+        refusals.record(user.name, entity, entity_id, step=action, reason=decision.reason)
+        raise PermissionDenied(decision.reason)
 
 
 def require(user: roles.User, action: str, **context: Any) -> None:

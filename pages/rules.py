@@ -9,8 +9,8 @@ from console import data, links
 from console.page import start
 from ops import permissions
 from ops.roles import User
+from ops.lifecycle import set_rule_state
 from store import queries
-from store.lifecycle import set_rule_state
 
 LIFECYCLE_ROLES = ("data_eng_lead", "admin")
 FLASH = "rules_flash"
@@ -32,7 +32,7 @@ def lifecycle(rules: pl.DataFrame, user: User) -> None:
         if st.form_submit_button("Apply", key="lc_apply"):
             if not reason.strip():
                 st.error("A reason is required. Hint: say why, e.g. 'table retired in DATA-42'.")
-            elif data.write(set_rule_state, rule, state, user.name, reason.strip())[0]:
+            elif data.write(set_rule_state, user, rule, state, reason.strip())[0]:
                 st.session_state[FLASH] = f"{rule} is now {state}."
                 st.rerun()  # redraw the table with the new state; the message survives in FLASH
 

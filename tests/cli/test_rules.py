@@ -6,6 +6,12 @@ from tests.cli.inprocess import run
 from tests.ops.store_data import load_rules, write_manifests
 
 
+@pytest.fixture(autouse=True)
+def lead(monkeypatch):
+    """The rule lifecycle needs data_eng_lead (config/roles.yaml); refusals are tests/security/'s."""
+    monkeypatch.setenv("DQ_ACTOR", "data-eng-lead@company.com")
+
+
 @pytest.fixture
 def loaded(store_url, tmp_path):
     load_rules(write_manifests(tmp_path / "rules"))
@@ -19,15 +25,15 @@ def loaded_sqlite(sqlite_store, tmp_path):
 
 
 def test_disable_retire_enable_and_list(loaded) -> None:
-    done = manage("rules", "disable", "orders_id_not_null", "--reason", "noisy during migration", "--actor", "alice")
+    done = manage("rules", "disable", "orders_id_not_null", "--reason", "noisy during migration", "--actor", "data-eng-lead@company.com")
     assert done.returncode == 0, done.stderr
     assert "orders_id_not_null (silver.orders) is now disabled (version 2): noisy during migration" in done.stdout
-    done = manage("rules", "retire", "orders_id_not_null", "--reason", "replaced", env={"DQ_ACTOR": "bob"})
+    done = manage("rules", "retire", "orders_id_not_null", "--reason", "replaced", env={"DQ_ACTOR": "lead2@company.com"})
     assert done.returncode == 0, done.stderr
     done = manage("rules", "list", "--status", "retired")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["orders_id_not_null", "silver.orders", "retired", "v3", "replaced"]
-    assert [v.changed_by for v in lifecycle.history("orders_id_not_null")] == ["tester", "alice", "bob"]
+    assert [v.changed_by for v in lifecycle.history("orders_id_not_null")] == ["tester", "data-eng-lead@company.com", "lead2@company.com"]
 
 
 @pytest.mark.parametrize(
