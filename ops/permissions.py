@@ -77,7 +77,7 @@ def enforce(user: roles.User, action: str, entity: str, entity_id: object, **con
     before it writes, so the CLI, the console and the scheduler refuse the same user the same way."""
     decision = decide(user, action, **context)
     if not decision.allowed:
-        refusals.record(user.name, entity, entity_id, step=action, reason=decision.reason)
+        refusals.record(user.name, entity, entity_id, step=action, reason=decision.reason, **context)
         raise PermissionDenied(decision.reason)
 
 
