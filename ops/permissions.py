@@ -8,17 +8,16 @@ from typing import Any
 from ops import roles
 from ops.approvers import people
 from ops.errors import PermissionDenied
-from store import approval_matrix
+from store import approval_matrix, refusals
 from store import bypass as bypass_store
-from store import refusals
 from store.errors import StoreError
 
 ACTIONS = ("acknowledge", "snooze", "resolve", "run_now", "alert_retry",
-           "rule_enable", "rule_disable", "rule_retire",
+           "rule_enable", "rule_disable", "rule_retire", "rule_change_approve", "rule_change_reject",
            "bypass_request", "bypass_approve", "bypass_reject", "bypass_restore", "bypass_revoke")
 OPERATORS = ("on_call", "data_eng_lead", "manager", "admin")
 RULE_OWNERS = ("data_eng_lead", "admin")
-NEEDS = {action: OPERATORS for action in ACTIONS} | {a: RULE_OWNERS for a in ("rule_enable", "rule_disable", "rule_retire")}
+NEEDS = {action: OPERATORS for action in ACTIONS} | {a: RULE_OWNERS for a in ACTIONS if a.startswith("rule_")}
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import streamlit as st
 from console import data, links
 from console.page import start
 from ops import permissions
-from ops.roles import User
 from ops.lifecycle import set_rule_state
+from ops.roles import User
 from store import queries
 
 LIFECYCLE_ROLES = ("data_eng_lead", "admin")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 import re
 import sys
 from collections.abc import Iterable
