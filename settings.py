@@ -240,12 +240,9 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
         secrets = read_secrets()
     except SettingsError:
         secrets = {}
-    for key, value in _items(secrets):
-        if isinstance(value, str):
-            found.update(_secret_parts(key, value))
-    auth = secrets.get("auth")
-    if isinstance(auth, dict):
-        found.update(str(v) for k, v in _items(auth) if k in ("client_secret", "cookie_secret"))
+    for key, item in _items(secrets):  # [auth] client_secret is AUTH_CLIENT_SECRET here: a secret word
+        if isinstance(item, str):
+            found.update(_secret_parts(key, item))
     return sorted((v for v in found if len(v) >= 4 and v.lower() not in _NOT_SECRETS), key=len, reverse=True)
 
 
