@@ -6,8 +6,6 @@ refused decision writes `rule_change.refused`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
-from store import audit, db, lifecycle, table_classes
+from store import audit, db, lifecycle, refusals, table_classes
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.lifecycle import RuleState
 from store.schema import rule_change_requests
@@ -77,7 +75,7 @@ def request_or_apply(rule_name: str, state: str, actor: str, reason: str,
 
 def approve(user: Actor, change_id: int, *, engine: Engine | None = None) -> tuple[RuleChange, RuleState]:
     """A data_eng_lead other than the author approves: the rule changes in the same transaction."""
-    with _audited_refusal(user, change_id, engine), db.write(engine) as conn:
+    with refusals.audited(user.name, "rule_change.refused", "rule_change", change_id, engine, change_id=change_id), db.write(engine) as conn:
         change = _decidable(conn, user, change_id, "approve")
         row = lifecycle.movable_rule(conn, change.rule_name, change.change)
         state = lifecycle.apply_in(conn, row, change.change, user.name, f"{change.reason} (requested by "
@@ -88,7 +86,7 @@ def approve(user: Actor, change_id: int, *, engine: Engine | None = None) -> tup
 
 def reject(user: Actor, change_id: int, note: str, *, engine: Engine | None = None) -> RuleChange:
     """Refuse the change: the rule stays as it is."""
-    with _audited_refusal(user, change_id, engine):
+    with refusals.audited(user.name, "rule_change.refused", "rule_change", change_id, engine, change_id=change_id):
         if not (note or "").strip():
             raise PolicyViolation(f"rejecting rule change #{change_id} needs a reason. Hint: say why, for its author.")
         with db.write(engine) as conn:
@@ -136,18 +134,6 @@ def _decidable(conn: Connection, user: Actor, change_id: int, verb: str) -> Rule
         raise PolicyViolation(f"{user.name} is not a data_eng_lead and cannot {verb} {change.change} "
                               f"{change.rule_name!r} on a {', '.join(change.data_classes)} table. Hint: {HINT}.")
     return change
-
-
-@contextmanager
-def _audited_refusal(user: Actor, change_id: int, engine: Engine | None) -> Iterator[None]:
-    """Write `rule_change.refused` (in its own transaction, after the refused one rolled back) and re-raise."""
-    try:
-        yield
-    except (PolicyViolation, InvalidTransition) as exc:
-        with db.write(engine) as conn:
-            audit.record(conn, (user.name or "").strip() or "anonymous", "rule_change.refused", "rule_change",
-                         change_id, change_id=change_id, reason=str(exc))
-        raise
 
 
 def _pending_for(conn: Connection, rule_name: str) -> bool:

@@ -14,11 +14,9 @@ from tests import seed
 from tests.cli.inprocess import run
 from tests.ops.store_data import load_rules, write_manifests
 from tests.pages.conftest import fresh_caches, open_page  # noqa: F401 - the page tests' fixtures
+from tests.security.test_roles_below_pages import LEAD, NOBODY, ON_CALL
 
-NOBODY = "intruder@example.com"
-LEAD = "data-eng-lead@company.com"
 LEAD2 = "lead2@company.com"
-ON_CALL = "oncall@company.com"
 
 
 @pytest.fixture
