@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,6 +24,7 @@ import clock
 from store import approval_matrix, audit, bypass_signing, db, gate_reads, table_classes
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.schema import alerts, audit_log, bypass_approvals, bypass_requests, suites
+from store.table_classes import Actor
 
 STATUSES = ("pending", "active", "rejected", "expired", "restored", "rolled_back", "ended", "revoked")
 CLOSING_ACTIONS = (
@@ -31,18 +32,6 @@ CLOSING_ACTIONS = (
 )
 Severities = Sequence[str]
 HOUSEKEEPING_ACTOR = "housekeeping"
-
-
-class Actor(Protocol):
-    """Who acts, with the roles config/roles.yaml gives them (ops.roles.User fits)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def roles(self) -> frozenset[str]: ...
-
-    def has(self, role: str) -> bool: ...
 
 
 @dataclass(frozen=True)
