@@ -2,7 +2,7 @@
 financial or compliance table waits in rule_change_requests until a different data_eng_lead approves.
 
 Revision ID: 0070_rule_change_requests
-Revises: 0070_bypass_manual_fix
+Revises: 0080_metric_points
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0070_rule_change_requests"
-down_revision = "0070_bypass_manual_fix"
+down_revision = "0080_metric_points"
 branch_labels = None
 depends_on = None
 
