@@ -10,11 +10,13 @@ Source URLs are `DQ_SOURCE_<NAME>_URL` (or `[sources] <name> = "..."` in secrets
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent
 
@@ -178,3 +180,111 @@ def secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
 def source_env_name(source: str) -> str:
     return f"DQ_SOURCE_{source.upper().replace('-', '_')}_URL"
 
+
+
+# --- secrets: the one place that says what is secret and how it is masked ------------------
+# Used by `manage.py settings`, the log Scrubber (telemetry/logs.py), manifest and source errors
+# (engine/), health JSON and alert delivery errors: a new secret setting is masked everywhere.
+
+SECRET_WORDS = ("PASSWORD", "KEY", "TOKEN", "SECRET", "WEBHOOK")
+PUBLIC_URLS = frozenset({"DQ_CONSOLE_URL", "DQ_PAGERDUTY_EVENTS_URL"})  # documented public endpoints
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
+USERINFO_PATTERN = _USERINFO.pattern  # for Polars' str.replace_all over exported columns
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|key|secret|access_token|api_key|apikey|sig|signature)=)[^&\s\"']+")
+_NOT_SECRETS = {"true", "false", "none", "null", "yes"}
+MASK = "***"
+
+
+def is_secret(name: str) -> bool:
+    """Whether a setting's value is secret: a password, key, token, webhook, or any URL but the public ones."""
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS) or (upper.endswith("_URL") and upper not in PUBLIC_URLS)
+
+
+def _whole_value_secret(name: str) -> bool:
+    """A webhook URL or a token is a secret as a whole; a store or source URL only by its password."""
+    return any(word in name.upper() for word in SECRET_WORDS)
+
+
+def redact(name: str, value: object) -> str:
+    """A setting's value as it may be shown: secrets masked (a URL keeps its scheme and host)."""
+    text = "" if value is None else str(value)
+    if not text or not is_secret(name):
+        return text
+    if not _whole_value_secret(name):
+        return mask_credentials(text)
+    if "://" in text:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        return f"{parts.scheme}://{host}/{MASK}" if host else MASK
+    return MASK
+
+
+def mask_credentials(text: str) -> str:
+    """Text with every URL password and secret query parameter replaced by ***."""
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
+    return _QUERY_SECRET.sub(rf"\1{MASK}", text)
+
+
+def url_password(url: str) -> str | None:
+    match = _USERINFO.search(url)
+    return match.group("password") if match and match.group("password") else None
+
+
+def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every value that must never be shown, longest first: secret settings and URL passwords,
+    from the environment and secrets.toml (a team's own webhook variable included)."""
+    environ = os.environ if env is None else env
+    found: set[str] = set()
+    for name, value in environ.items():
+        if name.startswith("DQ_") or _whole_value_secret(name):
+            found.update(_secret_parts(name, value))
+    try:
+        secrets = read_secrets()
+    except SettingsError:
+        secrets = {}
+    for key, item in _items(secrets):  # [auth] client_secret is AUTH_CLIENT_SECRET here: a secret word
+        if isinstance(item, str):
+            found.update(_secret_parts(key, item))
+    return sorted((v for v in found if len(v) >= 4 and v.lower() not in _NOT_SECRETS), key=len, reverse=True)
+
+
+def _secret_parts(name: str, value: str) -> set[str]:
+    parts: set[str] = set()
+    password = url_password(value)
+    if password:
+        parts.update({password, unquote(password)})  # an error message may show either form
+    if _whole_value_secret(name):
+        parts.add(value)
+        path = urlsplit(value).path if "://" in value else ""
+        parts.update(p for p in path.split("/") if len(p) >= 16)  # a token inside a webhook path
+    return parts
+
+
+def _items(table: object, prefix: str = "") -> Iterable[tuple[str, object]]:
+    if isinstance(table, dict):
+        for key, value in table.items():
+            if isinstance(value, dict):
+                yield from _items(value, f"{key}_")
+            else:
+                yield f"{prefix}{key}".upper(), value
+
+
+def scrub(text: str, secrets: Iterable[str] | None = None) -> str:
+    """The text with URL passwords, secret query parameters and every secret value masked."""
+    text = mask_credentials(text)
+    for secret in secret_values() if secrets is None else secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def scrub_data(value: Any, secrets: Iterable[str] | None = None) -> Any:
+    """A JSON-like value (health, exports) with every string scrubbed; the secret list is read once."""
+    found = list(secret_values() if secrets is None else secrets)
+    if isinstance(value, str):
+        return scrub(value, found)
+    if isinstance(value, dict):
+        return {k: scrub_data(v, found) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_data(v, found) for v in value]
+    return value

@@ -1,5 +1,6 @@
 """Exceptions of the alerting package: one base, one-line subclasses."""
 
+import settings
 from configfile import ConfigFileError
 
 
@@ -15,5 +16,5 @@ class DeliveryFailed(AlertingError):
     """A channel refused or could not take a message; `permanent` says whether a retry can help."""
 
     def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(settings.scrub(message))  # stored as last_error, logged, printed: never a webhook token
         self.permanent = permanent

@@ -12,6 +12,7 @@ from pathlib import Path
 import clock
 from cli._common import default_actor, report_ops_error
 from ops import bypass, gate, manual_fix
+from ops import export as exports
 from ops.errors import InvalidRequest
 from ops.roles import user
 from store import bypass as bypass_store
@@ -87,9 +88,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.output:
+        exports.require_writable(args.output)  # before reading anything: /dev/null or a symlink is refused first
     text = bypass.export_history(args.request_id, args.format)
     if args.output:
-        args.output.write_text(text)
+        exports.write_text(args.output, text)
         print(f"wrote {args.output}")
     else:
         print(text, end="")

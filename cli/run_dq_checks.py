@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", action="store_true", help="evaluate and print; write nothing to the store")
     parser.add_argument("--async", action="store_true", dest="run_async", help="queue a run request for the scheduler and return")
     parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--user", default="cli", help="recorded as who requested the run")
+    parser.add_argument("--user", default=None, help="--async: who requests the run, for the role check and the "
+                        "audit log (default: DQ_ACTOR or the OS user; needs a role in roles.yaml)")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="stop each suite's reads after this long, in the source too (default: DQ_SUITE_TIMEOUT_SECONDS)")
     parser.set_defaults(handler=handle)
@@ -92,12 +93,14 @@ def exit_code(results: Sequence[RuleResult]) -> int:
 
 
 def _queue(targets: list[tuple[str, list[str] | None]], args: argparse.Namespace) -> int:
-    from ops.run_requests import request_run
+    from cli._common import cli_user
+    from ops.run_requests import run_now
 
+    user = cli_user(args.user)
     for suite, rules in targets:
         chosen: list[str | None] = list(rules) if rules else [None]  # None: the whole suite
         for rule in chosen:
-            request_id = request_run(suite, rule_name=rule, requested_by=args.user, origin="cli")
+            request_id = run_now(user, suite, rule, origin="cli")
             what = f"rule {rule}" if rule else f"suite {suite}"
             print(f"queued run request {request_id} for {what}; the scheduler will pick it up "
                   "(watch with `python manage.py health`).")

@@ -9,7 +9,9 @@ from alerting.deliver import deliver_due
 from alerting.errors import PolicyError
 from alerting.escalate import escalate_due
 from alerting.policy import load_policy, policy_file
-from store import alerts, db
+from cli._common import cli_user
+from ops import alert_retry
+from store import db
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "send_alerts", help="escalate unacknowledged violations and deliver pending alerts once"
     )
     parser.add_argument("--check-config", action="store_true", help="only validate config/alerting.yaml")
-    parser.add_argument("--retry-failed", action="store_true", help="queue alerts that failed for good again first")
+    parser.add_argument("--retry-failed", action="store_true", help="queue alerts that failed for good again first "
+                        "(needs a role in roles.yaml for --actor / DQ_ACTOR)")
+    parser.add_argument("--actor", help="who retries, for the role check and the audit log (default: DQ_ACTOR or the OS user)")
     parser.add_argument("--no-escalate", action="store_true", help="deliver only, do not write escalations")
     parser.set_defaults(handler=handle)
 
@@ -43,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     engine = db.get_engine()
     now = clock.utcnow()
     if args.retry_failed:
-        print(f"queued {alerts.retry_failed(engine, now)} failed alert(s) again")
+        print(f"queued {alert_retry.retry_failed(cli_user(args.actor))} failed alert(s) again")
     escalated = [] if args.no_escalate else escalate_due(now=now, engine=engine, policy=policy)
     report = deliver_due(now=now, engine=engine, policy=policy)
     print(

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 import settings
-from engine.sources import mask_url
-
-SECRET_WORDS = ("PASSWORD", "KEY", "TOKEN", "SECRET", "WEBHOOK", "URL")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,10 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def masked(name: str, value: object) -> str:
-    text = "" if value is None else str(value)
-    if text and any(word in name for word in SECRET_WORDS) and name not in ("DQ_CONSOLE_URL",):
-        return mask_url(text) if "://" in text else "***"
-    return text
+    return settings.redact(name, value)
 
 
 def handle(args: argparse.Namespace) -> int:

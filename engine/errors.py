@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import settings
+
 
 class EngineError(Exception):
     """Base of every engine error; the message names the rule or table and ends with a Hint."""
@@ -44,6 +46,11 @@ class Problem:
     rule: str | None = None
     key: str | None = None
 
+    def __post_init__(self) -> None:
+        # A manifest value may be a URL with user:password@ (`source:`, `url_env:`): never echo it.
+        object.__setattr__(self, "message", settings.mask_credentials(self.message))
+        object.__setattr__(self, "hint", settings.mask_credentials(self.hint))
+
     def __str__(self) -> str:
         parts = [f"{self.file}:{self.line}" if self.line else self.file]
         if self.rule:
@@ -65,4 +72,4 @@ class ManifestError(Exception):
         lines = "\n".join(f"  {p}" for p in self.problems[:MAX_LISTED])
         if count > MAX_LISTED:
             lines += f"\n  ... and {count - MAX_LISTED:,} more (fix these first)"
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} in rule manifests:\n{lines}")
+        super().__init__(settings.scrub(f"{count} problem{'s' if count != 1 else ''} in rule manifests:\n{lines}"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -13,7 +12,6 @@ from engine.errors import SourceNotConfigured, SourceUnavailable
 from engine.model import Source
 
 DEMO_WAREHOUSE = "demo_warehouse.db"
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
 # connectorx wants the backend name only; SQLAlchemy URLs carry a driver suffix (postgresql+psycopg).
 _DIALECTS = {"sqlite": "sqlite", "postgresql": "postgresql", "postgres": "postgresql",
              "mysql": "mysql", "mariadb": "mysql"}
@@ -70,17 +68,16 @@ def normalise(url: str, kind: str = "sql") -> str:
 
 
 def password_of(url: str) -> str | None:
-    match = _USERINFO.search(url)
-    return match.group("password") if match and match.group("password") else None
+    return settings.url_password(url)
 
 
 def mask_url(url: str) -> str:
-    return _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", url)
+    return settings.mask_credentials(url)
 
 
 def mask(text: str, url: str | None = None) -> str:
     """The text with every URL password (and the given URL's password, raw or decoded) replaced by ***."""
-    masked = _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
+    masked = settings.mask_credentials(text)
     password = password_of(url) if url else None
     for secret in {password, unquote(password) if password else None}:
         if secret and len(secret) >= 3:

@@ -55,9 +55,10 @@ def export(request: ExportRequest, engine: Engine | None = None) -> ExportResult
         _check_filters(conn, request)
         if request.kind == "manifest":
             text, count = manifest_export.manifest_yaml(conn, suite=request.suite)
+            text = settings.scrub(text)
             _write(request.path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
             return ExportResult(request.kind, request.path, fmt, count)
-        frame = _frame(conn, request, since)
+        frame = scrubbed(_frame(conn, request, since))
     table = _TABLES[request.kind]
     json_cols = store_export.json_columns(table)
     if request.kind == "violations":
@@ -69,6 +70,19 @@ def export(request: ExportRequest, engine: Engine | None = None) -> ExportResult
     else:
         _write(request.path, lambda tmp: write_frame(frame, tmp, fmt, json_cols))
     return ExportResult(request.kind, request.path, fmt, frame.height)
+
+
+def scrubbed(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text column with URL passwords and secret values masked (an old error text may quote one)."""
+    secrets = settings.secret_values()
+    masks = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Utf8:
+            column = pl.col(name).str.replace_all(settings.USERINFO_PATTERN, "${scheme}${user}:***@")
+            for secret in secrets:
+                column = column.str.replace_all(secret, settings.MASK, literal=True)
+            masks.append(column)
+    return frame.with_columns(masks) if masks else frame
 
 
 def _console() -> str:
@@ -143,13 +157,24 @@ def _validate(request: ExportRequest) -> str:
         raise InvalidRequest(f"--days does not apply to {request.kind}. Hint: drop --days; it filters violations and runs.")
     if request.kind == "manifest" and request.rule_name is not None:
         raise InvalidRequest("--rule-name does not apply to manifest. Hint: use --suite NAME, or export rules --rule-name NAME.")
-    problem = check_writable(request.path)
-    if problem:
-        raise InvalidRequest(f"cannot write {request.path}: {problem}. Hint: choose a file in an existing, writable folder.")
+    require_writable(request.path)
     fmt = format_of(request.path, request.format)
     if request.kind == "manifest" and fmt != "yaml":
         raise InvalidRequest(f"a manifest is YAML, not {fmt}. Hint: name the file *.yaml (or pass --format yaml).")
     return fmt
+
+
+def require_writable(path: Path) -> None:
+    problem = check_writable(path)
+    if problem:
+        raise InvalidRequest(f"cannot write {path}: {problem}. Hint: choose a new file or an existing regular file "
+                             "(not a symlink, device or FIFO) in a writable folder.")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write an export that is already text (a bypass history) with the same target checks, atomically."""
+    require_writable(path)
+    _write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _check_filters(conn: Any, request: ExportRequest) -> None:

@@ -107,7 +107,8 @@ class Health:
     kpis: list[dict[str, Any]] = field(default_factory=list)  # store.kpis over the last 24 h, as on the Health page
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The health JSON, with every credential masked (problems may quote a source or alert error)."""
+        return settings.scrub_data(asdict(self))
 
 
 def check(suites: list[Suite] | None = None) -> Health:

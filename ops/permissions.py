@@ -8,17 +8,17 @@ from typing import Any
 from ops import roles
 from ops.approvers import people
 from ops.errors import PermissionDenied
-from store import approval_matrix
+from store import approval_matrix, refusals
 from store import bypass as bypass_store
 from store.errors import StoreError
 
 ACTIONS = ("acknowledge", "snooze", "resolve", "run_now", "alert_retry",
-           "rule_enable", "rule_disable", "rule_retire",
+           "rule_enable", "rule_disable", "rule_retire", "rule_change_approve", "rule_change_reject",
            "bypass_request", "bypass_approve", "bypass_reject", "bypass_restore", "bypass_revoke",
            "manual_fix_record", "metric_exclude")
 OPERATORS = ("on_call", "data_eng_lead", "manager", "admin")
 RULE_OWNERS = ("data_eng_lead", "admin")
-NEEDS = {action: OPERATORS for action in ACTIONS} | {a: RULE_OWNERS for a in ("rule_enable", "rule_disable", "rule_retire")}
+NEEDS = {action: OPERATORS for action in ACTIONS} | {a: RULE_OWNERS for a in ACTIONS if a.startswith("rule_")}
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,15 @@ def _bypass_decision(user: roles.User, action: str, request_id: int) -> Decision
         return Decision(False, f"only an approver of {request.layer} bypasses may reject it. "
                                f"Hint: ask {people(list(policy.approvers), done)}.")
     return Decision(True)
+
+
+def enforce(user: roles.User, action: str, entity: str, entity_id: object, **context: Any) -> None:
+    """`require`, and a refusal leaves its `<entity>.refused` audit row: every state change calls this
+    before it writes, so the CLI, the console and the scheduler refuse the same user the same way."""
+    decision = decide(user, action, **context)
+    if not decision.allowed:
+        refusals.record(user.name, entity, entity_id, step=action, reason=decision.reason, **context)
+        raise PermissionDenied(decision.reason)
 
 
 def require(user: roles.User, action: str, **context: Any) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from ops import permissions
+from ops.roles import User
 from store import db, scheduling
 from store.errors import InvalidTransition, NotFound, StoreError
 
@@ -22,6 +24,12 @@ def request_run(suite: str, rule_name: str | None = None, *, requested_by: str, 
     with db.write(engine) as conn:
         _check_target(scheduling.request_target(conn, suite, rule_name), suite, rule_name)
         return scheduling.enqueue_request(conn, suite, rule_name=rule_name, requested_by=requested_by, origin=origin)
+
+
+def run_now(user: User, suite: str, rule_name: str | None = None, *, origin: str = "console") -> int:
+    """A person's "Run now" (the console's button, `run_dq_checks --async`): role check, then queue."""
+    permissions.enforce(user, "run_now", "run_request", None, suite=suite, rule=rule_name)
+    return request_run(suite, rule_name, requested_by=user.name, origin=origin)
 
 
 def _check_target(target: scheduling.Target, suite: str, rule_name: str | None) -> None:

@@ -7,9 +7,9 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-import clock
-from console import data, links
+from console import actions, data, links
 from console.page import start
+from ops import alert_retry
 from store import alerts as store_alerts
 from store import kpis, queries
 from store.kpis import Window
@@ -42,8 +42,9 @@ st.subheader("Failed and retrying deliveries")
 failed = data.load(store_alerts.failed_table)
 if failed:
     alert_table(failed)
-    if st.button("Retry failed alerts now", key="a_retry", disabled=not user.has("on_call")):
-        ok, count = data.write(store_alerts.retry_failed, data.engine(), clock.utcnow())
+    may_retry = actions.allowed(user, "alert_retry")
+    if st.button("Retry failed alerts now", key="a_retry", disabled=not may_retry.allowed, help=may_retry.reason or None):
+        ok, count = data.write(alert_retry.retry_failed, user)
         if ok:
             st.success(f"{count} alert(s) queued again; the scheduler sends them within seconds.")
 else:

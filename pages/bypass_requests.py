@@ -96,7 +96,11 @@ def request_form(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
         rollback = st.text_area("Rollback plan *")
         timeline = st.text_area("Fix timeline *")
         alternative = st.text_area("Alternative remediation plan *")
-        submitted = st.form_submit_button("Submit bypass request")
+        may_request = permissions.decide(user, "bypass_request")
+        submitted = st.form_submit_button("Submit bypass request", disabled=not may_request.allowed,
+                                          help=may_request.reason or None)
+    if not may_request.allowed:
+        st.caption(f":material/lock: {may_request.reason}")
     if not submitted:
         return
     new = NewRequest(
@@ -239,8 +243,14 @@ def active(user: User) -> None:
                 st.markdown(f"**Alerts silenced during this bypass ({len(silenced)}):**")
                 st.dataframe(silenced, hide_index=True)
             restore_col, rollback_col = st.columns(2)
-            restore_col.button("Restore DQ gate", key=f"restore_{request.id}", on_click=_open, args=("restore", request.id))
-            rollback_col.button("Rollback", key=f"rollback_{request.id}", on_click=_open, args=("rollback", request.id))
+            may_restore = permissions.decide(user, "bypass_restore")
+            may_revoke = permissions.decide(user, "bypass_revoke")
+            restore_col.button("Restore DQ gate", key=f"restore_{request.id}", on_click=_open, args=("restore", request.id),
+                               disabled=not may_restore.allowed, help=may_restore.reason or None)
+            rollback_col.button("Rollback", key=f"rollback_{request.id}", on_click=_open, args=("rollback", request.id),
+                                disabled=not may_revoke.allowed, help=may_revoke.reason or None)
+            if not may_restore.allowed:
+                st.caption(f":material/lock: {may_restore.reason}")
     _open_dialog(user, {r.id: r for r in requests})
 
 

@@ -172,6 +172,7 @@ if rule["description"]:
     st.caption(rule["description"])
 facts(rule, suite, history.row(-1, named=True) if not history.is_empty() else None)
 actions.run_now(user, rule["suite"], name, key="rule_run_now")
+actions.pending_rule_changes(user, name)
 left, right = st.columns([3, 2])
 with left:
     st.markdown(f"**Observed over the last {DAYS} days**")

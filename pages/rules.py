@@ -5,12 +5,13 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from console import data, links
+from console import actions, data, links
 from console.page import start
 from ops import permissions
+from ops.lifecycle import set_rule_state
 from ops.roles import User
 from store import queries
-from store.lifecycle import set_rule_state
+from store.rule_changes import RuleChange
 
 LIFECYCLE_ROLES = ("data_eng_lead", "admin")
 FLASH = "rules_flash"
@@ -32,9 +33,13 @@ def lifecycle(rules: pl.DataFrame, user: User) -> None:
         if st.form_submit_button("Apply", key="lc_apply"):
             if not reason.strip():
                 st.error("A reason is required. Hint: say why, e.g. 'table retired in DATA-42'.")
-            elif data.write(set_rule_state, rule, state, user.name, reason.strip())[0]:
-                st.session_state[FLASH] = f"{rule} is now {state}."
-                st.rerun()  # redraw the table with the new state; the message survives in FLASH
+            else:
+                ok, outcome = data.write(set_rule_state, user, rule, state, reason.strip())
+                if ok:
+                    st.session_state[FLASH] = (
+                        f"{rule} guards a sensitive table: change #{outcome.id} ({state}) waits for a second "
+                        f"data_eng_lead." if isinstance(outcome, RuleChange) else f"{rule} is now {state}.")
+                    st.rerun()  # redraw the table with the new state; the message survives in FLASH
 
 
 user = start("Rules", "Rules as loaded from rules/*.yaml, with their lifecycle status and newest verdict.")
@@ -60,3 +65,5 @@ else:
     table, config = links.linked(shown.select(SHOWN), rule="name")
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
     lifecycle(overview, user)
+    actions.pending_rule_changes(user)
+    actions.show_flash()

@@ -15,8 +15,9 @@ import streamlit as st
 import clock
 from console import actions, data, links, wording
 from console.page import fmt_time, start
+from ops import violations as violation_actions
 from ops.roles import User
-from store import queries, violations
+from store import queries
 from store.errors import NotFound
 from store.queries import SEVERITIES, ViolationFilter
 
@@ -106,7 +107,7 @@ def _explain_skipped(chosen: list[int], changed: list[int], listed: pl.DataFrame
 
 
 def acknowledge(user: User, chosen: list[int], listed: pl.DataFrame, note: str) -> None:
-    ok, changed = data.write(violations.acknowledge, chosen, user.name, note)
+    ok, changed = data.write(violation_actions.acknowledge, user, chosen, note)
     if ok and changed is not None:
         why = _explain_skipped(chosen, changed, listed, "acknowledged")
         kind = "success" if changed else "warning"
@@ -118,7 +119,7 @@ def acknowledge(user: User, chosen: list[int], listed: pl.DataFrame, note: str) 
 
 def snooze(user: User, chosen: list[int], listed: pl.DataFrame, hours: int, note: str) -> None:
     until = clock.utcnow() + timedelta(hours=hours)
-    ok, changed = data.write(violations.snooze, chosen, user.name, until, note)
+    ok, changed = data.write(violation_actions.snooze, user, chosen, until, note)
     if ok and changed is not None:
         why = _explain_skipped(chosen, changed, listed.filter(pl.col("status") == "resolved"), "snoozed")
         actions.flash("success" if changed else "warning",
@@ -168,11 +169,11 @@ def resolve_form(v: dict, user: User) -> None:
     decision = actions.allowed(user, "resolve", violation_ids=[v["id"]])
     with st.form("resolve", border=True):
         left, right = st.columns([1, 2])
-        reason = left.selectbox("Resolve by hand", violations.RESOLUTIONS, key="resolve_reason",
+        reason = left.selectbox("Resolve by hand", violation_actions.RESOLUTIONS, key="resolve_reason",
                                 format_func=lambda r: r.replace("_", " "))
         note = right.text_input("Why", key="resolve_note")
         if st.form_submit_button("Resolve", key="resolve_button", disabled=not decision.allowed) and data.write(
-            violations.resolve, v["id"], user.name, reason, note
+            violation_actions.resolve, user, v["id"], reason, note
         )[0]:
             actions.flash("success", f"Resolved #{v['id']} ({reason.replace('_', ' ')}).")
             _done()

@@ -298,8 +298,10 @@ def mark_failed(engine: Engine, outcomes: Iterable[tuple[Alert, datetime | None]
     return done
 
 
-def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None = None) -> int:
-    """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry".
+def retry_failed(engine: Engine | None, now: datetime, alert_ids: Sequence[int] | None = None, *,
+                 actor: str | None = None) -> int:
+    """Put failed rows (all, or the given ones) back in the queue: the console's and the CLI's "retry"
+    (through ops.alert_retry, which checks the role; `actor` gets the audit row).
 
     They are batched afresh: the same rows as before get the same key again, a part of them a new one.
     """
@@ -307,7 +309,11 @@ def retry_failed(engine: Engine, now: datetime, alert_ids: Sequence[int] | None 
     if alert_ids is not None:
         query = query.where(alerts.c.id.in_(list(alert_ids)))
     with db.write(engine) as conn:
-        return conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0, batch_key=None)).rowcount
+        count = conn.execute(query.values(status=PENDING, next_attempt_at=now, attempts=0, batch_key=None)).rowcount
+        if actor is not None:
+            audit.record(conn, actor, "alert.retried", "alert", None, count=count,
+                         alert_ids=None if alert_ids is None else list(alert_ids))
+        return int(count)
 
 
 def unrouted(conn: Connection, limit: int = 200) -> list[Alert]:

@@ -44,16 +44,32 @@ class RuleState:
 
 def set_rule_state(rule_name: str, state: str, actor: str, reason: str, engine: Engine | None = None) -> RuleState:
     """Move a rule to `state` in one transaction: the rule row, a rule_versions row and an audit row."""
+    state = checked_state(rule_name, state, reason)
+    with db.write(engine) as conn:
+        return _apply(conn, movable_rule(conn, rule_name, state), state, actor, reason.strip())
+
+
+def checked_state(rule_name: str, state: str, reason: str) -> str:
+    """The state's canonical name, once it is a known state and a reason is given."""
     state = _ALIASES.get(state, state)
     if state not in STATES:
         raise InvalidTransition(f"unknown rule state {state!r}. Hint: use one of {', '.join(STATES)}.")
     if not reason or not reason.strip():
         raise InvalidTransition(f"a reason is required to set rule {rule_name!r} {state}. Hint: pass --reason \"why\".")
-    with db.write(engine) as conn:
-        row = _rule(conn, rule_name)
-        if state not in _ALLOWED.get(row.status, ()):
-            raise InvalidTransition(_refusal(rule_name, row.status, state))
-        return _apply(conn, row, state, actor, reason.strip())
+    return state
+
+
+def movable_rule(conn: Connection, rule_name: str, state: str) -> sa.Row:
+    """The rule's row, once it may move to `state` from where it is."""
+    row = _rule(conn, rule_name)
+    if state not in _ALLOWED.get(row.status, ()):
+        raise InvalidTransition(_refusal(rule_name, row.status, state))
+    return row
+
+
+def apply_in(conn: Connection, row: sa.Row, state: str, actor: str, reason: str) -> RuleState:
+    """Move the rule inside the caller's transaction (an approved rule change request)."""
+    return _apply(conn, row, state, actor, reason.strip())
 
 
 def _rule(conn: Connection, rule_name: str) -> sa.Row:

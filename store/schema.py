@@ -439,6 +439,25 @@ class_changes = sa.Table(
     sa.Index("ix_class_changes_status", "status", "source", "table_name"),
 )
 
+rule_change_requests = sa.Table(  # disabling or retiring a sensitive rule waits for a second person
+    "rule_change_requests",
+    metadata,
+    _id(),
+    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("change", sa.String(12), nullable=False),  # disabled | retired
+    sa.Column("severity", sa.String(10), nullable=False),  # the rule's, when requested
+    sa.Column("data_classes", sa.JSON, nullable=False),  # the table's sensitive classes, when requested
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending approved rejected
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("decision_note", sa.Text),
+    sa.Index("ix_rule_change_requests_status", "status", "rule_name"),
+)
+
 # --- scheduled reports and SLA notices -----------------------------------------------------
 
 report_runs = sa.Table(  # one row per report tick: the unique key makes a tick run once across replicas

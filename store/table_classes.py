@@ -9,8 +9,7 @@ for good. Every step writes its audit row; a refused approval is audited too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 import clock
-from store import audit, bypass_signing, db
+from store import audit, bypass_signing, db, refusals
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.schema import audit_log, bypass_requests, class_changes, suites, table_classes
 
@@ -325,13 +324,6 @@ def _decidable(conn: Connection, user: Actor, change_id: int, verb: str) -> Clas
     return change
 
 
-@contextmanager
-def _audited_refusal(user: Actor, change_id: int, engine: Engine | None) -> Iterator[None]:
+def _audited_refusal(user: Actor, change_id: int, engine: Engine | None) -> AbstractContextManager[None]:
     """Write `classes.refused` (in its own transaction, after the refused one rolled back) and re-raise."""
-    try:
-        yield
-    except (PolicyViolation, InvalidTransition) as exc:
-        with db.write(engine) as conn:
-            audit.record(conn, (user.name or "").strip() or "anonymous", "classes.refused", "class_change", change_id,
-                         change_id=change_id, reason=str(exc))
-        raise
+    return refusals.audited(user.name, "classes.refused", "class_change", change_id, engine, change_id=change_id)

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import os
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import unquote
 
 import settings
 
@@ -32,10 +30,6 @@ LINEAGE_FAILED = "OpenLineage event failed"
 LOGGER = "dq"
 FORMAT = "%(asctime)s %(levelname)s %(program)s[%(process)d] %(name)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
-_SECRET_WORDS = ("PASSWORD", "KEY", "TOKEN", "SECRET", "WEBHOOK")
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s/]+)@")
-_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|token|key|secret|access_token|api_key|apikey)=)[^&\s\"']+")
-_NOT_SECRETS = {"true", "false", "none", "null", "yes"}
 _BARE = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
@@ -58,65 +52,13 @@ def event(logger: logging.Logger, level: int, text: str, subject: str | None = N
 
 
 def secret_values(environ: dict[str, str] | None = None) -> list[str]:
-    """The values a log line must never show: secret settings, and passwords in any URL setting."""
-    env = os.environ if environ is None else environ
-    found: set[str] = set()
-    names = [n for n in env if n.startswith("DQ_")]
-    for name in names:
-        value = env.get(name, "")
-        match = _USERINFO.search(value)
-        if match:
-            found.update(_password_forms(match.group("password")))
-        # Whole values of secret settings (a Slack webhook URL is its own token); source URLs are
-        # masked by their password only: a Parquet path or host name is no secret.
-        if any(word in name for word in _SECRET_WORDS):
-            found.add(value)
-    try:
-        secrets = settings.read_secrets()
-    except settings.SettingsError:
-        secrets = {}
-    for value in _flatten(secrets):
-        match = _USERINFO.search(value)
-        if match:
-            found.update(_password_forms(match.group("password")))
-    for table in (secrets, secrets.get("dq", {}) if isinstance(secrets.get("dq"), dict) else {}):
-        for key, value in table.items():
-            if isinstance(value, str) and any(word in key.upper() for word in _SECRET_WORDS):
-                found.add(value)
-    auth = secrets.get("auth")
-    if isinstance(auth, dict):
-        found.update(str(v) for k, v in _items(auth) if k in ("client_secret", "cookie_secret"))
-    return sorted((v for v in found if len(v) >= 4 and v.lower() not in _NOT_SECRETS), key=len, reverse=True)
-
-
-def _password_forms(password: str) -> set[str]:
-    """A URL password as written and URL-decoded (an error message may show either)."""
-    return {password, unquote(password)}
-
-
-def _items(table: dict[str, object]) -> Iterable[tuple[str, object]]:
-    for key, value in table.items():
-        if isinstance(value, dict):
-            yield from _items(value)
-        else:
-            yield key, value
-
-
-def _flatten(table: object) -> Iterable[str]:
-    if isinstance(table, dict):
-        for value in table.values():
-            yield from _flatten(value)
-    elif isinstance(table, str):
-        yield table
+    """The values a log line must never show (settings.secret_values: the one list of secrets)."""
+    return settings.secret_values(environ)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """The text with URL passwords, secret query parameters and the given secret values masked."""
-    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
-    text = _QUERY_SECRET.sub(r"\1***", text)
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return settings.scrub(text, secrets)
 
 
 class Scrubber(logging.Formatter):

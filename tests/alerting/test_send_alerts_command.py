@@ -45,7 +45,8 @@ def test_send_alerts_retries_failed_alerts_on_request(sqlite_store, channels_env
     channels_env.statuses[:] = [404]
     assert _run() == 1
     assert "Slack (DQ_SLACK_WEBHOOK_URL) answered HTTP 404" in capsys.readouterr().out
-    assert _run("--retry-failed") == 0
+    (config_dir / "roles.yaml").write_text("users:\n  oncall@company.com: [on_call]\n")
+    assert _run("--retry-failed", "--actor", "oncall@company.com") == 0  # retrying needs a role, as in the console
     assert capsys.readouterr().out.startswith("queued 1 failed alert(s) again\n")
     with db.read() as conn:
         assert [a.status for a in outbox.recent(conn)] == ["sent"]
