@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything into .venv on a fresh machine, make sure the servers are up, lint, and run the tests.
-# The suite runs on DQ_TEST_WORKERS pytest-xdist workers (default 2, one per core; 0 runs it in one process),
-# one test module per worker at a time (--dist loadscope) so module-scoped servers and browsers start once.
+# DQ_TEST_WORKERS=2 runs the suite on 2 pytest-xdist workers (one per core), one test module per worker at a time
+# (--dist loadscope) so module-scoped servers and browsers start once. Default 0 (one process) until a whole run
+# with 2 workers has passed several times on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -40,7 +41,7 @@ fi
 wait "$airflow_job" || { echo "error: the Airflow venv could not be built (scripts/airflow_venv.sh)" >&2; exit 1; }
 
 t=$SECONDS
-workers=${DQ_TEST_WORKERS:-2}
+workers=${DQ_TEST_WORKERS:-0}
 parallel=()
 if [ "$workers" != 0 ]; then parallel=(-n "$workers" --dist loadscope); fi
 status=0
