@@ -7,6 +7,7 @@ starts them, so a green run always means the real server was exercised.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -41,12 +42,13 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     db.dispose_all()
 
 
-def _fresh_database(admin_url: str, kind: str) -> Iterator[str]:
+def _fresh_database(admin_url: str, kind: str, template: str | None = None) -> Iterator[str]:
+    """A new database with a unique name (a copy of `template` if given), dropped afterwards."""
     name = f"dqtest_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
     except sa.exc.OperationalError as exc:
         admin.dispose()
         pytest.fail(f"{kind} is not reachable at {admin_url}: {exc}. Hint: run .ci/run or start the server.")
@@ -83,25 +85,47 @@ def connectorx_url(sqlalchemy_url: str) -> str:
     return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def sqlite_store(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A migrated SQLite store in the test's data folder; DQ_STORE_URL points at it."""
-    from store import migrations
+@pytest.fixture(scope="session")
+def sqlite_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per session: `sqlite_store` copies the file instead of migrating again."""
+    from store import db, migrations
 
-    url = f"sqlite:///{isolated_env / 'dq_store.db'}"
+    path = tmp_path_factory.mktemp("store-template") / "dq_store.db"
+    engine = db.get_engine(f"sqlite:///{path}")
+    migrations.migrate(engine)
+    engine.dispose()  # the last connection closing folds the WAL back into the file
+    assert not path.with_name(path.name + "-wal").exists(), "the template store still has a WAL file"
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_store_template() -> Iterator[str]:
+    """A PostgreSQL database migrated once per session: `pg_store` clones it (CREATE DATABASE ... TEMPLATE)."""
+    from store import db, migrations
+
+    for url in _fresh_database(PG_ADMIN_URL, "PostgreSQL"):
+        migrations.migrate(db.get_engine(url))
+        db.dispose_all()  # a template cannot be cloned while anyone is connected to it
+        yield str(sa.engine.make_url(url).database)
+
+
+@pytest.fixture
+def sqlite_store(isolated_env: Path, sqlite_store_template: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite store in the test's data folder (a copy of the session's template); DQ_STORE_URL points at it."""
+    path = isolated_env / "dq_store.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(sqlite_store_template, path)
+    url = f"sqlite:///{path}"
     monkeypatch.setenv("DQ_STORE_URL", url)
-    migrations.migrate()
     return url
 
 
 @pytest.fixture
-def pg_store(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A migrated PostgreSQL store in a fresh database; DQ_STORE_URL points at it."""
-    from store import migrations
-
-    monkeypatch.setenv("DQ_STORE_URL", pg_url)
-    migrations.migrate()
-    return pg_url
+def pg_store(pg_store_template: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A migrated PostgreSQL store in a fresh database (a clone of the session's template); DQ_STORE_URL points at it."""
+    for url in _fresh_database(PG_ADMIN_URL, "PostgreSQL", template=pg_store_template):
+        monkeypatch.setenv("DQ_STORE_URL", url)
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.cli.helpers import manage
+from tests.cli.helpers import load_rules_in_process, manage
 
 SUITE = "suite: silver.orders\nsource: warehouse\ntable: silver_orders\nlayer: silver\nrules:\n  - {name: r, check: not_null, column: id, severity: LOW}\n"
 
@@ -22,7 +22,7 @@ def test_everything_in_order_exits_0(sqlite_store: str, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "wh.db") as conn:
         conn.execute("CREATE TABLE silver_orders (id INTEGER, amount REAL)")
     env = env_for(tmp_path, sqlite_store, f"sqlite:///{tmp_path / 'wh.db'}")
-    assert manage("load_dq_rules", env=env).returncode == 0
+    load_rules_in_process(env)
     done = manage("check", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "OK   store:" in done.stdout
@@ -31,7 +31,7 @@ def test_everything_in_order_exits_0(sqlite_store: str, tmp_path: Path) -> None:
 
 def test_a_dead_source_exits_1_with_the_fix_and_no_password(sqlite_store: str, tmp_path: Path) -> None:
     env = env_for(tmp_path, sqlite_store, "postgresql://dq:s3cret-pw@127.0.0.1:1/warehouse")
-    assert manage("load_dq_rules", env=env).returncode == 0
+    load_rules_in_process(env)
     done = manage("check", env=env)
     assert done.returncode == 1
     line = next(line for line in done.stdout.splitlines() if "source of silver.orders" in line)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.cli.helpers import manage
+from tests.cli.helpers import load_rules_in_process, manage
 
 SUITE = """\
 suite: silver.orders
@@ -35,7 +35,7 @@ def env(tmp_path: Path, sqlite_store: str) -> dict[str, str]:
     (rules / "sources.yaml").write_text("sources:\n  warehouse: {kind: sql}\n")
     (rules / "orders.yaml").write_text(SUITE)
     env = {"DQ_STORE_URL": sqlite_store, "DQ_RULES_DIR": str(rules), "DQ_SOURCE_WAREHOUSE_URL": f"sqlite:///{warehouse}"}
-    assert manage("load_dq_rules", env=env).returncode == 0
+    load_rules_in_process(env)
     return env
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def test_a_missing_role_on_postgresql_fails_at_once_naming_the_credentials(pg_ur
 
 
 def test_a_wrong_password_on_mariadb_fails_at_once_naming_the_credentials(mariadb_url: str) -> None:
-    role = "dq_login_probe"
+    role = f"dq_login_probe_{uuid.uuid4().hex[:8]}"  # unique: parallel test workers share the server
     admin = sa.create_engine(mariadb_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for host in ("%%", "localhost"):  # pymysql formats the statement: %% is %
