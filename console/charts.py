@@ -35,7 +35,7 @@ def time_axis(since: datetime, until: datetime) -> Option:
 
 
 def _base(**option: Any) -> Option:
-    return {"useUTC": True, "animation": False, "grid": {"left": 50, "right": 20, "top": 20, "bottom": 30,
+    return {"useUTC": True, "animation": False, "grid": {"left": 20, "right": 20, "top": 40, "bottom": 30,
                                                          "containLabel": True},
             "tooltip": {"trigger": "item"}, **option}
 
@@ -53,8 +53,7 @@ def rate_over_time(times: pl.Series, values: pl.Series, since: datetime, until: 
                    axis_title: str, target: float) -> Option:
     points = [list(p) for p in zip(epoch_ms(times), values.round(2).to_list(), strict=True)]
     return _base(xAxis=time_axis(since, until),
-                 yAxis={"type": "value", "name": axis_title, "min": 0, "max": 105, "nameLocation": "middle",
-                        "nameGap": 40},
+                 yAxis={"type": "value", "name": axis_title, "min": 0, "max": 100},
                  series=[{"type": "line", "name": name, "data": points, "symbolSize": 6,
                           "markLine": target_line(target, f"target {target:g}")}])
 
@@ -64,7 +63,7 @@ def severity_pie(severities: Sequence[str], counts: Sequence[int]) -> Option:
             for s, n in zip(severities, counts, strict=True)]
     return _base(legend={"orient": "vertical", "right": 10, "top": "middle"},
                  series=[{"type": "pie", "radius": ["0%", "70%"], "center": ["40%", "50%"], "data": data,
-                          "label": {"formatter": "{b}: {c}"}}])
+                          "label": {"formatter": "{c}", "position": "inside", "color": "#fff"}}])
 
 
 def histogram(values: pl.Series, bins: int, axis_title: str, count_title: str) -> Option:
@@ -93,13 +92,14 @@ def minutes_by_severity(times: pl.Series, minutes: pl.Series, severities: Sequen
                "itemStyle": {"color": SEVERITY_COLORS.get(s, GREY)}} for s in ordered]
     series[0]["markLine"] = target_line(target, f"target {target:g} min")
     return _base(legend={"top": 0}, xAxis=time_axis(since, until),
-                 yAxis={"type": "value", "name": axis_title, "nameLocation": "middle", "nameGap": 40}, series=series)
+                 yAxis={"type": "value", "name": axis_title}, series=series)
 
 
 def gauge(value: int, title: str, top: int) -> Option:
-    return {"animation": False, "series": [{"type": "gauge", "min": 0, "max": top, "data": [{"value": value}],
-                                            "title": {"show": False}, "detail": {"formatter": f"{{value}} {title}",
-                                                                                 "fontSize": 16}}]}
+    return {"animation": False,
+            "series": [{"type": "gauge", "min": 0, "max": top, "data": [{"value": value, "name": title}],
+                        "title": {"offsetCenter": [0, "85%"], "fontSize": 14},  # the name below the number
+                        "detail": {"offsetCenter": [0, "45%"], "fontSize": 28}}]}
 
 
 def verdicts_over_time(times: pl.Series, statuses: Sequence[str], runs: Sequence[int | None], since: datetime,
@@ -130,8 +130,8 @@ def metric_with_band(times: pl.Series, values: pl.Series, statuses: Sequence[str
         y = 1.0 - 0.07 * i
         series.append({"type": "scatter", "name": name, "yAxisIndex": 1, **style,
                        "data": [{"value": [t, y], "name": tip} for t, tip in zip(epoch_ms(at), tips, strict=True)]})
-    return _base(legend={"top": 0}, grid={"left": 50, "right": 20, "top": 40, "bottom": 30, "containLabel": True},
+    return _base(legend={"top": 0}, grid={"left": 20, "right": 20, "top": 60, "bottom": 30, "containLabel": True},
                  xAxis=time_axis(since, until),
-                 yAxis=[{"type": "value", "name": label, "nameLocation": "middle", "nameGap": 45},
+                 yAxis=[{"type": "value", "name": label, "nameTextStyle": {"align": "left"}},
                         {"type": "value", "min": 0, "max": 1.05, "show": False}],
                  series=series)

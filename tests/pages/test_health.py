@@ -76,7 +76,7 @@ def test_panels_are_drawn(store, open_page) -> None:
     assert success["series"][0]["data"][0][1] == 90.0
     assert sum(durations["series"][0]["data"]) == 10  # every run finished in the window, in one bin or another
     assert [(s["name"], s["data"][0][1]) for s in responses["series"]] == [("HIGH", 6.0)]
-    assert queue["series"][0]["data"] == [{"value": 0}]
+    assert queue["series"][0]["data"] == [{"value": 0, "name": "pending run requests"}]
 
 
 def test_the_severity_pie_is_coloured_by_severity(sqlite_store: str, open_page) -> None:
