@@ -19,6 +19,7 @@ from console.wording import SEVERITY_COLORS, VERDICT_COLORS
 
 GREY = "#8c959f"
 Option = dict[str, Any]
+LEFT = {"align": "left"}  # an axis name starts at the axis and runs right, never off the chart's left edge
 
 
 def epoch_ms(times: pl.Series) -> list[int | None]:
@@ -53,7 +54,7 @@ def rate_over_time(times: pl.Series, values: pl.Series, since: datetime, until: 
                    axis_title: str, target: float) -> Option:
     points = [list(p) for p in zip(epoch_ms(times), values.round(2).to_list(), strict=True)]
     return _base(xAxis=time_axis(since, until),
-                 yAxis={"type": "value", "name": axis_title, "min": 0, "max": 100},
+                 yAxis={"type": "value", "name": axis_title, "min": 0, "max": 100, "nameTextStyle": LEFT},
                  series=[{"type": "line", "name": name, "data": points, "symbolSize": 6,
                           "markLine": target_line(target, f"target {target:g}")}])
 
@@ -77,7 +78,7 @@ def histogram(values: pl.Series, bins: int, axis_title: str, count_title: str) -
     labels = [f"{low + i * width:.1f}–{low + (i + 1) * width:.1f}" for i in used]
     return _base(xAxis={"type": "category", "data": labels, "name": axis_title, "nameLocation": "middle",
                         "nameGap": 30},
-                 yAxis={"type": "value", "name": count_title, "minInterval": 1},
+                 yAxis={"type": "value", "name": count_title, "minInterval": 1, "nameTextStyle": LEFT},
                  series=[{"type": "bar", "data": [by_bin.get(i, 0) for i in used], "barCategoryGap": "5%"}])
 
 
@@ -92,7 +93,7 @@ def minutes_by_severity(times: pl.Series, minutes: pl.Series, severities: Sequen
                "itemStyle": {"color": SEVERITY_COLORS.get(s, GREY)}} for s in ordered]
     series[0]["markLine"] = target_line(target, f"target {target:g} min")
     return _base(legend={"top": 0}, xAxis=time_axis(since, until),
-                 yAxis={"type": "value", "name": axis_title}, series=series)
+                 yAxis={"type": "value", "name": axis_title, "nameTextStyle": LEFT}, series=series)
 
 
 def gauge(value: int, title: str, top: int) -> Option:
@@ -132,6 +133,6 @@ def metric_with_band(times: pl.Series, values: pl.Series, statuses: Sequence[str
                        "data": [{"value": [t, y], "name": tip} for t, tip in zip(epoch_ms(at), tips, strict=True)]})
     return _base(legend={"top": 0}, grid={"left": 20, "right": 20, "top": 60, "bottom": 30, "containLabel": True},
                  xAxis=time_axis(since, until),
-                 yAxis=[{"type": "value", "name": label, "nameTextStyle": {"align": "left"}},
+                 yAxis=[{"type": "value", "name": label, "nameTextStyle": LEFT},
                         {"type": "value", "min": 0, "max": 1.05, "show": False}],
                  series=series)
