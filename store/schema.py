@@ -353,7 +353,7 @@ bypass_requests = sa.Table(
     sa.Column("rollback_plan", sa.Text, nullable=False),
     sa.Column("fix_timeline", sa.Text, nullable=False),
     sa.Column("alternative_plan", sa.Text, nullable=False),
-    # pending active rejected expired restored rolled_back
+    # pending active rejected expired restored rolled_back ended revoked; recorded (an approved manual fix)
     sa.Column("status", sa.String(15), nullable=False),
     sa.Column("activated_at", UTCDateTime),
     sa.Column("expires_at", UTCDateTime),
@@ -361,6 +361,11 @@ bypass_requests = sa.Table(
     sa.Column("closed_by", sa.String(200)),
     sa.Column("close_note", sa.Text),
     sa.Column("signature", sa.String(128)),  # HMAC over the approved terms; tampering breaks it
+    # bypass | manual_fix (failover Option C: a record of SQL run by hand, never honoured by the gate)
+    sa.Column("kind", sa.String(12), nullable=False, server_default="bypass"),
+    sa.Column("sql_sha256", sa.String(64)),  # manual_fix: the SQL file as it was recorded
+    sa.Column("sql_bytes", sa.Integer),
+    sa.Column("sql_text", sa.Text),
     sa.Index("ix_bypass_status", "status", "suite"),
 )
 
