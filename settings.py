@@ -55,6 +55,7 @@ _DECLARED = [
     Setting("DQ_EXECUTION", str, "local", "Where suites without `execution:` run: local (Polars over a read), pushdown (SQL inside the source) or auto."),
     Setting("DQ_PUSHDOWN_AUTO_ROWS", int, "1000000", "execution: auto pushes down tables whose catalog estimate has at least this many rows."),
     Setting("DQ_PUSHDOWN_TIMEOUT_SECONDS", float, "300", "Statement timeout of each pushdown statement; one that runs longer ends the run as ERROR."),
+    Setting("DQ_SPARK_URL", str, "local[2]", "The Spark that runs pushdown for Parquet sources with `pushdown: spark`: local[N], spark://host:7077, or a Spark Connect sc://host:15002."),
     Setting("DQ_SUITE_TIMEOUT_SECONDS", float, "300", "A suite that runs longer is stopped and its rules recorded as ERROR."),
     Setting("DQ_HEALTH_HOST", str, "127.0.0.1", "Bind address of the scheduler's health and metrics HTTP server."),
     Setting("DQ_HEALTH_PORT", int, "8765", "Port of the scheduler's health and metrics HTTP server (`/api/v1/dq/health/`, `/metrics`)."),
@@ -88,6 +89,7 @@ _DECLARED = [
     Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs approved bypass terms (set it in production; empty = a per-store key file in DQ_DATA_DIR, development only)."),
     Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted by the scheduler once per 30-day period. Empty (default) = keep everything."),
     Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
+    Setting("DQ_ANOMALY_BACKFILL_BUCKETS", int, "1500", "At most this many buckets of history an anomaly rule with a `timestamp_column` backfills from its table on its first run (1500 hours is about 9 weeks)."),
     Setting("DQ_PARTITION_MIN_ROWS", int, "1000000", "Tables with fewer rows (catalog estimate) are read over one connection."),
     # --- observability (docs/operations.md) ---
     Setting("DQ_LOG_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder of the rotating log files (`scheduler.log`, `cli.log`, `console.log`). Default: `logs` in DQ_DATA_DIR."),

@@ -30,6 +30,10 @@ class CheckFailedToRun(EngineError):
     """One rule could not be evaluated (bad expression, type mismatch)."""
 
 
+class LocalOnlyHere(CheckFailedToRun):
+    """This rule's SQL form cannot run in this dialect (a function it lacks): the local executor runs it."""
+
+
 
 @dataclass(frozen=True)
 class Problem:

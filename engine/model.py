@@ -8,6 +8,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from engine.anomaly import AnomalySettings
+
 
 class Severity(StrEnum):
     INFO = "INFO"
@@ -84,6 +86,7 @@ class Rule:
     file: str | None = None
     line: int | None = None
     definition: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    anomaly: AnomalySettings | None = None  # watched by the detector (check: anomaly, or an `anomaly:` block)
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
@@ -93,6 +96,7 @@ class Rule:
 class Source:
     name: str
     kind: str = "sql"  # sql | parquet
+    pushdown: str = "duckdb"  # what runs a Parquet source's pushdown SQL: duckdb | spark (DQ_SPARK_URL)
     description: str | None = None
     url_env: str | None = None  # environment variable holding the URL
     demo: bool = False  # falls back to the bundled demo warehouse when no URL is configured

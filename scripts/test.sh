@@ -15,9 +15,14 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq prometheus >/dev/null
 fi
 
+if ! command -v java >/dev/null 2>&1; then
+  echo "installing Debian's Java 17 for the Spark (pyspark local mode) pushdown tests"
+  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -W ignore -c "import streamlit, polars, connectorx, playwright, aiosmtpd, prometheus_client, openlineage.client, authlib, oidc_provider_mock" \
+.venv/bin/python -W ignore -c "import streamlit, polars, connectorx, duckdb, pyspark, playwright, aiosmtpd, prometheus_client, openlineage.client, authlib, oidc_provider_mock" \
   || { echo "error: dependencies failed to install" >&2; exit 1; }
 
 bash scripts/airflow_venv.sh >/dev/null   # Airflow 3 for tests/examples, once; cached outside the clone

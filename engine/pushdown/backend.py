@@ -16,6 +16,7 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 
+from engine import cancel
 from engine.errors import EngineError
 from engine.model import Source
 from engine.reader import TableRef
@@ -64,8 +65,26 @@ def load_backends() -> None:
         importlib.import_module(f"{backends.__name__}.{info.name}")
 
 
+def unavailable(name: str, reason: str) -> Callable[[Source, str], Backend]:
+    """The factory of a backend whose optional package is missing: every use is PushdownUnavailable."""
+
+    def refuse(source: Source, url: str) -> Backend:
+        raise PushdownUnavailable(f"source {source.name!r} cannot push down to {name}: {reason}.")
+
+    return refuse
+
+
+def tagged(sql: str) -> str:
+    """The statement with the current run's tag as a leading comment, for cancel_tagged to find it."""
+    active = cancel.current()
+    return sql if active is None else f"{cancel.comment(active.tag)} {sql}"
+
+
 def backend_for(source: Source, url: str, kind: str) -> Backend:
+    """The backend of a source: by dialect for databases; a Parquet source's `pushdown:` engine (duckdb, spark)."""
     load_backends()
+    if kind == "parquet":
+        kind = source.pushdown
     factory = BACKENDS.get(kind)
     if factory is None:
         raise PushdownUnavailable(f"source {source.name!r} ({kind}) does not support pushdown "

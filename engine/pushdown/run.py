@@ -9,7 +9,7 @@ import polars as pl
 
 import settings
 from engine import cancel, hints
-from engine.errors import EngineError
+from engine.errors import EngineError, LocalOnlyHere
 from engine.plan import Plan, ReadKey, RulePlan
 from engine.pushdown import executor
 from engine.pushdown.backend import Backend, PushdownTimeout, backend_for
@@ -47,7 +47,9 @@ def evaluate(run: Any, plan: Plan, schema: pl.Schema) -> tuple[list[RuleResult],
             estimate = backend.estimated_rows(plan.table)
             if estimate is None or estimate < int(settings.get("DQ_PUSHDOWN_AUTO_ROWS")):
                 return [], plan
-        return _run(run, backend, plan, candidates, schema), _without(plan, candidates)
+        results, local = _run(run, backend, plan, candidates, schema)
+        kept = {p.rule.name for p in local}
+        return results, _without(plan, [p for p in candidates if p.rule.name not in kept])
     finally:
         backend.close()
 
@@ -57,7 +59,9 @@ def _without(plan: Plan, done: list[RulePlan]) -> Plan:
     return replace(plan, rules=tuple(p for p in plan.rules if p.rule.name not in names))
 
 
-def _run(run: Any, backend: Backend, plan: Plan, rules: list[RulePlan], schema: pl.Schema) -> list[RuleResult]:
+def _run(run: Any, backend: Backend, plan: Plan, rules: list[RulePlan],
+         schema: pl.Schema) -> tuple[list[RuleResult], list[RulePlan]]:
+    """The pushed rules' results, and the rules whose SQL form this dialect lacks (the local executor runs them)."""
     from engine import evaluate as ev
 
     timeout = float(settings.get("DQ_PUSHDOWN_TIMEOUT_SECONDS"))
@@ -69,15 +73,20 @@ def _run(run: Any, backend: Backend, plan: Plan, rules: list[RulePlan], schema: 
     relation = backend.relation(plan.table)
     results: list[RuleResult] = []
     forms = {}
+    local: list[RulePlan] = []
     for index, rule_plan in enumerate(rules):
         try:
             forms[index] = executor.sql_form(rule_plan, relation, schema, backend.dialect)
+        except LocalOnlyHere:
+            local.append(rule_plan)
         except EngineError as exc:
             results.append(ev._error(rule_plan.rule, str(exc)))
+    if not forms:
+        return results, local
     try:
         values = executor.aggregates(backend, relation, forms, timeout)
     except PushdownTimeout as exc:
-        return results + [ev._error(rules[i].rule, str(exc)) for i in forms]
+        return results + [ev._error(rules[i].rule, str(exc)) for i in forms], local
     columns = [c for p in rules for c in p.columns]
     for index, (ctx, form) in forms.items():
         rule_plan, outcome = rules[index], values.get(index)
@@ -111,7 +120,7 @@ def _run(run: Any, backend: Backend, plan: Plan, rules: list[RulePlan], schema: 
                                 for k, v in row.items()} for row in rows)
                 result = ev._replace(result, sample=sample)
         results.append(result)
-    return results
+    return results, local
 
 
 def _plain(value: Any) -> Any:

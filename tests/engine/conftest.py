@@ -85,11 +85,13 @@ def _for(dialect: str, row: tuple) -> tuple:
 @dataclass(frozen=True)
 class Warehouse:
     backend: str
-    url: str  # connectorx form
+    url: str  # connectorx form, or a Parquet base for the lakes
+    kind: str = "sql"
 
     @property
     def source(self) -> Source:
-        return Source(name="wh", url_env="DQ_TEST_WH_URL")
+        pushdown = self.backend if self.kind == "parquet" else "duckdb"
+        return Source(name="wh", url_env="DQ_TEST_WH_URL", kind=self.kind, pushdown=pushdown)
 
     def run(self, rules: Sequence[Rule], *, table: str = EDGE, pii: Sequence[str] = (), schema: str | None = None,
             sources: Mapping[str, Source] | None = None, **options: Any) -> SuiteReport:
@@ -125,10 +127,55 @@ def mariadb_warehouse() -> Iterator[str]:
 @pytest.fixture(params=BACKENDS)
 def warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     """The edge-case warehouse on each database in turn; DQ_TEST_WH_URL points the source at it."""
-    url = request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else request.param}_warehouse")
-    url = connectorx_url(url) if request.param != "sqlite" else url
+    return _database_warehouse(request, monkeypatch, request.param)
+
+
+LAKES = ["duckdb", "spark"]  # Parquet sources whose pushdown runs in DuckDB or Spark
+
+
+@pytest.fixture(scope="session")
+def parquet_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The edge, empty and all-NULL tables as Parquet files (the types PostgreSQL delivers)."""
+    base = tmp_path_factory.mktemp("lake")
+    edge = edge_frame()
+    edge.write_parquet(base / f"{EDGE}.parquet")
+    edge.clear().write_parquet(base / "empty.parquet")
+    pl.DataFrame(ALL_NULL_ROWS, schema=edge.schema, orient="row").write_parquet(base / "all_null.parquet")
+    return str(base)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """ONE local SparkSession for the whole test session (a JVM start costs seconds): 4 shuffle partitions, no UI."""
+    from engine.pushdown.backends.spark import spark_session
+
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=BACKENDS + LAKES)
+def any_warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    """The edge-case warehouse on each database, then as a Parquet lake pushed down to DuckDB and to Spark."""
+    return warehouse_on(request, monkeypatch, request.param)
+
+
+def warehouse_on(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str) -> Warehouse:
+    """The edge-case warehouse on one backend; DQ_TEST_WH_URL points the source `wh` at it."""
+    if backend not in LAKES:
+        return _database_warehouse(request, monkeypatch, backend)
+    if backend == "spark":
+        request.getfixturevalue("spark")
+    base = request.getfixturevalue("parquet_lake")
+    monkeypatch.setenv("DQ_TEST_WH_URL", base)
+    return Warehouse(backend, base, kind="parquet")
+
+
+def _database_warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, backend: str) -> Warehouse:
+    url = request.getfixturevalue(f"{'pg' if backend == 'postgresql' else backend}_warehouse")
+    url = connectorx_url(url) if backend != "sqlite" else url
     monkeypatch.setenv("DQ_TEST_WH_URL", url)
-    return Warehouse(request.param, url)
+    return Warehouse(backend, url)
 
 
 def rule(check: str, name: str = "r", **params: Any) -> Rule:
@@ -216,4 +263,4 @@ def database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
         yield Database(request.param, url, connectorx_url(url))
 
 
-__all__ = ["EDGE", "NOW", "Database", "Level", "Warehouse", "edge_frame", "rule", "rules_from_yaml", "write_parquet"]
+__all__ = ["EDGE", "LAKES", "NOW", "Database", "Level", "Warehouse", "warehouse_on", "edge_frame", "rule", "rules_from_yaml", "write_parquet"]

@@ -8,6 +8,7 @@ from sqlglot import exp
 
 from engine.model import Source
 from engine.pushdown.backend import PushdownError, PushdownTimeout, frame, register, table_relation
+from engine.pushdown.backend import tagged as tagged_with_the_run
 from engine.reader import TableRef
 from engine.sources import mask
 
@@ -27,7 +28,7 @@ class PostgresBackend:
         return table_relation(table)
 
     def run(self, statement: exp.Expression, *, timeout_seconds: float) -> pl.DataFrame:
-        sql = statement.sql(dialect=self.dialect)
+        sql = tagged_with_the_run(statement.sql(dialect=self.dialect))
         try:
             with self.conn.cursor() as cur:
                 cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{max(1, int(timeout_seconds * 1000))}ms",))

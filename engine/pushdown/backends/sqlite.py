@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from engine.model import Source
 from engine.pushdown.backend import PushdownError, PushdownTimeout, frame, register, table_relation
+from engine.pushdown.backend import tagged as tagged_with_the_run
 from engine.reader import TableRef
 
 
@@ -29,7 +30,7 @@ class SQLiteBackend:
         return table_relation(TableRef(None, table.name))
 
     def run(self, statement: exp.Expression, *, timeout_seconds: float) -> pl.DataFrame:
-        sql = statement.sql(dialect=self.dialect)
+        sql = tagged_with_the_run(statement.sql(dialect=self.dialect))
         deadline = time.monotonic() + timeout_seconds
         self.conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:

@@ -53,22 +53,33 @@ def test_mariadb_timeout_and_read_only(mariadb_url: str) -> None:
     backend.close()
 
 
-def test_unsupported_source_is_an_error_per_rule_naming_the_fix(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(PushdownUnavailable, match="does not support pushdown.*Hint: use `execution: local`"):
-        backend_for(Source("lake", kind="parquet"), str(tmp_path), "parquet")
-    import polars as pl
+def test_unsupported_source_names_the_fix() -> None:
+    with pytest.raises(PushdownUnavailable, match="'wh' \\(oracle\\) does not support pushdown.*Hint: use `execution: local`"):
+        backend_for(Source("wh"), "oracle://h/db", "oracle")
 
-    from engine.evaluate import evaluate_suite
 
-    (tmp_path / "t").mkdir()
-    pl.DataFrame({"a": [1, None]}).write_parquet(tmp_path / "t" / "part.parquet")
-    monkeypatch.setenv("DQ_TEST_LAKE", str(tmp_path))
-    suite = Suite(name="s", source="lake", table="t", schema=None, layer=Layer.SILVER, data_classes=(),
-                  pii_columns=(), rules=(rule("not_null", "a_nn", column="a"),), execution="pushdown")
-    report = evaluate_suite(suite, {"lake": Source("lake", kind="parquet", url_env="DQ_TEST_LAKE")})
-    result = report.results[0]
-    assert result.status.value == "ERROR" and "a_nn" in result.message and "table t" in result.message and "execution: local" in result.message
+@pytest.mark.parametrize(("dialect", "cancelled"), [("postgresql", PushdownTimeout), ("mysql", PushdownError)])
+def test_the_schedulers_cancel_reaches_a_tagged_pushdown_statement(pg_url: str, mariadb_url: str, dialect: str,
+                                                                    cancelled: type[Exception]) -> None:
+    """Pushdown statements carry the run's tag, so cancel_tagged (pg_cancel_backend / KILL QUERY) ends them."""
+    import threading
+    import time
+
+    from engine import cancel
+    from engine.sources import Location
+
+    url = connectorx_url(pg_url if dialect == "postgresql" else mariadb_url)
+    backend = backend_for(Source("wh"), url, dialect)
+    cancelled_count: list[int] = []
+    timer = threading.Timer(1.0, lambda: cancelled_count.append(cancel.cancel_tagged(Location("wh", dialect, url), "dq-run-77")))
+    started = time.monotonic()
+    timer.start()
+    with cancel.budget("dq-run-77", None), pytest.raises(cancelled):
+        backend.run(sqlglot.parse_one(SLOW["postgres" if dialect == "postgresql" else "mysql"], read="postgres"),
+                    timeout_seconds=30)
+    timer.join()
+    assert cancelled_count == [1] and time.monotonic() - started < 4
+    backend.close()
 
 
 def test_a_pushdown_statement_past_the_runs_budget_ends_as_error(tmp_path: Path,
