@@ -198,7 +198,7 @@ def time_renders(rounds: int) -> dict[str, float]:
              "Table (page)": ("pages/table.py", {"suite": BENCH_SUITE}),
              "Violation detail": ("pages/violations.py", {"violation": "1000000"})}
     warm = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    warm.run()  # imports (plotly, pandas) once, as a running server has them
+    warm.run()  # imports (pandas, pyarrow) once, as a running server has them
     for title, (path, params) in pages.items():
         samples = []
         for _ in range(rounds):

@@ -21,8 +21,6 @@ def alert_table(rows: list[dict]) -> None:
     """Alerts with their rule, table and violation linked to their pages."""
     frame, config = links.linked(pl.DataFrame(rows, infer_schema_length=None), violation="violation_id")
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
-STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
-KINDS = ("trigger", "resolve", "escalation", "bypass")
 
 user = start("Alerts", "Every alert is written here first, then sent. Channel `store` means it is shown only here.")
 period = st.selectbox("Period", list(SINCE), index=1, key="a_since")
@@ -59,8 +57,8 @@ else:
 
 st.subheader("All alerts")
 a, b = st.columns(2)
-statuses = a.multiselect("Status", STATUSES, key="a_status")
-kinds = b.multiselect("Kind", KINDS, key="a_kind")
+statuses = a.multiselect("Status", store_alerts.STATUSES, key="a_status")
+kinds = b.multiselect("Kind", store_alerts.KINDS, key="a_kind")  # every kind the outbox writes
 everything = data.load(store_alerts.alerts_table, since, tuple(statuses), tuple(kinds))
 if everything:
     alert_table(everything)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from console import data, links
+from console import charts, data, links
 from console.page import fmt_time, start
 from console.wording import SEVERITY_COLORS, duration
 from store import kpis, queries
@@ -55,40 +54,26 @@ def summary_line(summary: kpis.DailySummary) -> None:
     )
 
 
-def _chart(column: st.delta_generator.DeltaGenerator, *traces: go.BaseTraceType, **layout: object) -> None:
-    # graph_objects straight from Polars lists: plotly.express would go through pandas (slower).
-    fig = go.Figure(list(traces))
-    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10}, **layout)
-    column.plotly_chart(fig, width="stretch")
-
-
-def _time_axis(window: Window) -> dict[str, object]:
-    # Always the whole window: a single point would otherwise get sub-millisecond ticks.
-    return {"type": "date", "range": [window.since, window.until], "tickformat": "%b %d %H:%M"}
-
-
 def success_panel(column: st.delta_generator.DeltaGenerator, window: Window) -> None:
     column.subheader("Check success rate")
     over_time = data.load(kpis.success_over_time, window)
-    if over_time.is_empty():
-        column.info("No results in this window.")
-        return
-    _chart(column, go.Scatter(x=over_time["slot"].to_list(), y=over_time["success_rate"].to_list(),
-                              mode="lines+markers", name="success %"),
-           yaxis={"title": "checks that ran (not ERROR), %", "range": [0, 105]}, xaxis=_time_axis(window),
-           shapes=[_target_line(95)])
+    with column:
+        if over_time.is_empty():
+            st.info("No results in this window.")
+            return
+        charts.show(charts.rate_over_time(over_time["slot"], over_time["success_rate"], window.since, window.until,
+                                          "success %", "checks that ran (not ERROR), %", 95))
 
 
 def severity_panel(column: st.delta_generator.DeltaGenerator, window: Window) -> None:
     column.subheader("Violations by severity")
     by_severity = data.load(kpis.violations_by_severity, window)
-    if by_severity.is_empty():
-        column.info("No violations detected in this window.")
-        return
-    ordered = by_severity.sort(pl.col("severity").replace_strict(list(SEVERITY_COLORS), range(5), default=9))
-    labels = ordered["severity"].to_list()
-    _chart(column, go.Pie(labels=labels, values=ordered["violations"].to_list(), sort=False,
-                          marker={"colors": [SEVERITY_COLORS.get(s, "#8c959f") for s in labels]}))
+    with column:
+        if by_severity.is_empty():
+            st.info("No violations detected in this window.")
+            return
+        ordered = by_severity.sort(pl.col("severity").replace_strict(list(SEVERITY_COLORS), range(5), default=9))
+        charts.show(charts.severity_pie(ordered["severity"].to_list(), ordered["violations"].to_list()))
 
 
 def top_rules_panel(window: Window) -> None:
@@ -119,36 +104,38 @@ def panels(window: Window) -> None:
     severity_panel(right, window)
     top_rules_panel(window)
     left, right = st.columns(2)
-    left.subheader("Check duration")
-    durations = data.load(kpis.check_durations, window)
-    if durations.is_empty():
-        left.info("No finished runs in this window.")
-    else:
-        seconds = durations["seconds"]
-        left.caption(f"{len(seconds):,} runs; median {duration(seconds.median())}, "  # type: ignore[arg-type]
-                     f"slowest {duration(seconds.max())}")  # type: ignore[arg-type]
-        _chart(left, go.Histogram(x=seconds.round(1).to_list(), nbinsx=30), xaxis_title="seconds per run",
-               yaxis_title="runs")
-    right.subheader("Alert response times")
-    responses = data.load(kpis.response_times, window)
-    if responses.is_empty():
-        right.info("No acknowledged alerts in this window.")
-    else:
-        severities = responses["severity"].to_list()
-        _chart(right, go.Scatter(x=responses["acknowledged_at"].to_list(),
-                                 y=responses["response_minutes"].round(1).to_list(), mode="markers",
-                                 text=severities, marker={"color": [SEVERITY_COLORS.get(s, "#8c959f") for s in severities],
-                                                          "size": 9}),
-               yaxis_title="minutes to acknowledge", xaxis=_time_axis(window), shapes=[_target_line(15)])
+    with left:
+        durations_panel(window)
+    with right:
+        responses_panel(window)
     left, _ = st.columns(2)
     left.subheader("Queue length")
     queue = data.load(queries.queue_length)
-    _chart(left, go.Indicator(mode="gauge+number", value=queue, title={"text": "pending run requests"},
-                              gauge={"axis": {"range": [0, max(50, queue)]}}))
+    with left:
+        charts.show(charts.gauge(queue, "pending run requests", max(50, queue)), height=260)
 
 
-def _target_line(y: float) -> dict[str, object]:
-    return {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": y, "y1": y, "line": {"dash": "dot"}}
+def durations_panel(window: Window) -> None:
+    st.subheader("Check duration")
+    durations = data.load(kpis.check_durations, window)
+    if durations.is_empty():
+        st.info("No finished runs in this window.")
+        return
+    seconds = durations["seconds"]
+    st.caption(f"{len(seconds):,} runs; median {duration(seconds.median())}, "  # type: ignore[arg-type]
+               f"slowest {duration(seconds.max())}")  # type: ignore[arg-type]
+    charts.show(charts.histogram(seconds, 30, "seconds per run", "runs"))
+
+
+def responses_panel(window: Window) -> None:
+    st.subheader("Alert response times")
+    responses = data.load(kpis.response_times, window)
+    if responses.is_empty():
+        st.info("No acknowledged alerts in this window.")
+        return
+    charts.show(charts.minutes_by_severity(responses["acknowledged_at"], responses["response_minutes"],
+                                           responses["severity"].to_list(), window.since, window.until,
+                                           "minutes to acknowledge", 15))
 
 
 @st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))

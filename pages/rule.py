@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import plotly.graph_objects as go
+import plotly.graph_objects as go  # the anomaly chart (main) still draws with Plotly; follow-up: console.charts
 import polars as pl
 import streamlit as st
 import yaml
 
 import settings
-from console import actions, data, links, wording
+from console import actions, charts, data, links, wording
 from console.page import fmt_time, start
 from ops import anomaly, cron
 from ops.roles import User
@@ -66,33 +66,23 @@ def chart(rule: dict, history: pl.DataFrame, events: pl.DataFrame, now: datetime
     last_level = history["fail_level"].drop_nulls()
     axis = wording.metric(rule["check_type"], last_level[-1] if len(last_level) else None)
     values = history[axis.column].cast(pl.Float64) * axis.scale
-    colors = [wording.VERDICT_COLORS.get(s, "#8c959f") for s in history["status"].to_list()]
-    fig = go.Figure(go.Scatter(x=history["finished_at"].to_list(), y=values.to_list(), mode="lines+markers",
-                               name=axis.label, line={"color": "#57606a"}, marker={"color": colors, "size": 8},
-                               text=history["status"].to_list()))
-    since = now - timedelta(days=DAYS)
+    band = None
     if axis.low is not None or axis.high is not None:
-        top = axis.high if axis.high is not None else max([*values.drop_nulls().to_list(), axis.low or 0]) * 1.2
-        fig.add_hrect(y0=axis.low if axis.low is not None else min(0.0, *values.drop_nulls().to_list()), y1=top,
-                      fillcolor="#2da44e", opacity=0.12, line_width=0, annotation_text="allowed",
-                      annotation_position="top left")
-    if not events.is_empty():  # one trace, not a shape per violation: add_vline is slow by the hundred
-        fig.add_trace(go.Scatter(x=events["detected_at"].to_list(), y=[1.0] * events.height, mode="markers",
-                                 name="violation opened", yaxis="y2", text=[f"#{i}" for i in events["id"]],
-                                 marker={"symbol": "x", "size": 10,
-                                         "color": wording.SEVERITY_COLORS.get(rule["severity"], "#cf222e")}))
+        known = values.drop_nulls().to_list()
+        band = (axis.low if axis.low is not None else min([0.0, *known]),
+                axis.high if axis.high is not None else max([*known, axis.low or 0]) * 1.2)
     acked = events.drop_nulls("acknowledged_at")
-    if not acked.is_empty():
-        fig.add_trace(go.Scatter(x=acked["acknowledged_at"].to_list(), y=[0.93] * acked.height, mode="markers",
-                                 name="acknowledged", yaxis="y2", marker={"symbol": "triangle-down", "size": 12,
-                                                                          "color": "#1f6feb"},
-                                 text=acked["acknowledged_by"].to_list()))
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=True,
-                      legend={"orientation": "h", "y": 1.12},
-                      xaxis={"type": "date", "range": [since, now], "tickformat": "%b %d"},
-                      yaxis={"title": axis.label, "rangemode": "tozero"},
-                      yaxis2={"overlaying": "y", "range": [0, 1.05], "visible": False})
-    st.plotly_chart(fig, width="stretch")
+    marks = [  # one series each, not a shape per violation: hundreds in 30 days stay one draw
+        ("violation opened", events["detected_at"], [f"#{i}" for i in events["id"]],
+         {"symbol": "path://M0,0L10,10M10,0L0,10", "symbolSize": 10,
+          "itemStyle": {"color": wording.SEVERITY_COLORS.get(rule["severity"], "#cf222e"),
+                        "borderColor": wording.SEVERITY_COLORS.get(rule["severity"], "#cf222e"), "borderWidth": 2}}),
+        ("acknowledged", acked["acknowledged_at"], acked["acknowledged_by"].fill_null("?").to_list(),
+         {"symbol": "triangle", "symbolRotate": 180, "symbolSize": 12, "itemStyle": {"color": "#1f6feb"}}),
+    ]
+    charts.show(charts.metric_with_band(history["finished_at"], values, history["status"].to_list(), axis.label,
+                                        band, [m for m in marks if len(m[1])], now - timedelta(days=DAYS), now),
+                height=320)
     st.caption("Crosses along the top: violations opened; triangles: acknowledgements; green band: what the rule allows.")
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
 import clock
-from console import actions, data, links, wording
+from console import actions, charts, data, links, wording
 from console.page import fmt_time, start
 from ops import violations as violation_actions
 from ops.roles import User
@@ -149,16 +148,9 @@ def history_chart(rule_name: str) -> None:
     if history.is_empty():
         st.info("No results for this rule in the last 30 days.")
         return
-    statuses = history["status"].to_list()
-    trace = go.Scatter(x=history["finished_at"].to_list(), y=statuses, mode="markers",
-                       marker={"color": [wording.VERDICT_COLORS.get(s, "#8c959f") for s in statuses], "size": 9},
-                       text=[f"run {r}" for r in history["run_id"]])
-    fig = go.Figure(trace)
     now = data.minute_now()
-    fig.update_layout(height=220, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                      xaxis={"type": "date", "range": [now - timedelta(days=30), now], "tickformat": "%b %d"},
-                      yaxis={"categoryorder": "array", "categoryarray": list(wording.VERDICT_COLORS)})
-    st.plotly_chart(fig, width="stretch")
+    charts.show(charts.verdicts_over_time(history["finished_at"], history["status"].to_list(),
+                                          history["run_id"].to_list(), now - timedelta(days=30), now), height=220)
 
 
 def resolve_form(v: dict, user: User) -> None:

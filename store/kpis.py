@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 import clock
 import settings
 from store import db, scheduling
+from store.alerts import TRIGGER_KINDS
 from store.frames import UTC_TIME, bucket, frame, parse_bucket, scalar
 from store.queries import queue_length
 from store.schema import (
@@ -132,7 +133,7 @@ def alert_response_times(conn: Connection, w: Window) -> pl.DataFrame:
     # Correlated per violation (index on alerts.violation_id): cost follows the window, not the history.
     first_sent = (
         sa.select(sa.func.min(a.sent_at))
-        .where(a.violation_id == v.id, a.kind == "trigger", a.sent_at.is_not(None))  # as store.alerts counts it
+        .where(a.violation_id == v.id, a.kind.in_(TRIGGER_KINDS), a.sent_at.is_not(None))  # as store.alerts counts it
         .scalar_subquery()
     )
     stmt = (

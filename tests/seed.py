@@ -191,6 +191,7 @@ def alert(
     rule_name: str = "orders_id_not_null",
     status: str = "sent",
     engine: Engine | None = None,
+    kind: str = "trigger",
 ) -> None:
     with db.write(engine) as conn:
         conn.execute(
@@ -199,7 +200,7 @@ def alert(
                 rule_name=rule_name,
                 suite="silver.orders",
                 severity="HIGH",
-                kind="trigger",
+                kind=kind,
                 channel="slack",
                 payload={},
                 status=status,

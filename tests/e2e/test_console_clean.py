@@ -147,15 +147,23 @@ class Visit:
             self.context.close()
 
 
+# Fully rendered: the script has finished (the app's own script state, not the "Running..." widget,
+# which Streamlit shows only after 500 ms of running: a page passed as soon as its title was drawn),
+# nothing stale, no skeleton of an element still loading its code, and every chart and table has
+# drawn its canvas (a chart's element exists before ECharts has painted it, a table's before its grid).
+RENDERED = """() => !!document.querySelector('h1')
+    && document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState === 'notRunning'
+    && !document.querySelector('[data-testid="stSkeleton"]')
+    && !document.querySelector('[data-testid="stStatusWidget"]')
+    && document.querySelectorAll('[data-stale="true"]').length === 0
+    && [...document.querySelectorAll('[data-testid="stEChartsChart"], [data-testid="stDataFrame"]')]
+           .every(e => e.querySelector('canvas'))"""
+
+
 def rendered(page: Page, timeout: float = 120_000) -> None:
-    """The script has finished and nothing is still loading: title drawn, no skeleton, no running widget."""
+    """Wait until the page is fully rendered (RENDERED), polling every 20 ms so the time is not rounded up."""
     page.wait_for_selector("h1", timeout=timeout)
-    page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stSkeleton"]')
-                 && !document.querySelector('[data-testid="stStatusWidget"]')
-                 && document.querySelectorAll('[data-stale="true"]').length === 0""",
-        timeout=timeout,
-    )
+    page.wait_for_function(RENDERED, timeout=timeout, polling=20)
 
 
 def assert_clean(page: Page, failed: list[str], name: str) -> None:

@@ -56,3 +56,11 @@ def test_retry_queues_failed_alerts_again(open_page, monkeypatch) -> None:
     assert app.success[0].value.startswith("1 alert(s) queued again")
     with db.read() as conn:
         assert [a.status for a in outbox.failed_deliveries(conn)] == ["pending"]  # retrying, error kept until sent
+
+
+def test_the_kind_filter_offers_every_kind_the_outbox_writes(open_page, monkeypatch) -> None:
+    monkeypatch.setenv("DQ_NOW", NOW)
+    app = open_page(PAGE)
+    assert list(app.multiselect(key="a_kind").options) == list(outbox.KINDS)
+    assert {"could_not_check", "bypass_approval", "report"} <= set(app.multiselect(key="a_kind").options)
+    assert list(app.multiselect(key="a_status").options) == list(outbox.STATUSES)

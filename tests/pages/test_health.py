@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from console import wording
 from store import db, schema
 from tests import seed
 from tests.seed import NOW, ago
@@ -65,6 +66,27 @@ def test_panels_are_drawn(store, open_page) -> None:
     assert subheaders == ["Check success rate", "Violations by severity", "Top failing rules",
                           "Check duration", "Alert response times", "Queue length"]
     assert not at.exception
+    specs = [json.loads(chart.proto.spec) for chart in at.get("echarts_chart")]
+    # ECharts, not Plotly: Plotly's 4.7 MB script per tab made this the slowest page in the browser
+    assert [s["series"][0]["type"] for s in specs] == ["line", "bar", "scatter", "gauge"]
+    assert "No violations detected in this window." in [i.value for i in at.info]  # no pie: said why
+    success, durations, responses, queue = specs
+    assert success["useUTC"] and success["xAxis"]["type"] == "time"  # the whole window, read in UTC
+    assert success["xAxis"]["max"] - success["xAxis"]["min"] == 24 * 3600 * 1000
+    assert success["series"][0]["data"][0][1] == 90.0
+    assert sum(durations["series"][0]["data"]) == 10  # every run finished in the window, in one bin or another
+    assert [(s["name"], s["data"][0][1]) for s in responses["series"]] == [("HIGH", 6.0)]
+    assert queue["series"][0]["data"] == [{"value": 0, "name": "pending run requests"}]
+
+
+def test_the_severity_pie_is_coloured_by_severity(sqlite_store: str, open_page) -> None:
+    for severity in ("INFO", "CRITICAL", "HIGH", "CRITICAL"):
+        seed.violation(severity=severity, detected_at=ago(hours=2))
+    specs = [json.loads(chart.proto.spec)["series"][0] for chart in open_page(PAGE).get("echarts_chart")]
+    [pie] = [s for s in specs if s["type"] == "pie"]
+    assert [(d["name"], d["value"], d["itemStyle"]["color"]) for d in pie["data"]] == [
+        ("CRITICAL", 2, wording.SEVERITY_COLORS["CRITICAL"]), ("HIGH", 1, wording.SEVERITY_COLORS["HIGH"]),
+        ("INFO", 1, wording.SEVERITY_COLORS["INFO"])]
 
 
 def test_the_freshness_tile_names_the_stalest_table(sqlite_store: str, open_page) -> None:

@@ -1,3 +1,5 @@
+import json
+
 import sqlalchemy as sa
 
 from store import db, schema
@@ -28,7 +30,12 @@ def test_the_rule_page_shows_definition_threshold_schedule_and_results(sqlite_st
     assert "next due" in text or "no schedule" in text
     results = at.dataframe[0].value
     assert results["status"].tolist() == ["FAILED", "FAILED", "PASSED"]  # newest first
-    assert len(at.get("plotly_chart")) == 1
+    [chart] = [json.loads(c.proto.spec) for c in at.get("echarts_chart")]
+    metric, opened, acked = chart["series"]
+    assert [point["value"][1] for point in metric["data"]] == [0, 312, 40]  # failing rows, oldest first
+    assert metric["markArea"]["data"] == [[{"yAxis": 0.0}, {"yAxis": 0.0}]]  # allowed: 0 rows
+    assert (opened["name"], len(opened["data"]), acked["name"], acked["data"][0]["name"]) == (
+        "violation opened", 1, "acknowledged", "oncall@company.com")
 
 
 def test_run_now_on_the_rule_page(sqlite_store: str, tmp_path, open_page) -> None:

@@ -48,6 +48,13 @@ def test_alert_response_time_from_first_sent_alert(store_url: str) -> None:
     assert kpis.response_times(DAY)["response_minutes"].to_list() == pytest.approx([10.0, 20.0])
 
 
+def test_a_could_not_check_alert_starts_the_response_time_too(store_url: str) -> None:
+    broken = seed.violation(status="acknowledged", acknowledged_at=ago(hours=1))
+    seed.alert(broken, sent_at=ago(hours=1, minutes=12), kind="could_not_check")  # the rule could not run
+    seed.alert(broken, sent_at=ago(hours=1, minutes=30), kind="resolve")  # not an alarm: ignored
+    assert _by_key()["alert_response"].value == pytest.approx(12.0)
+
+
 def test_scheduler_availability_is_the_covered_share_of_the_window(store_url: str) -> None:
     seed.heartbeat("a", started_at=ago(hours=30), beat_at=ago(hours=12))
     seed.heartbeat("b", started_at=ago(hours=13), beat_at=ago(hours=6))  # overlaps a
