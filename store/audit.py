@@ -16,7 +16,7 @@ and approvals of the suite.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,7 +96,7 @@ def record(
     conn.execute(audit_chain.update().where(audit_chain.c.id == HEAD_ID).values(**head_values(int(new_id), digest)))
 
 
-def row_hash(row: Mapping[str, Any], prev_hash: str) -> str:
+def row_hash(row: Mapping[Any, Any], prev_hash: str) -> str:
     """The HMAC of one audit row's fields and the hash before it."""
     canonical = {
         "at": _iso(row["at"]), "actor": row["actor"], "action": row["action"], "entity": row["entity"],
@@ -169,18 +169,18 @@ def _rows(conn: Connection) -> Iterable[Any]:
 # --- signed records ------------------------------------------------------------------------
 
 
-def result_terms(row: Mapping[str, Any]) -> dict[str, object]:
+def result_terms(row: Mapping[Any, Any]) -> dict[str, object]:
     """What a result's signature covers: the verdict and the figures the gate and the reports read."""
     names = ("run_id", "rule_name", "rule_id", "suite", "check_type", "severity", "status", "observed_value",
              "failing_rows", "rows_tested", "message")
     return {**{n: row.get(n) for n in names}, "finished_at": _iso(row["finished_at"])}
 
 
-def sign_result(row: Mapping[str, Any]) -> str:
+def sign_result(row: Mapping[Any, Any]) -> str:
     return bypass_signing.sign_terms("result", result_terms(row))
 
 
-def approval_terms(row: Mapping[str, Any]) -> dict[str, object]:
+def approval_terms(row: Mapping[Any, Any]) -> dict[str, object]:
     """What an approval's signature covers: whose decision, on which request, in which role, when."""
     return {
         "request_id": row["request_id"], "approver": str(row["approver"]).lower(), "role": row["role"],
@@ -188,7 +188,7 @@ def approval_terms(row: Mapping[str, Any]) -> dict[str, object]:
     }
 
 
-def sign_approval(row: Mapping[str, Any]) -> str:
+def sign_approval(row: Mapping[Any, Any]) -> str:
     return bypass_signing.sign_terms("approval", approval_terms(row))
 
 
@@ -232,7 +232,7 @@ def records_intact(
 
 
 def _result_problems(conn: Connection, run_id: int | None, result_ids: list[int]) -> list[str]:
-    conditions = []
+    conditions: list[sa.ColumnElement[bool]] = []
     if run_id is not None:
         conditions.append(results.c.run_id == run_id)
     if result_ids:
@@ -248,7 +248,7 @@ def _result_problems(conn: Connection, run_id: int | None, result_ids: list[int]
 
 
 def _bypass_problems(conn: Connection, suite: str | None, bypass_ids: list[int]) -> list[str]:
-    conditions = [bypass_requests.c.id.in_(bypass_ids)] if bypass_ids else []
+    conditions: list[sa.ColumnElement[bool]] = [bypass_requests.c.id.in_(bypass_ids)] if bypass_ids else []
     if suite is not None:
         conditions.append(sa.and_(bypass_requests.c.suite == suite, bypass_requests.c.status.in_(OPEN_BYPASS)))
     if not conditions:
@@ -264,7 +264,7 @@ def _bypass_problems(conn: Connection, suite: str | None, bypass_ids: list[int])
     return problems
 
 
-def _request_signed(request: Any, approvals: list[Any]) -> bool:
+def _request_signed(request: Any, approvals: Sequence[Any]) -> bool:
     if request.activated_at is None or request.expires_at is None:
         return False
     approvers = [a.approver for a in approvals if a.decision == "approve"]

@@ -24,7 +24,17 @@ from store import audit as audit_store
 from store import bypass_signing, db
 from store.errors import PolicyViolation
 from store.schema import bypass_approvals, bypass_requests
-from tests.security.gate_attacks import LEAD, MANAGER, ONCALL, Bench, audit, last_audit_id, raw, request_form, suite_yaml
+from tests.security.gate_attacks import (
+    LEAD,
+    MANAGER,
+    ONCALL,
+    Bench,
+    audit,
+    last_audit_id,
+    raw,
+    request_form,
+    suite_yaml,
+)
 
 SUITE = "silver.shipments"
 GATE = ["dq_gate", "--suite", SUITE, "--max-age", "60"]

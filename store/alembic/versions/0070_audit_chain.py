@@ -84,7 +84,7 @@ def _chain_existing(conn: sa.Connection) -> tuple[int, str]:
     return last_id, last_hash
 
 
-def _sign(conn: sa.Connection, table: sa.TableClause, sign: Callable[[Mapping[str, Any]], str]) -> None:
+def _sign(conn: sa.Connection, table: sa.TableClause, sign: Callable[[Mapping[Any, Any]], str]) -> None:
     for row in conn.execute(sa.select(table)).all():
         conn.execute(table.update().where(table.c.id == row.id).values(signature=sign(row._mapping)))
 
