@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PG_ADMIN_URL = os.environ.get("DQ_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEST_SIGNING_KEY = "test-only-signing-key"  # never a real secret: tests/ only
 MARIADB_ADMIN_URL = os.environ.get("DQ_TEST_MARIADB_ADMIN_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 
 
@@ -34,6 +35,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DQ_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
     # Tests may freeze the gate's clock with DQ_NOW; tests/security/ unsets this to attack it.
     monkeypatch.setenv("DQ_TEST_ALLOW_CLOCK_OVERRIDE", "true")
+    # One signing key for the test and every subprocess it starts, dev mode or not (a console with
+    # DQ_AUTH_HEADER needs one); tests of the dev key file unset it before the store is migrated.
+    monkeypatch.setenv("DQ_BYPASS_SIGNING_KEY", TEST_SIGNING_KEY)
     from store import db
 
     db.dispose_all()
