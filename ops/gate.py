@@ -7,6 +7,8 @@ complete run of the suite (store.gate_reads), never a partial `--rule-name` run.
 permissions: they count only while the store holds an approved, unexpired, untampered bypass
 for the suite (store.bypass.honoured_bypass). Every decision writes one audit row naming any
 configuration that differs from the defaults; the gate's clock ignores DQ_NOW outside tests.
+Before deciding, it refuses (exit 2) when the hash-chained audit log is broken or a result,
+bypass or approval it relies on fails its signature (store.audit.records_intact).
 """
 
 from __future__ import annotations

@@ -45,6 +45,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     db.dispose_all()
 
 
+@pytest.fixture
+def dev_key_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No configured signing key, so dev mode generates the key file; list it before the store fixture."""
+    monkeypatch.delenv("DQ_BYPASS_SIGNING_KEY", raising=False)
+
+
 def _fresh_database(admin_url: str, kind: str) -> Iterator[str]:
     name = f"dqtest_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")

@@ -55,13 +55,7 @@ def _bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bench:
 
 
 @pytest.fixture
-def dev_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dev mode (no OIDC, no DQ_AUTH_HEADER) and no configured key, from before the store is migrated."""
-    monkeypatch.delenv("DQ_BYPASS_SIGNING_KEY", raising=False)
-
-
-@pytest.fixture
-def bench(dev_env: None, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bench:
+def bench(dev_key_file: None, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bench:
     """Dev mode: signed with the generated key file."""
     return _bench(tmp_path, monkeypatch)
 
@@ -313,7 +307,7 @@ def test_a_forged_approval_signed_with_a_guessed_key(production: Bench, capsys: 
 
 @pytest.mark.parametrize("identity", ["proxy header", "oidc"])
 def test_outside_dev_mode_without_a_key_nothing_is_signed_or_judged(
-    dev_env: None, store_url: str, isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    dev_key_file: None, store_url: str, isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], identity: str,
 ) -> None:
     bench = _bench(tmp_path, monkeypatch)  # set up in dev mode, then deployed without a key
