@@ -253,3 +253,16 @@ def test_concurrent_writers_do_not_fork_the_chain(bench: Bench) -> None:
         report = audit_store.verify(conn)
     assert report.ok, report
     assert len(audit("test.concurrent")) == 40
+
+
+def test_a_backup_restored_into_a_new_store_still_verifies(bench: Bench, tmp_path: Path) -> None:
+    from ops import backup
+
+    target = db.get_engine(f"sqlite:///{tmp_path / 'restored.db'}")
+    backup.backup(tmp_path / "bk")
+    backup.restore(tmp_path / "bk", actor="tester", engine=target)
+
+    with db.read(target) as conn:
+        report = audit_store.verify(conn)
+    assert report.ok, report
+    assert report.rows == len(_ids()) + 1  # the restore's own store.restored row, chained on
