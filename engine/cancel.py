@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from engine import hints
 from engine.errors import SourceUnavailable
 from engine.sources import Location, libpq_url, mask
 
@@ -72,7 +73,7 @@ def prepare(location: Location, sql: str, *, partitioned: bool) -> tuple[str, st
         raise SourceUnavailable(
             f"source {location.source!r}: the run's time budget is used up before the read started. "
             "Hint: raise the timeout (--timeout or DQ_SUITE_TIMEOUT_SECONDS) or enable sampling.")
-    tagged = f"{comment(active.tag)} {sql}"
+    tagged = hints.tagged(sql, comment(active.tag))
     if left is None:
         return location.url, tagged
     limit = left - MARGIN_SECONDS

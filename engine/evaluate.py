@@ -15,6 +15,7 @@ import polars as pl
 
 import clock
 import settings
+from engine import hints
 from engine.checks import CHECKS, Lookup
 from engine.errors import EngineError, SchemaMismatch, SourceUnavailable
 from engine.model import ANY_FAILING_ROW, Level, Rule, Source, Suite
@@ -90,11 +91,16 @@ class _Run:
     def evaluate(self, rules: list[Rule]) -> tuple[list[RuleResult], int]:
         reader = self.reader(self.suite.source)
         table = reader.describe(table_of(self.suite))
+        hint, hint_errors = hints.for_suite(getattr(reader, "query", None), reader.location.dialect, self.suite.source,
+                                            self.suite.schema, self.suite.table, rules)
+        unhinted = [_error(r, mask(hint_errors[r.name])) for r in rules if r.name in hint_errors]
+        rules = [r for r in rules if r.name not in hint_errors]
         references, reference_errors = self.references(rules)
         plan = compile_suite(self.suite, rules, table.schema, dialect=reader.location.dialect,
                              references=references, reference_errors=reference_errors, now=self.now,
                              declared=table.declared, unreadable=table.unreadable)
-        results = [_error(p.rule, p.error) for p in plan.rules if p.error is not None]
+        plan = replace(plan, hint=hint)
+        results = unhinted + [_error(p.rule, p.error) for p in plan.rules if p.error is not None]
         results += [_static(p, self.suite) for p in plan.rules if p.error is None and p.compiled and p.compiled.static]
         rows = 0
         pushed, plan = self.pushdown(plan, table.schema)

@@ -22,12 +22,15 @@ from typing import Any
 import polars as pl
 from croniter import CroniterBadDateError, croniter
 
+from engine import hints
 from engine.checks import CHECKS, CheckType, Param
 from engine.coltypes import PORTABLE_TYPES, PRECISE_FORMS, expected_type_error
 from engine.durations import parse_duration
 from engine.errors import EngineError, ManifestError, Problem
 from engine.model import Catalog, DataClass, Layer, Level, Rule, Severity, Source, Suite
+from engine.sources import resolve
 from engine.yamlsource import LineMap, read_documents
+from settings import SettingsError
 
 SUITE_KEYS = (
     "suite", "source", "table", "schema", "layer", "data_classes", "pii_columns", "schedule",
@@ -56,8 +59,6 @@ MAX_MESSAGE_CHARS = 300  # a problem quoting a huge value quotes its start only
 MAX_CHARS = {"suite": 200, "name": 200, "source": 200, "table": 400, "schema": 200, "owner": 200,
              "check": 50, "description": 10_000, "where": 10_000, "partition_column": 200}
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-_HINT_CALL = r"[A-Za-z_][A-Za-z0-9_]*\s*\(\s*[A-Za-z0-9_.,\s]*\)"
-_HINT = re.compile(rf"^\s*(/\*\+\s*)?{_HINT_CALL}(\s+{_HINT_CALL})*\s*(\*/)?\s*$")
 _LEVEL_ROWS = re.compile(r"^\s*(\d+)\s*rows?\s*$")
 _LEVEL_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _TOLERANCE_PCT = re.compile(r"^\s*\d+(?:\.\d+)?\s*%\s*$")
@@ -435,11 +436,13 @@ def _tuning(ctx: _Context, rule_map: Mapping[str, Any], label: str) -> tuple[int
         ctx.add(rule_map, "use_index", f"must be true or false, got {use_index!r}", "write `use_index: true`", label)
         use_index = None
     hint = _string(ctx, rule_map, "query_hint", rule=label)
-    if hint is not None and not _HINT.match(hint):
-        ctx.add(rule_map, "query_hint", f"{hint!r} is not an optimizer hint this engine can pass on",
-                'write hints as NAME(arguments), e.g. "/*+ USE_INDEX(orders, idx_created_at) */" or '
-                '"INDEX(orders, idx_created_at)": letters, digits, _ . , and spaces only', label)
-        hint = None
+    if hint is not None:
+        try:
+            hints.parse(hint)
+        except hints.HintError as exc:
+            message, _, fix = str(exc).partition(". Hint: ")
+            ctx.add(rule_map, "query_hint", message, fix, label)
+            hint = None
     return degree, use_index, hint
 
 
@@ -673,19 +676,56 @@ def load_catalog(paths: Sequence[str | Path], default_sources: Path | None = Non
         suites.append(suite)
     if problems:
         raise ManifestError(problems)
-    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites), warnings=tuple(_hint_warnings(suites)))
+    return Catalog(sources=MappingProxyType(sources), suites=tuple(suites), warnings=tuple(_hint_warnings(suites, sources)))
 
 
-def _hint_warnings(suites: Sequence[Suite]) -> list[Problem]:
-    """Index hints are for an executor that runs SQL in the source; say where they do nothing."""
-    return [
-        Problem(rule.file or suite.file or "<store>", rule.line,
-                "use_index/query_hint are optimizer hints for SQL pushed down into the source; "
-                "this rule runs in the local executor (Polars), which reads without them, so they are ignored",
-                "keep them for when the suite runs pushed down, or remove them", rule.name,
-                "query_hint" if rule.query_hint else "use_index")
-        for suite in suites for rule in suite.rules if rule.use_index is not None or rule.query_hint is not None
-    ]
+def _hint_warnings(suites: Sequence[Suite], sources: Mapping[str, Source]) -> list[Problem]:
+    """Where use_index/query_hint do nothing, or wait on the source (index names are checked at run time)."""
+    found = []
+    for suite in suites:
+        dialect = _dialect(sources.get(suite.source))
+        for rule in suite.rules:
+            key = "query_hint" if rule.query_hint else "use_index"
+            why = _hint_warning(rule, suite, dialect)
+            if why is not None:
+                found.append(Problem(rule.file or suite.file or "<store>", rule.line, why[0], why[1], rule.name, key))
+    return found
+
+
+def _hint_warning(rule: Rule, suite: Suite, dialect: str | None) -> tuple[str, str] | None:
+    if rule.use_index is None and rule.query_hint is None:
+        return None
+    if rule.query_hint is None:
+        return (f"use_index: {str(rule.use_index).lower()} names no index, so no hint is sent",
+                f'add `query_hint: "INDEX({suite.table}, <index or column>)"` or remove use_index')
+    if rule.use_index is False:
+        return "use_index: false switches its query_hint off", "remove use_index: false to send the hint"
+    written = hints.parse(rule.query_hint).table
+    if written is not None and written.rpartition(".")[2].lower() != suite.table.lower():
+        return (f"query_hint names table {written!r}, but the suite reads {suite.table}: the rule will "
+                "not run (could not check) until they agree",
+                f'write `query_hint: "INDEX({suite.table}, <index or column>)"`')
+    if dialect == "parquet":
+        return ("use_index/query_hint are hints for SQL; this source is Parquet, read without SQL, so they are ignored",
+                "remove them")
+    if dialect == "postgresql":
+        return ("PostgreSQL has no index hints of its own: query_hint is sent as a pg_hint_plan comment when "
+                "the source has pg_hint_plan, and ignored (with a logged warning) when it does not",
+                "install pg_hint_plan in the source and load it (shared_preload_libraries = 'pg_hint_plan')")
+    if rule.parallel_degree and rule.parallel_degree > 1:
+        return ("a read with an index hint is not split into partitions (connectorx would rewrite the hint away), "
+                "so parallel_degree is not used", "keep one of query_hint and parallel_degree")
+    return None
+
+
+def _dialect(source: Source | None) -> str | None:
+    """The source's dialect from its URL as configured now; None when it is not configured here."""
+    if source is None:
+        return None
+    try:
+        return resolve(source).dialect
+    except (EngineError, SettingsError):  # a source not configured where rules are loaded: checked at run time
+        return None
 
 
 def suite_from_definitions(suite_definition: Mapping[str, Any], rule_definitions: Sequence[Mapping[str, Any]],

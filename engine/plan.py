@@ -18,6 +18,7 @@ from engine.checks import CHECKS, CheckType, Compiled, Context, Lookup, sql_expr
 from engine.coltypes import ColumnType
 from engine.durations import parse_duration
 from engine.errors import EngineError, SchemaMismatch
+from engine.hints import TableHint
 from engine.model import Rule, Suite
 from engine.reader import ReadSpec, TableRef, Window
 
@@ -80,6 +81,7 @@ class Plan:
     table: TableRef
     rules: tuple[RulePlan, ...]
     first_column: str | None  # read when a group's rules need no column at all (row_count alone); None: rows only
+    hint: TableHint | None = None  # every read of the table carries it (engine/hints.py)
 
     def reads(self) -> dict[ReadKey, ReadSpec]:
         """One ReadSpec per distinct ReadKey, with the union of its rules' columns (in table order)."""
@@ -93,7 +95,7 @@ class Plan:
                     degrees[plan.read] = max(degrees.get(plan.read, 1), plan.rule.parallel_degree)
         first = (self.first_column,) if self.first_column else ()
         return {key: ReadSpec(self.table, tuple(columns) or first, key.sample_size, key.window,
-                              partitions=degrees.get(key))
+                              partitions=degrees.get(key), hint=self.hint)
                 for key, columns in grouped.items()}
 
     def rules_of(self, key: ReadKey) -> list[RulePlan]:

@@ -24,7 +24,7 @@ import polars as pl
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 import settings
-from engine import cancel
+from engine import cancel, hints
 from engine.coltypes import ColumnType, from_catalog, from_polars, from_sqlite
 from engine.errors import ReadCancelled, SchemaMismatch, SourceUnavailable
 from engine.sources import Location, check_login, host_port, mask
@@ -64,6 +64,7 @@ class ReadSpec:
     window: Window | None = None
     distinct: bool = False
     partitions: int | None = None  # the runbook's parallel_degree of its rules; None: DQ_READ_PARTITIONS
+    hint: hints.TableHint | None = None  # the runbook's use_index/query_hint, checked against the catalog
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,9 @@ class ConnectorxReader:
 
     def select_sql(self, spec: ReadSpec) -> str:
         columns = ", ".join(quote(self.dialect, c) for c in spec.columns) or f"1 AS {quote(self.dialect, ROW_MARKER)}"
-        sql = f"SELECT {'DISTINCT ' if spec.distinct else ''}{columns} FROM {self._table_sql(spec.table)}"
+        hint = hints.select_prefix(spec.hint, self.dialect, spec.table.name)
+        sql = (f"SELECT {hint}{'DISTINCT ' if spec.distinct else ''}{columns} FROM {self._table_sql(spec.table)}"
+               f"{hints.table_suffix(spec.hint, self.dialect)}")
         sql += self._window_sql(spec)
         if spec.sample_size is not None:
             sql += f" ORDER BY {_RANDOM[self.dialect]} LIMIT {int(spec.sample_size)}"
@@ -330,6 +333,8 @@ class ConnectorxReader:
     def _partition_key(self, spec: ReadSpec) -> str | None:
         """A NOT NULL integer primary-key column for connectorx's parallel read (NULL keys would be lost)."""
         if (spec.partitions or self.partitions) <= 1 or self.dialect == "sqlite" or spec.sample_size or spec.distinct:
+            return None
+        if spec.hint is not None:  # connectorx rewrites a partitioned query and would drop or reject the hint
             return None
         # A rule's explicit parallel_degree is honoured whatever the size; the global setting only above it.
         if spec.partitions is None and estimated_rows(self, spec.table) < settings.get("DQ_PARTITION_MIN_ROWS"):

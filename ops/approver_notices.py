@@ -85,10 +85,13 @@ def _key(request: BypassRequest, stage: str) -> str:
 def _text(request: BypassRequest, stage: str, needed: tuple[str, ...], people: list[str], policy: Policy) -> str:
     link = f"{str(settings.get('DQ_CONSOLE_URL')).rstrip('/')}/bypass_requests"
     who = ", ".join(people) if people else "NOBODY: no one in config/roles.yaml holds the role"
-    head = (f"REMINDER, unanswered after {policy.approval_reminder_minutes:g} min: bypass #{request.id}"
-            if stage == "reminder" else f"Bypass #{request.id}")
+    manual = request.kind == bypass_store.MANUAL_FIX  # Option C: a record of SQL run by hand, never a pass
+    what = f"manual fix #{request.id} (SQL run by hand; a record the DQ gate never honours)" if manual else f"bypass #{request.id}"
+    head = (f"REMINDER, unanswered after {policy.approval_reminder_minutes:g} min: {what}"
+            if stage == "reminder" else what[0].upper() + what[1:])
+    span = "" if manual else f" for {request.duration_hours:g} h"
     return (f"{head} on {request.table_name} ({request.layer}) waits for approval by {' + '.join(needed) or 'nobody'} "
-            f"({who}). Requested by {request.requested_by} for {request.duration_hours:g} h, incident "
+            f"({who}). Requested by {request.requested_by}{span}, incident "
             f"{request.incident_id} {request.incident_url}. Impact: {request.business_impact}. "
             f"The runbook expects an answer within 1 h for critical issues. Approve or reject: {link}")
 

@@ -177,6 +177,8 @@ def _markdown(request: BypassRequest, entries: list[bypass_store.AuditEntry], ti
         f"- Requested by {request.requested_by} at {request.requested_at:%Y-%m-%d %H:%M:%S} UTC",
         f"- Duration: {request.duration_hours:g} h",
     ]
+    if request.kind == bypass_store.MANUAL_FIX:  # failover Option C: a record, never a pass
+        out.append(f"- Manual fix (Option C), not a bypass: SQL of {request.sql_bytes} bytes, sha256 {request.sql_sha256}")
     if request.activated_at and request.expires_at:
         out.append(f"- Active from {request.activated_at:%Y-%m-%d %H:%M} to {request.expires_at:%Y-%m-%d %H:%M} UTC")
     if request.closed_at:

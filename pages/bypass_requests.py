@@ -12,7 +12,7 @@ from ops import bypass as bypass_ops
 from ops.roles import User
 from store import approval_matrix, queries
 from store import bypass as bypass_store
-from store.bypass import CHECKLIST_FIELDS, BypassRequest, NewRequest
+from store.bypass import CHECKLIST_FIELDS, MANUAL_FIX, BypassRequest, NewRequest
 from store.errors import StoreError
 
 FLASH = "bypass_flash"
@@ -29,16 +29,27 @@ def _show_flash() -> None:
 
 def _checklist(request: BypassRequest) -> None:
     st.markdown(f"**Incident ticket:** {request.incident_id} — [{request.incident_url}]({request.incident_url})")
-    st.caption(f"Requested by {request.requested_by} at {request.requested_at:%Y-%m-%d %H:%M} UTC; "
-               f"proposed duration {request.duration_hours:g} h")
+    if request.kind == MANUAL_FIX:
+        st.caption(f"Manual fix (failover Option C) recorded by {request.requested_by} at "
+                   f"{request.requested_at:%Y-%m-%d %H:%M} UTC. A record only: the DQ gate never honours it.")
+    else:
+        st.caption(f"Requested by {request.requested_by} at {request.requested_at:%Y-%m-%d %H:%M} UTC; "
+                   f"proposed duration {request.duration_hours:g} h")
     if request.closed_at:
         st.markdown(f"**Closed ({request.status})** by {request.closed_by} at {request.closed_at:%Y-%m-%d %H:%M} UTC")
         st.text(request.close_note or "")
     for name, label in CHECKLIST_FIELDS[2:]:
         st.markdown(f"**{label}**")
         st.text(getattr(request, name))
+    if request.kind == MANUAL_FIX:
+        st.markdown(f"**SQL run by hand** ({request.sql_bytes} bytes, sha256 `{request.sql_sha256}`)")
+        st.code(request.sql_text or "", language="sql")
     if request.run_id:
         st.caption(f"Linked run #{request.run_id}; violations {', '.join(f'#{v}' for v in request.violation_ids) or 'none'}")
+
+
+def _kind_label(request: BypassRequest) -> str:
+    return "manual fix: " if request.kind == MANUAL_FIX else ""
 
 
 # --- request form --------------------------------------------------------------------------
@@ -114,7 +125,7 @@ def pending(user: User, matrix: approval_matrix.ApprovalMatrix) -> None:
         return
     for request in requests:
         with st.container(border=True):
-            st.subheader(f"#{request.id} {request.table_name} ({request.layer})")
+            st.subheader(f"#{request.id} {_kind_label(request)}{request.table_name} ({request.layer})")
             policy = matrix.policy(request.layer)
             done = ", ".join(f"{a.approver} ({a.role})" for a in request.approvals) or "none yet"
             st.markdown(f"**Needs:** {' + '.join(policy.approvers) if policy else 'n/a'} — **approved by:** {done}")
@@ -139,7 +150,9 @@ def _decide(user: User, request: BypassRequest, approve: bool, reject: bool, rea
         if approve:
             after = bypass_ops.approve(user, request.id)
             text = (f"Bypass #{request.id} is ACTIVE until {after.expires_at:%Y-%m-%d %H:%M} UTC."
-                    if after.status == "active" else f"Approval recorded; bypass #{request.id} needs another approver.")
+                    if after.status == "active" else
+                    f"Manual fix #{request.id} is recorded (approved); the DQ gate does not honour it."
+                    if after.status == "recorded" else f"Approval recorded; bypass #{request.id} needs another approver.")
         else:
             bypass_ops.reject(user, request.id, reason)
             text = f"Bypass #{request.id} rejected."
@@ -248,7 +261,7 @@ def history() -> None:
     if not requests:
         st.info("No bypass request yet.")
         return
-    labels = {r.id: f"#{r.id} {r.table_name} — {r.status} ({r.incident_id})" for r in requests}
+    labels = {r.id: f"#{r.id} {_kind_label(r)}{r.table_name} — {r.status} ({r.incident_id})" for r in requests}
     request_id = st.selectbox("Request to export", list(labels), format_func=labels.__getitem__, key="bp_history")
     request, entries = bypass_store.history(request_id)
     _checklist(request)

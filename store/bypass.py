@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -24,25 +24,16 @@ import clock
 from store import approval_matrix, audit, bypass_signing, db, gate_reads, table_classes
 from store.errors import InvalidTransition, NotFound, PolicyViolation
 from store.schema import alerts, audit_log, bypass_approvals, bypass_requests, suites
+from store.table_classes import Actor
 
-STATUSES = ("pending", "active", "rejected", "expired", "restored", "rolled_back", "ended", "revoked")
+STATUSES = ("pending", "active", "rejected", "expired", "restored", "rolled_back", "ended", "revoked", "recorded")
+BYPASS, MANUAL_FIX = "bypass", "manual_fix"  # kinds; only a BYPASS can ever let the gate pass
 CLOSING_ACTIONS = (
     "bypass.rejected", "bypass.expired", "bypass.restored", "bypass.rolled_back", "bypass.ended", "bypass.revoked",
+    "bypass.recorded",
 )
 Severities = Sequence[str]
 HOUSEKEEPING_ACTOR = "housekeeping"
-
-
-class Actor(Protocol):
-    """Who acts, with the roles config/roles.yaml gives them (ops.roles.User fits)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def roles(self) -> frozenset[str]: ...
-
-    def has(self, role: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -124,6 +115,10 @@ class BypassRequest:
     close_note: str | None
     signature: str | None
     approvals: tuple[Approval, ...] = field(default=())
+    kind: str = BYPASS
+    sql_sha256: str | None = None  # manual_fix: the SQL run by hand, as recorded (never run by us)
+    sql_bytes: int | None = None
+    sql_text: str | None = None
 
     def time_left(self, now: datetime) -> timedelta:
         if self.status != "active" or self.expires_at is None:
@@ -252,37 +247,14 @@ def create_request(
 def _create_request(user: Actor, new: NewRequest, blocking: Severities, engine: Engine | None) -> int:
     matrix = approval_matrix.load()
     actor = _require_known(user, "request a bypass")
-    missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
-    if missing:
-        raise PolicyViolation(
-            f"bypass request for {new.suite} lacks {', '.join(missing)}. "
-            "Hint: every item of the pre-approval checklist is required."
-        )
-    if not new.incident_url.strip().lower().startswith(("https://", "http://")):
-        raise PolicyViolation(
-            f"incident ticket link {new.incident_url!r} is not a web address. "
-            "Hint: paste the JIRA/ServiceNow URL, e.g. https://jira.example.com/browse/INC-1234."
-        )
+    check_checklist(new, "bypass request")
     now = clock.trusted_utcnow()
     with db.write(engine) as conn:
         terms = suite_terms(conn, new.suite)
         policy = _policy_or_refuse(matrix, terms)
         _check_duration(policy, terms, new.duration_hours)
         _require_blocked(conn, terms.name, blocking)
-        inserted = conn.execute(
-            bypass_requests.insert().values(
-                suite=terms.name, table_name=terms.table_name, layer=terms.layer,
-                data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
-                incident_id=new.incident_id.strip(), incident_url=new.incident_url.strip(),
-                failure_details=new.failure_details, run_id=new.run_id,
-                violation_ids=list(new.violation_ids), business_impact=new.business_impact,
-                duration_hours=float(new.duration_hours), impact_assessment=new.impact_assessment,
-                rollback_plan=new.rollback_plan, fix_timeline=new.fix_timeline,
-                alternative_plan=new.alternative_plan, status="pending",
-            )
-        ).inserted_primary_key
-        assert inserted is not None
-        request_id = int(inserted[0])
+        request_id = insert_request(conn, new, terms, actor, now)
         audit.record(
             conn, actor, "bypass.requested", "bypass", request_id, suite=terms.name,
             table=terms.table_name, layer=terms.layer, duration_hours=float(new.duration_hours),
@@ -307,7 +279,6 @@ def _approve(user: Actor, request_id: int, blocking: Severities, engine: Engine 
         request = _pending(conn, request_id)
         terms = suite_terms(conn, request.suite)
         policy = _policy_or_refuse(matrix, terms)
-        _check_duration(policy, terms, request.duration_hours)
         _refuse_self(actor, request, "approve")
         forged = _forged_approvals(conn, request_id)
         if forged:
@@ -315,7 +286,9 @@ def _approve(user: Actor, request_id: int, blocking: Severities, engine: Engine 
                 f"bypass #{request_id} cannot be approved: {'; '.join(forged)}. "
                 "Hint: the store was edited; reject the request and file a new one."
             )
-        _require_blocked(conn, terms.name, blocking)
+        if request.kind == BYPASS:  # a manual fix is a record of what was done: no window, no gate to open
+            _check_duration(policy, terms, request.duration_hours)
+            _require_blocked(conn, terms.name, blocking)
         if actor.lower() in {a.lower() for a in request.approvers}:
             raise PolicyViolation(
                 f"{actor} has already approved bypass #{request_id}. "
@@ -326,7 +299,9 @@ def _approve(user: Actor, request_id: int, blocking: Severities, engine: Engine 
                          decided_at=now)
         audit.record(conn, actor, "bypass.approved", "bypass", request_id, role=role, suite=request.suite)
         covered = {a.role for a in request.approvals if a.decision == "approve"} | {role}
-        if covered >= set(policy.approvers):
+        if covered >= set(policy.approvers) and request.kind == MANUAL_FIX:
+            _close(conn, request, "recorded", actor, "approved per the matrix", now)
+        elif covered >= set(policy.approvers):
             _activate(conn, request, [*request.approvers, actor], now)
         return _load(conn, request_id)
 
@@ -453,7 +428,8 @@ def honoured_in(
         return Honoured(None, terms.record_problems, never_allowed=True)
     ids = conn.execute(
         sa.select(bypass_requests.c.id)
-        .where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active")
+        .where(bypass_requests.c.suite == suite, bypass_requests.c.status == "active",
+               bypass_requests.c.kind == BYPASS)
         .order_by(bypass_requests.c.id.desc())
     ).scalars().all()
     if not ids:
@@ -597,6 +573,42 @@ def _refusal(user: Actor, step: str, suite: str | None, request_id: int | None, 
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def check_checklist(new: NewRequest, what: str) -> None:
+    missing = [label for name, label in CHECKLIST_FIELDS if not str(getattr(new, name) or "").strip()]
+    if missing:
+        raise PolicyViolation(
+            f"{what} for {new.suite} lacks {', '.join(missing)}. "
+            "Hint: every item of the pre-approval checklist is required."
+        )
+    check_incident_url(new.incident_url)
+
+
+def insert_request(conn: Connection, new: NewRequest, terms: SuiteTerms, actor: str, now: datetime,
+                   **extra: Any) -> int:
+    """The pending row of a checklist (a bypass request, or with `kind` a manual fix); its id."""
+    values = dict(
+        suite=terms.name, table_name=terms.table_name, layer=terms.layer,
+        data_classes=list(terms.data_classes), requested_by=actor, requested_at=now,
+        incident_id=new.incident_id.strip(), incident_url=new.incident_url.strip(),
+        failure_details=new.failure_details, run_id=new.run_id,
+        violation_ids=list(new.violation_ids), business_impact=new.business_impact,
+        duration_hours=float(new.duration_hours), impact_assessment=new.impact_assessment,
+        rollback_plan=new.rollback_plan, fix_timeline=new.fix_timeline,
+        alternative_plan=new.alternative_plan, status="pending",
+    ) | extra
+    inserted = conn.execute(bypass_requests.insert().values(**values)).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def check_incident_url(url: str) -> None:
+    if not url.strip().lower().startswith(("https://", "http://")):
+        raise PolicyViolation(
+            f"incident ticket link {url!r} is not a web address. "
+            "Hint: paste the JIRA/ServiceNow URL, e.g. https://jira.example.com/browse/INC-1234."
+        )
 
 
 def _require_known(user: Actor, what: str) -> str:

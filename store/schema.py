@@ -169,7 +169,7 @@ results = sa.Table(
     sa.Column("message", sa.Text),  # the rule's sentence with its figures, or the error
     sa.Column("duration_ms", sa.Float),
     sa.Column("finished_at", UTCDateTime, nullable=False),
-    sa.Column("signature", sa.String(64)),  # HMAC over the verdict (store.audit.sign_result); 0070
+    sa.Column("signature", sa.String(64)),  # HMAC over the verdict (store.audit.sign_result); 0080
     sa.Index("ix_results_rule_finished", "rule_name", "finished_at"),
     sa.Index("ix_results_run", "run_id"),
     sa.Index("ix_results_finished", "finished_at"),
@@ -354,7 +354,7 @@ bypass_requests = sa.Table(
     sa.Column("rollback_plan", sa.Text, nullable=False),
     sa.Column("fix_timeline", sa.Text, nullable=False),
     sa.Column("alternative_plan", sa.Text, nullable=False),
-    # pending active rejected expired restored rolled_back
+    # pending active rejected expired restored rolled_back ended revoked; recorded (an approved manual fix)
     sa.Column("status", sa.String(15), nullable=False),
     sa.Column("activated_at", UTCDateTime),
     sa.Column("expires_at", UTCDateTime),
@@ -362,6 +362,11 @@ bypass_requests = sa.Table(
     sa.Column("closed_by", sa.String(200)),
     sa.Column("close_note", sa.Text),
     sa.Column("signature", sa.String(128)),  # HMAC over the approved terms; tampering breaks it
+    # bypass | manual_fix (failover Option C: a record of SQL run by hand, never honoured by the gate)
+    sa.Column("kind", sa.String(12), nullable=False, server_default="bypass"),
+    sa.Column("sql_sha256", sa.String(64)),  # manual_fix: the SQL file as it was recorded
+    sa.Column("sql_bytes", sa.Integer),
+    sa.Column("sql_text", sa.Text),
     sa.Index("ix_bypass_status", "status", "suite"),
 )
 
@@ -375,7 +380,7 @@ bypass_approvals = sa.Table(
     sa.Column("decision", sa.String(10), nullable=False),  # approve reject
     sa.Column("reason", sa.Text),
     sa.Column("decided_at", UTCDateTime, nullable=False),
-    sa.Column("signature", sa.String(64)),  # HMAC over the decision (store.audit.sign_approval); 0070
+    sa.Column("signature", sa.String(64)),  # HMAC over the decision (store.audit.sign_approval); 0080
     sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
 )
 
@@ -452,7 +457,7 @@ audit_log = sa.Table(
     sa.Column("entity", sa.String(40), nullable=False),  # rule violation bypass run gate
     sa.Column("entity_id", sa.String(200)),
     sa.Column("details", sa.JSON, nullable=False),
-    # The hash chain (0070): row_hash = HMAC(key, canonical JSON of the row + prev_hash), and
+    # The hash chain (0080): row_hash = HMAC(key, canonical JSON of the row + prev_hash), and
     # prev_hash = the row_hash of the row before it, so an edit, deletion or reorder breaks a link.
     sa.Column("prev_hash", sa.String(64)),
     sa.Column("row_hash", sa.String(64)),

@@ -29,6 +29,8 @@ HINT_REVIEW = "a data_eng_lead other than the author runs `python manage.py clas
 
 
 class Actor(Protocol):
+    """Who acts, with the roles config/roles.yaml gives them (ops.roles.User fits); bypass steps take one too."""
+
     @property
     def name(self) -> str: ...
 

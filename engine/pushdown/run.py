@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 import settings
-from engine import cancel
+from engine import cancel, hints
 from engine.errors import EngineError
 from engine.plan import Plan, ReadKey, RulePlan
 from engine.pushdown import executor
@@ -65,6 +65,7 @@ def _run(run: Any, backend: Backend, plan: Plan, rules: list[RulePlan], schema: 
     remaining = active.remaining() if active is not None else None
     if remaining is not None:  # the run's budget (timeout_seconds) ends it sooner
         timeout = max(0.001, min(timeout, remaining - cancel.MARGIN_SECONDS))
+    backend = hints.hinted(backend, plan.hint, plan.table.name)  # the runbook's use_index/query_hint
     relation = backend.relation(plan.table)
     results: list[RuleResult] = []
     forms = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -230,3 +231,29 @@ def enqueue(recorded: Recorded, policy: Policy, now: datetime = T0, suite: Suite
 
     with db.write() as conn:
         return enqueue_for_run(conn, recorded, None, suite or make_suite(), now=now, policy=policy)
+
+
+def orders_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suite_yaml: str, create: str, rows: list[tuple[Any, ...]],
+) -> Path:
+    """A SQLite warehouse with one silver_orders table, the suite's rules and the alert policy loaded, clock at T0."""
+    from engine.manifest import load_catalog
+    from store.rules import sync_catalog
+
+    path = tmp_path / "wh.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(create)
+        placeholders = ", ".join("?" * len(rows[0]))
+        conn.executemany(f"INSERT INTO silver_orders VALUES ({placeholders})", rows)
+    rules, config = tmp_path / "rules", tmp_path / "config"
+    rules.mkdir()
+    config.mkdir()
+    (rules / "sources.yaml").write_text("sources:\n  warehouse: {kind: sql}\n")
+    (rules / "orders.yaml").write_text(suite_yaml)
+    (config / "alerting.yaml").write_text(POLICY_YAML)
+    for name, value in {"DQ_RULES_DIR": str(rules), "DQ_CONFIG_DIR": str(config),
+                        "DQ_SOURCE_WAREHOUSE_URL": f"sqlite:///{path}", "DQ_NOW": T0.isoformat()}.items():
+        monkeypatch.setenv(name, value)
+    with db.write() as conn:
+        sync_catalog(conn, load_catalog([rules], default_sources=rules / "sources.yaml"), "test")
+    return path

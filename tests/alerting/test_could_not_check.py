@@ -16,14 +16,12 @@ import clock
 from alerting.deliver import deliver_due
 from alerting.escalate import escalate_due
 from alerting.policy import load_policy
-from engine.manifest import load_catalog
 from ops.run_checks import run_suite
 from store import alerts as outbox
 from store import db
-from store.rules import sync_catalog
 from store.schema import violations
 from store.violations import acknowledge
-from tests.alerting.conftest import POLICY_YAML, T0
+from tests.alerting.conftest import T0, orders_warehouse
 
 SLACK = "/slack/T000/B000/secret-token"
 SUITE = """\
@@ -40,22 +38,8 @@ rules:
 @pytest.fixture
 def warehouse(tmp_path: Path, store_url: str, channels_env, monkeypatch) -> Path:
     """silver_orders without its `coupon` column: the LOW rule cannot run, the CRITICAL one passes."""
-    path = tmp_path / "wh.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE silver_orders (order_id INTEGER)")
-        conn.executemany("INSERT INTO silver_orders VALUES (?)", [(1,), (2,), (3,)])
-    rules, config = tmp_path / "rules", tmp_path / "config"
-    rules.mkdir()
-    config.mkdir()
-    (rules / "sources.yaml").write_text("sources:\n  warehouse: {kind: sql}\n")
-    (rules / "orders.yaml").write_text(SUITE)
-    (config / "alerting.yaml").write_text(POLICY_YAML)
-    for name, value in {"DQ_RULES_DIR": str(rules), "DQ_CONFIG_DIR": str(config),
-                        "DQ_SOURCE_WAREHOUSE_URL": f"sqlite:///{path}", "DQ_NOW": T0.isoformat()}.items():
-        monkeypatch.setenv(name, value)
-    with db.write() as conn:
-        sync_catalog(conn, load_catalog([rules], default_sources=rules / "sources.yaml"), "test")
-    return path
+    return orders_warehouse(tmp_path, monkeypatch, SUITE, "CREATE TABLE silver_orders (order_id INTEGER)",
+                            [(1,), (2,), (3,)])
 
 
 def _at(monkeypatch, minutes: float):
