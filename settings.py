@@ -88,6 +88,7 @@ _DECLARED = [
     Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs the audit chain, bypasses, approvals and check results (secret; required outside dev mode; empty in dev mode = a generated per-store key file in DQ_DATA_DIR, and the gate warns). Never rotate it in place: old rows would no longer verify (docs/security.md)."),
     Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted by the scheduler once per 30-day period. Empty (default) = keep everything."),
     Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
+    Setting("DQ_ANOMALY_BACKFILL_BUCKETS", int, "1500", "At most this many buckets of history an anomaly rule with a `timestamp_column` backfills from its table on its first run (1500 hours is about 9 weeks)."),
     Setting("DQ_PARTITION_MIN_ROWS", int, "1000000", "Tables with fewer rows (catalog estimate) are read over one connection."),
     # --- observability (docs/operations.md) ---
     Setting("DQ_LOG_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder of the rotating log files (`scheduler.log`, `cli.log`, `console.log`). Default: `logs` in DQ_DATA_DIR."),

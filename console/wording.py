@@ -9,11 +9,12 @@ from dataclasses import dataclass
 SEVERITY_COLORS = {"CRITICAL": "#cf222e", "HIGH": "#e16f24", "MEDIUM": "#d4a72c", "LOW": "#1f6feb",
                    "INFO": "#8c959f"}
 VERDICT_COLORS = {"PASSED": "#2da44e", "WARNED": "#d4a72c", "FAILED": "#cf222e", "ERROR": "#8250df",
-                  "SKIPPED": "#8c959f"}
+                  "SKIPPED": "#8c959f", "NO_HISTORY": "#57606a"}
 
 _ROWS = re.compile(r"^more than (\d+) rows?$")
 _FRACTION = re.compile(r"^more than ([\d.]+)% of rows$")
 _OLDER = re.compile(r"^older than (.+)$")
+_BAND = re.compile(r"^outside (.+)$")
 _BETWEEN = re.compile(r"^below (-?[\d.e+]+) or above (-?[\d.e+]+)$")
 _BELOW = re.compile(r"^below (-?[\d.e+]+)$")
 _ABOVE = re.compile(r"^above (-?[\d.e+]+)$")
@@ -68,6 +69,8 @@ def allowed(threshold: str | None, check_type: str = "") -> str:
         return f"at most {m.group(1).replace('d', ' d').replace('h', ' h').replace('m', ' min').replace('s', ' s')} old"
     if threshold == "any drift":
         return "no drift"
+    if m := _BAND.match(threshold):  # an anomaly rule's expected band: "outside 9,800-11,400 (Mondays)"
+        return f"within {m.group(1)}"
     unit = " rows" if check_type == "row_count" else ""
     if m := _BETWEEN.match(threshold):
         return f"{_number(float(m.group(1)))} to {_number(float(m.group(2)))}{unit}"

@@ -42,7 +42,7 @@ class AnomalySettings:
     min_abs_change: float = 0.0  # both minimum changes must be exceeded
     min_rel_change: float = 0.0  # fraction, 0.1 = 10%
     direction: str = "both"  # up | down | both
-    training_days: int = 56
+    training_days: float = 56
     detection_hours: float = 0.0  # points this close before the judged one are its detection period: not trained on
 
 
@@ -64,9 +64,14 @@ class AnomalyVerdict:
         if self.state == "not_enough_history":
             return (f"{metric} {_number(self.value)}: not enough history to judge "
                     f"({self.trained_points} training points)")
+        return f"{metric} {_number(self.value)} vs expected {self.band_text()} ({self.season}, {_span(self.trained_days)})"
+
+    def band_text(self) -> str:
+        """The expected band, a count's in whole units: "9,800-11,400", not "9.8e+03-1.14e+04"."""
         assert self.lower is not None and self.upper is not None
-        return (f"{metric} {_number(self.value)} vs expected {_number(self.lower)}-{_number(self.upper)} "
-                f"({self.season}, {_span(self.trained_days)})")
+        whole = float(self.value).is_integer() and abs(self.upper) >= 10
+        low, high = (float(round(b)) for b in (self.lower, self.upper)) if whole else (self.lower, self.upper)
+        return f"{_number(low)}-{_number(high)}"
 
 
 def _number(value: float) -> str:
@@ -258,13 +263,19 @@ def _judge(fit: _Fit, at: datetime, value: float, point: np.datetime64, first: n
                           _season_name(at_utc, fit.seasonality), trained, trained_days, fit.seasonality)
 
 
-def band(history: pl.DataFrame, settings: AnomalySettings) -> pl.DataFrame:
+def band(history: pl.DataFrame, settings: AnomalySettings, last: int | None = None) -> pl.DataFrame:
     """Each point's expected band from the history before it, for the chart: at, value, expected, lower,
-    upper, excluded, anomaly. A point without enough history before it has no band."""
+    upper, excluded, anomaly. A point without enough history before it has no band; with `last`, only
+    the newest `last` points get one (each detection fits the whole history before it: a chart of
+    1,300 hourly points would take seconds)."""
     times, values, excluded = _arrays(history)
-    rows = []
+    first = 0 if last is None else max(0, len(times) - last)
+    rows: list[tuple[datetime, float, float | None, float | None, float | None, bool, bool]] = []
     for i, (t, v) in enumerate(zip(times, values, strict=True)):
         at = t.astype(datetime).replace(tzinfo=UTC)
+        if i < first:
+            rows.append((at, float(v), None, None, None, bool(excluded[i]), False))
+            continue
         before = pl.DataFrame({"at": times[:i], "value": values[:i], "excluded": excluded[:i]},
                               schema={"at": pl.Datetime("us"), "value": pl.Float64, "excluded": pl.Boolean})
         verdict = detect(before, at, float(v), settings)

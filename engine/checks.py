@@ -102,6 +102,7 @@ class Compiled:
     static: Mapping[str, Any] | None = None  # a verdict from metadata alone: {"passed", "observed", "detail", "metrics"}
     observed_text: Callable[[Any], str | None] = lambda v: None
     figures: Callable[[float], tuple[str, Mapping[str, Any]]] | None = None  # observed -> (message figures, metrics)
+    history: bool = False  # judged on the metric's stored history (ops/anomaly.py), not on bounds
 
 
 Build = Callable[[Mapping[str, Any], Context], Compiled]
@@ -410,22 +411,7 @@ def string_length(params: Mapping[str, Any], ctx: Context) -> Compiled:
 
 def freshness(params: Mapping[str, Any], ctx: Context) -> Compiled:
     """Age of the newest non-NULL timestamp in scope; naive timestamps are read in `timezone` (default UTC)."""
-    name = params["column"]
-    dtype = ctx.dtype(name)
-    zone = str(params.get("timezone") or "UTC")
-    column = pl.col(name)
-    if dtype == pl.String:
-        column = column.str.to_datetime(strict=False, time_unit="us")
-    elif dtype == pl.Date:
-        column = column.cast(pl.Datetime("us"))
-    elif not isinstance(dtype, pl.Datetime):
-        raise CheckFailedToRun(f"freshness needs a timestamp or date column, but {name!r} is {dtype}. "
-                               "Hint: point freshness at a load or event timestamp column.")
-    if not (isinstance(dtype, pl.Datetime) and dtype.time_zone):
-        column = column.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    # Microseconds since the epoch, not a datetime: PostgreSQL 'infinity' arrives as year 262142,
-    # which Python's datetime cannot hold.
-    newest = ctx.scoped(column.dt.convert_time_zone("UTC")).max().dt.epoch("us")
+    newest = ctx.scoped(epoch_us(ctx, params["column"], str(params.get("timezone") or "UTC"), "freshness")).max()
     max_age = parse_duration(params["max_age"]).total_seconds()
     warn = params.get("warn_age")
     now_us = (ctx.now - EPOCH) // timedelta(microseconds=1) if ctx.now.tzinfo else 0
@@ -439,6 +425,26 @@ def freshness(params: Mapping[str, Any], ctx: Context) -> Compiled:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(ctx: Context, name: str, zone: str, check: str) -> pl.Expr:
+    """A timestamp or date column as UTC microseconds since the epoch; naive values are read in `zone`.
+
+    Microseconds, not a datetime: PostgreSQL 'infinity' arrives as year 262142, which Python's
+    datetime cannot hold.
+    """
+    dtype = ctx.dtype(name)
+    column = pl.col(name)
+    if dtype == pl.String:
+        column = column.str.to_datetime(strict=False, time_unit="us")
+    elif dtype == pl.Date:
+        column = column.cast(pl.Datetime("us"))
+    elif not isinstance(dtype, pl.Datetime):
+        raise CheckFailedToRun(f"{check} needs a timestamp or date column, but {name!r} is {dtype}. "
+                               "Hint: point it at a load or event timestamp column.")
+    if not (isinstance(dtype, pl.Datetime) and dtype.time_zone):
+        column = column.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+    return column.dt.convert_time_zone("UTC").dt.epoch("us")
 
 
 def instant_text(microseconds: int) -> str:
@@ -662,6 +668,123 @@ def sql_expression(text: str, key: str) -> pl.Expr:
                                "Hint: quote identifiers with double quotes and strings with single quotes.") from exc
 
 
+# ---------------------------------------------------------------- anomaly: a metric judged against its history
+
+METRICS = ("row_count", "rows_per_bucket", "freshness", "null_rate", "distinct_count", "mean", "min", "max")
+_COLUMN_METRICS = ("null_rate", "distinct_count", "mean", "min", "max")
+DEFAULT_BUCKET = "1d"
+
+
+def _anomaly_rules(params: Mapping[str, Any]) -> list[str]:
+    metric, column, stamp = params.get("metric"), params.get("column"), params.get("timestamp_column")
+    errors = []
+    if metric in _COLUMN_METRICS and not column:
+        errors.append(f"metric: {metric} needs `column:` (the column it watches)")
+    if metric == "rows_per_bucket" and not stamp:
+        errors.append("metric: rows_per_bucket needs `timestamp_column:` (the column whose buckets are counted)")
+    if metric == "freshness" and not (column or stamp):
+        errors.append("metric: freshness needs `column:` (the timestamp whose newest value ages)")
+    if metric == "freshness" and params.get("bucket"):
+        errors.append("metric: freshness has no bucket (it is the age of the newest row at each run); remove `bucket:`")
+    if params.get("bucket") and not stamp:
+        errors.append("`bucket:` needs `timestamp_column:` (the buckets are of that column)")
+    if params.get("bucket"):
+        try:
+            if parse_duration(params["bucket"]) < timedelta(minutes=1):
+                errors.append("`bucket:` must be at least 1m")
+        except Exception:  # noqa: BLE001 - the parser reports a bad duration itself
+            pass
+    return errors
+
+
+def _anomaly_words(params: Mapping[str, Any]) -> Mapping[str, str]:
+    return {"watched": watched_words(params)}
+
+
+def watched_words(params: Mapping[str, Any]) -> str:
+    """What an anomaly rule watches, in words: "rows per 1d of created_at", "null rate of email"."""
+    metric, column = str(params.get("metric")), params.get("column")
+    stamp, bucket = params.get("timestamp_column"), params.get("bucket") or DEFAULT_BUCKET
+    if metric == "freshness":
+        return f"age of the newest {column or stamp}"
+    what = {"row_count": "rows", "rows_per_bucket": "rows", "null_rate": f"null rate of {column}",
+            "distinct_count": f"distinct {column} values", "mean": f"mean of {column}",
+            "min": f"min of {column}", "max": f"max of {column}"}[metric]
+    return f"{what} per {bucket} of {stamp}" if stamp else what
+
+
+def metric_label(params: Mapping[str, Any]) -> str:
+    """The short name in an alert: "rows 1,204 vs expected ..."."""
+    metric = str(params.get("metric"))
+    return {"row_count": "rows", "rows_per_bucket": "rows", "freshness": "age (s)", "null_rate": "null rate",
+            "distinct_count": "distinct values"}.get(metric, metric)
+
+
+def bucket_of(params: Mapping[str, Any]) -> timedelta | None:
+    """The bucket of a bucketed metric (None: the metric is the whole table's, observed at run time)."""
+    if params.get("metric") == "freshness" or not params.get("timestamp_column"):
+        return None
+    return parse_duration(params.get("bucket") or DEFAULT_BUCKET)
+
+
+def last_bucket(now: datetime, bucket: timedelta) -> tuple[datetime, datetime]:
+    """The newest complete bucket before `now`: [start, end), buckets counted from the Unix epoch."""
+    size = bucket // timedelta(microseconds=1)
+    end = EPOCH + timedelta(microseconds=((now - EPOCH) // timedelta(microseconds=1)) // size * size)
+    return end - bucket, end
+
+
+def metric_value(params: Mapping[str, Any], ctx: Context) -> pl.Expr:
+    """The metric as one aggregate over the in-scope rows of `ctx` (a group's rows inside a group_by).
+
+    NULL policy: null_rate counts NULL rows among the rows in scope (no rows: no value);
+    distinct_count counts non-NULL values; mean/min/max skip NULL and NaN (none left: no value).
+    """
+    metric, column = str(params["metric"]), params.get("column")
+    if metric in ("row_count", "rows_per_bucket"):
+        return ctx.count()
+    if metric == "freshness":
+        return ctx.scoped(epoch_us(ctx, str(column or params["timestamp_column"]), "UTC", "anomaly freshness")).max()
+    assert column is not None
+    values = ctx.scoped(ctx.col(column))
+    if metric == "null_rate":
+        return pl.when(ctx.count() > 0).then(values.is_null().sum() / ctx.count())
+    stat = {"distinct_count": "count_distinct", "mean": "mean", "min": "min", "max": "max"}[metric]
+    return _statistic(stat, column, ctx, "anomaly")
+
+
+def anomaly(params: Mapping[str, Any], ctx: Context) -> Compiled:
+    """The metric of the newest complete bucket (or of the table): ops/anomaly.py judges it on its history.
+
+    Alone (without the store's history) the engine cannot judge it: the result is NOT_ENOUGH_HISTORY.
+    """
+    bucket = bucket_of(params)
+    scope = ctx
+    point_at = ctx.now
+    if bucket is not None:
+        start, end = last_bucket(ctx.now, bucket)
+        stamp = epoch_us(ctx, str(params["timestamp_column"]), "UTC", "anomaly")
+        to_us = lambda t: (t - EPOCH) // timedelta(microseconds=1)  # noqa: E731
+        inside = stamp.is_between(to_us(start), to_us(end), closed="left").fill_null(False)
+        scope = Context(ctx.schema, ctx.dialect, inside if ctx.where is None else ctx.where & inside,
+                        ctx.references, ctx.source, ctx.now, ctx.declared)
+        point_at = start
+    now_us = (ctx.now - EPOCH) // timedelta(microseconds=1) if ctx.now.tzinfo else 0
+    freshness_metric = params["metric"] == "freshness"
+
+    def observe(value: Any) -> float | None:
+        if value is None:
+            return None
+        return (now_us - int(value)) / 1_000_000 if freshness_metric else float(value)
+
+    def figures(observed: float) -> tuple[str, Mapping[str, Any]]:
+        shown = f"{observed:,.0f}" if float(observed).is_integer() else f"{observed:,.6g}"
+        return (f"{metric_label(params)} {shown} (judged against its history)",
+                {"metric": params["metric"], "point_at": point_at.isoformat()})
+
+    return Compiled(value=metric_value(params, scope), observe=observe, figures=figures, history=True)
+
+
 COLUMN = Param("column", "column", True, "the column checked")
 STATS = ("min", "max", "mean", "stddev", "sum", "quantile")
 
@@ -728,5 +851,14 @@ CHECKS: dict[str, CheckType] = {
         CheckType("row_condition", "row", "rows must satisfy {expression}",
                   (Param("expression", "sql", True, "a Polars SQL boolean expression"),), None, row_condition,
                   local_only="the expression is Polars SQL, whose functions differ from each source's dialect"),
+        CheckType("anomaly", "aggregate", "{watched} must stay within its expected band",
+                  (Param("metric", "choice", True, choices=METRICS),
+                   Param("column", "column", doc="the column a per-column metric watches"),
+                   Param("timestamp_column", "column", doc="bucket the rows by this column: the metric of the "
+                         "newest complete bucket, and a history backfilled from the table"),
+                   Param("bucket", "duration", doc="the bucket size, default 1d")),
+                  _anomaly_rules, anomaly, words=_anomaly_words,
+                  local_only="the bucket window is computed from the run's clock in Polars; the metric is "
+                             "still read in the same scan as the suite's local rules"),
     ]
 }

@@ -292,6 +292,10 @@ def _judge_aggregate(plan: RulePlan, value: Any, suite: Suite) -> RuleResult:
     metrics: Mapping[str, Any] = {}
     if observed is None:
         status, figures = Verdict.FAILED, "no value to check (no non-NULL rows in scope)"
+    elif compiled.history:  # ops/anomaly.py judges it on the stored history; alone it has none
+        status = Verdict.NOT_ENOUGH_HISTORY
+        assert compiled.figures is not None
+        figures, metrics = compiled.figures(observed)
     else:
         status = Verdict.FAILED if _outside(observed, low, high) else Verdict.PASSED
         if status is Verdict.PASSED and compiled.warn_bounds and _outside(observed, *compiled.warn_bounds):
@@ -301,8 +305,9 @@ def _judge_aggregate(plan: RulePlan, value: Any, suite: Suite) -> RuleResult:
         else:
             figures = _aggregate_figures(rule, observed, compiled.observed_text(value))
     warn = _describe_bounds(*compiled.warn_bounds, rule.check) if compiled.warn_bounds else None
+    fail = "outside its expected band" if compiled.history else _describe_bounds(low, high, rule.check)
     return RuleResult(rule.name, rule.check, str(rule.severity), status, f"{sentence(rule, suite)}: {figures}.",
-                      observed, compiled.observed_text(value), warn, _describe_bounds(low, high, rule.check),
+                      observed, compiled.observed_text(value), warn, fail,
                       None, None, _json_safe(metrics))
 
 

@@ -23,6 +23,7 @@ import polars as pl
 from croniter import CroniterBadDateError, croniter
 
 from engine import hints
+from engine.anomaly import DIRECTIONS, SEASONALITIES, AnomalySettings
 from engine.checks import CHECKS, CheckType, Param
 from engine.coltypes import PORTABLE_TYPES, PRECISE_FORMS, expected_type_error
 from engine.durations import parse_duration
@@ -40,7 +41,11 @@ RULE_KEYS = (
     "name", "check", "severity", "enabled", "description", "owner", "schedule", "use_sampling",
     "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes", "where",
     "warn", "fail", "threshold", "parameters", "parallel_degree", "use_index", "query_hint", "renamed_from",
+    "anomaly",
 )
+# The detector's settings, in a rule's `anomaly:` block (docs/checks.md "Anomaly detection").
+ANOMALY_KEYS = ("sensitivity", "seasonality", "min_training_points", "min_absolute_change", "min_relative_change",
+                "direction", "training_window", "detection_period")
 # The runbooks nest tuning keys and check parameters under `parameters:`; they mean the same there.
 PARAMETERS_KEYS = (
     "use_sampling", "sample_size", "partition_column", "partition_lookback", "alert_cooldown_minutes",
@@ -446,6 +451,75 @@ def _tuning(ctx: _Context, rule_map: Mapping[str, Any], label: str) -> tuple[int
     return degree, use_index, hint
 
 
+def _anomaly(ctx: _Context, rule_map: Mapping[str, Any], check: CheckType, label: str) -> AnomalySettings | None:
+    """The rule's detector settings: its `anomaly:` block (defaults for `check: anomaly` without one)."""
+    block = rule_map.get("anomaly")
+    if block is None:
+        return AnomalySettings() if check.name == "anomaly" else None
+    if check.name == "schema":
+        ctx.add(rule_map, "anomaly", "a schema rule has no number to watch",
+                "put `anomaly:` on a rule with an observed value (row_count, aggregate, null_rate, ...)", label)
+        return None
+    if not isinstance(block, dict):
+        ctx.add(rule_map, "anomaly", f"must be a mapping of detector settings, got {block!r}",
+                "write e.g. `anomaly: {sensitivity: 3, seasonality: day_of_week}` (or `anomaly: {}` for the defaults)", label)
+        return None
+    before = len(ctx.problems)
+    _check_keys(ctx, block, ANOMALY_KEYS, f"the `anomaly:` block of rule {label!r}", label)
+    defaults = AnomalySettings()
+
+    def number(key: str, default: float, low: float, low_open: bool = False) -> float:
+        value = block.get(key, default)
+        if isinstance(value, str) and key == "min_relative_change" and _TOLERANCE_PCT.match(value):
+            value = float(value.strip().rstrip("%")) / 100
+        if not (_is_number(value) and math.isfinite(value) and (value > low if low_open else value >= low)):
+            ctx.add(block, key, f"must be a number {'above' if low_open else 'of at least'} {low:g}, got {value!r}",
+                    {"sensitivity": "e.g. `sensitivity: 3` (how many robust deviations the band is wide)",
+                     "min_absolute_change": "e.g. `min_absolute_change: 100` (in the metric's unit)",
+                     "min_relative_change": 'e.g. `min_relative_change: 0.1` or `"10%"`'}.get(key, f"fix `{key}:`"), label)
+            return default
+        return float(value)
+
+    def choice(key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = block.get(key, default)
+        if value not in allowed:
+            ctx.add(block, key, f"unknown value {value!r}", f"use any of {', '.join(allowed)}", label)
+            return default
+        return str(value)
+
+    def hours(key: str, default: float) -> float:
+        if key not in block:
+            return default
+        try:
+            return parse_duration(block[key]).total_seconds() / 3600
+        except EngineError:
+            ctx.add(block, key, f"{block[key]!r} is not a duration", 'write e.g. "56d", "8w" or "2d"', label)
+            return default
+
+    points = block.get("min_training_points", defaults.min_training_points)
+    if not (_is_int(points) and 2 <= points <= 100_000):
+        ctx.add(block, "min_training_points", f"must be a whole number from 2 to 100000, got {points!r}",
+                "e.g. `min_training_points: 14` (two weeks of daily points)", label)
+        points = defaults.min_training_points
+    settings = AnomalySettings(
+        seasonality=choice("seasonality", defaults.seasonality, SEASONALITIES),
+        sensitivity=number("sensitivity", defaults.sensitivity, 0, low_open=True),
+        min_training_points=int(points),
+        min_abs_change=number("min_absolute_change", defaults.min_abs_change, 0),
+        min_rel_change=number("min_relative_change", defaults.min_rel_change, 0),
+        direction=choice("direction", defaults.direction, DIRECTIONS),
+        training_days=hours("training_window", defaults.training_days * 24) / 24,
+        detection_hours=hours("detection_period", defaults.detection_hours),
+    )
+    if settings.training_days < 1:
+        ctx.add(block, "training_window", f"{block.get('training_window')!r} is shorter than a day",
+                'train on at least a day, e.g. `training_window: "56d"`', label)
+    elif settings.detection_hours >= settings.training_days * 24:
+        ctx.add(block, "detection_period", "is as long as the training window: nothing would be left to train on",
+                "make the detection period shorter than `training_window`", label)
+    return settings if len(ctx.problems) == before else None
+
+
 def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suite_name: str) -> Rule | None:
     if not isinstance(rule_map, dict):
         ctx.add(suite_map, "rules", f"each rule must be a mapping, got {rule_map!r}", "start each rule with `- name: ...`")
@@ -476,6 +550,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
         severity = Severity(str(severity_text).upper())
     params: dict[str, Any] = {}
     warn = fail = None
+    watch: AnomalySettings | None = None
     if check is not None:
         for param in check.params:
             if param.name in rule_map:
@@ -487,6 +562,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
                 ctx.add(rule_map, None, f"{check.name} {message}", "see docs/checks.md", label)
         _bounds_order(ctx, rule_map, params, label)
         warn, fail = _levels(ctx, rule_map, check, label)
+        watch = _anomaly(ctx, rule_map, check, label)
     where = _string(ctx, rule_map, "where", rule=label)
     if where is not None and (error := sql_expression_error(where)):
         ctx.add(rule_map, "where", f"invalid SQL filter {where!r}: {error}", "write a Polars SQL boolean expression", label)
@@ -523,6 +599,7 @@ def _parse_rule(ctx: _Context, rule_map: Any, suite_map: Mapping[str, Any], suit
     if len(ctx.problems) != before or name is None or check is None or severity is None:
         return None
     return Rule(
+        anomaly=watch,
         name=name, suite=suite_name, check=check.name, params=MappingProxyType(params), severity=severity,
         enabled=enabled, description=description, owner=owner or suite_map.get("owner"), schedule=schedule,
         use_sampling=use_sampling,

@@ -8,6 +8,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from engine.anomaly import AnomalySettings
+
 
 class Severity(StrEnum):
     INFO = "INFO"
@@ -84,6 +86,7 @@ class Rule:
     file: str | None = None
     line: int | None = None
     definition: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    anomaly: AnomalySettings | None = None  # watched by the detector (check: anomaly, or an `anomaly:` block)
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)

@@ -15,10 +15,13 @@ class Verdict(StrEnum):
     FAILED = "FAILED"
     ERROR = "ERROR"  # the check could not run (dead source, missing column, bad expression)
     SKIPPED = "SKIPPED"  # not evaluated (disabled rule)
+    # An anomaly rule whose metric has too little clean history to be judged: it ran, yet it is
+    # neither a pass nor a failure (KPIs leave it out, health does not count it against anyone).
+    NOT_ENOUGH_HISTORY = "NO_HISTORY"
 
     @property
     def rank(self) -> int:
-        return {"SKIPPED": 0, "PASSED": 1, "WARNED": 2, "FAILED": 3, "ERROR": 4}[self.value]
+        return {"SKIPPED": 0, "NO_HISTORY": 1, "PASSED": 2, "WARNED": 3, "FAILED": 4, "ERROR": 5}[self.value]
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,12 @@ class SuiteReport:
 
     @property
     def status(self) -> Verdict:
-        """The worst verdict: ERROR > FAILED > WARNED > PASSED (SKIPPED only if nothing ran)."""
-        ran = [r.status for r in self.results]
+        """The worst verdict: ERROR > FAILED > WARNED > PASSED (SKIPPED only if nothing ran).
+
+        A rule still learning its history (NOT_ENOUGH_HISTORY) ran and found nothing wrong: for
+        the run that is PASSED, so a suite of new anomaly rules is a complete run, not a stale one.
+        """
+        ran = [Verdict.PASSED if r.status is Verdict.NOT_ENOUGH_HISTORY else r.status for r in self.results]
         return max(ran, key=lambda v: v.rank) if ran else Verdict.SKIPPED
 
     @property

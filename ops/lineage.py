@@ -88,7 +88,7 @@ def run_event(report: SuiteReport, suite: Suite, run_id: int) -> RunEvent:
     rules = {r.name: r for r in suite.rules}
     assertions = []
     for result in report.results:
-        if result.status is Verdict.SKIPPED:
+        if result.status in (Verdict.SKIPPED, Verdict.NOT_ENOUGH_HISTORY):  # neither a pass nor a failure
             continue
         rule = rules.get(result.rule_name)
         column = rule.param("column") if rule is not None else None

@@ -15,7 +15,7 @@ from store.errors import StoreError
 ACTIONS = ("acknowledge", "snooze", "resolve", "run_now", "alert_retry",
            "rule_enable", "rule_disable", "rule_retire",
            "bypass_request", "bypass_approve", "bypass_reject", "bypass_restore", "bypass_revoke",
-           "manual_fix_record")
+           "manual_fix_record", "metric_exclude")
 OPERATORS = ("on_call", "data_eng_lead", "manager", "admin")
 RULE_OWNERS = ("data_eng_lead", "admin")
 NEEDS = {action: OPERATORS for action in ACTIONS} | {a: RULE_OWNERS for a in ("rule_enable", "rule_disable", "rule_retire")}

@@ -1,4 +1,4 @@
-"""Retention: archive old violations, results and runs to Parquet, then delete them in short batches.
+"""Retention: archive old violations, results, runs and metric points to Parquet, then delete them in short batches.
 
 Each batch is written to its own file (temp file, fsync, rename), read back and checked, and
 only then deleted in one short write transaction with an audit row, so the console and the
@@ -45,7 +45,7 @@ class CleanupReport:
 
 @dataclass
 class _Progress:
-    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("violations", "violation_samples", "results", "runs"), 0))
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("violations", "violation_samples", "results", "runs", "metric_points"), 0))
     files: list[Path] = field(default_factory=list)
     batches: int = 0
 

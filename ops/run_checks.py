@@ -29,7 +29,7 @@ from engine.evaluate import evaluate_suite
 from engine.manifest import load_sources
 from engine.model import Source, Suite
 from engine.results import RuleResult, SuiteReport, Verdict
-from ops import run_events
+from ops import anomaly, run_events
 from ops.owners import cancel_reads, repair_orphans
 from store import db, scheduling
 from store.errors import NotFound
@@ -121,9 +121,14 @@ def run_suite(suite_name: str, *, trigger: str = "manual", rule_names: Sequence[
         raise
     timed_out = time.monotonic() >= deadline - cancel.MARGIN_SECONDS - 0.1 and report.status is Verdict.ERROR
     if dry_run:
+        with db.read(engine) as conn:
+            report = anomaly.judge_report(conn, suite, report, None, record=False)
         return RunSummary(None, report, None, timed_out)
     assert run_id is not None
+    backfilled = anomaly.backfill_new(suite, report, sources(), engine) if anomaly.watched(suite) else {}
     with db.write(engine) as conn:
+        # The points and their verdicts commit with the run, and FAILED ones open violations like any rule.
+        report = anomaly.judge_report(conn, suite, report, run_id, notes=backfilled)
         recorded = finish_run(conn, run_id, report, suite, lease=lease)
         # The outbox commits with the run: an alert is never lost or sent for a run that rolled back.
         enqueue_for_run(conn, recorded, report, suite)

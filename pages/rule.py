@@ -14,7 +14,8 @@ import yaml
 import settings
 from console import actions, data, links, wording
 from console.page import fmt_time, start
-from ops import cron
+from ops import anomaly, cron
+from ops.roles import User
 from store import queries
 from store.errors import NotFound
 
@@ -95,6 +96,53 @@ def chart(rule: dict, history: pl.DataFrame, events: pl.DataFrame, now: datetime
     st.caption("Crosses along the top: violations opened; triangles: acknowledgements; green band: what the rule allows.")
 
 
+def metric_chart(points: pl.DataFrame) -> None:
+    """An anomaly rule's metric history: the expected band, the points, those not trained on, the anomalies."""
+    fig = go.Figure()
+    banded = points.drop_nulls("lower")
+    if not banded.is_empty():
+        fig.add_trace(go.Scatter(x=banded["at"].to_list(), y=banded["upper"].to_list(), mode="lines",
+                                 line={"width": 0}, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=banded["at"].to_list(), y=banded["lower"].to_list(), mode="lines",
+                                 line={"width": 0}, fill="tonexty", fillcolor="rgba(45,164,78,0.15)",
+                                 name="expected band"))
+    trained = points.filter(~pl.col("excluded"))
+    fig.add_trace(go.Scatter(x=points["at"].to_list(), y=points["value"].to_list(), mode="lines",
+                             line={"color": "#57606a", "width": 1}, showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=trained["at"].to_list(), y=trained["value"].to_list(), mode="markers",
+                             name="trained on", marker={"color": "#57606a", "size": 6}))
+    excluded = points.filter(pl.col("excluded"))
+    if not excluded.is_empty():
+        fig.add_trace(go.Scatter(x=excluded["at"].to_list(), y=excluded["value"].to_list(), mode="markers",
+                                 name="excluded from training", text=excluded["reason"].to_list(),
+                                 marker={"symbol": "circle-open", "size": 11, "color": "#8250df", "line": {"width": 2}}))
+    anomalies = points.filter(pl.col("anomaly").fill_null(False))
+    if not anomalies.is_empty():
+        fig.add_trace(go.Scatter(x=anomalies["at"].to_list(), y=anomalies["value"].to_list(), mode="markers",
+                                 name="anomaly", marker={"symbol": "x", "size": 12, "color": "#cf222e"}))
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.12},
+                      xaxis={"type": "date", "tickformat": "%b %d"}, yaxis={"rangemode": "tozero"})
+    st.plotly_chart(fig, width="stretch")
+    st.caption("Green: the band each point was judged against (from the points before it); open purple circles: "
+               "points not trained on (violation, bypass window, detection period or marked incident); red crosses: anomalies.")
+
+
+def exclude_form(user: User, points: pl.DataFrame) -> None:
+    """Mark a point "incident, exclude from training" (on-call roles, with a note, audited)."""
+    decision = actions.allowed(user, "metric_exclude")
+    candidates = points.filter(~pl.col("excluded")).reverse().head(60)
+    with st.form("exclude_point"):
+        labels = {f"{r['at']:%Y-%m-%d %H:%M} · {r['value']:,.6g}": r["id"] for r in candidates.iter_rows(named=True)}
+        chosen = st.selectbox("Point", list(labels), disabled=not decision.allowed or not labels)
+        note = st.text_input("Note (incident id, cause)", disabled=not decision.allowed)
+        if st.form_submit_button("Incident: exclude from training", disabled=not decision.allowed or not labels):
+            ok, _ = data.write(anomaly.exclude_point, user, labels[chosen], note)
+            if ok:
+                actions.flash("success", f"Point {chosen} is excluded from training.")
+                st.rerun()
+    actions.refused_caption(decision)
+
+
 def results_table(rule: dict, history: pl.DataFrame) -> None:
     newest = history.reverse().head(50)
     lines = [wording.verdict_line(rule["check_type"], r["observed_value"], r["failing_rows"], r["fail_level"])
@@ -137,6 +185,11 @@ with right:
     open_count = events.filter(pl.col("status") != "resolved").height
     st.page_link("pages/violations.py", label=f"Violations of this rule ({open_count} unresolved in {DAYS} days)",
                  icon=":material/warning:", query_params={"rule": name})
+points = data.load(anomaly.metric_history, name)
+if not points.is_empty():
+    st.markdown("**Metric history** (anomaly detection)")
+    metric_chart(points)
+    exclude_form(user, points)
 st.markdown("**Recent results** (newest first)")
 if history.is_empty():
     st.caption("None yet.")

@@ -22,7 +22,7 @@ from store.queries import RunFilter
 STATUSES = ("RUNNING", "PASSED", "WARNED", "FAILED", "ERROR", "ABORTED")
 SINCE = {"Last 24 hours": 1, "Last 7 days": 7, "Last 30 days": 30, "Any time": None}
 RUN_RANK = {"ERROR": 0, "FAILED": 1, "ABORTED": 2, "RUNNING": 3, "WARNED": 4, "PASSED": 5}
-RESULT_RANK = {"ERROR": 0, "FAILED": 1, "WARNED": 2, "SKIPPED": 3, "PASSED": 4}
+RESULT_RANK = {"ERROR": 0, "FAILED": 1, "WARNED": 2, "NO_HISTORY": 3, "SKIPPED": 4, "PASSED": 5}
 RUN_COLUMNS = {  # pixel widths: the key columns fit at 1440x900
     "status": st.column_config.TextColumn("Status", width=80),
     "table": st.column_config.LinkColumn("Table", display_text=links.TABLE_TEXT, width=150),

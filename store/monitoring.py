@@ -16,7 +16,7 @@ from engine.results import RuleResult, SuiteReport, Verdict
 from store.results import OPEN_STATES
 from store.schema import results, rules, runs, violations
 
-EVALUATED = (Verdict.PASSED.value, Verdict.WARNED.value, Verdict.FAILED.value)
+EVALUATED = (Verdict.PASSED.value, Verdict.WARNED.value, Verdict.FAILED.value, Verdict.NOT_ENOUGH_HISTORY.value)
 
 
 @dataclass(frozen=True)

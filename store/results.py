@@ -31,7 +31,8 @@ from store.schema import UTCDateTime, results, rules, runs, suites, violation_sa
 
 OPEN_STATES = ("open", "acknowledged")
 ERROR_EPISODE = "ERROR"  # violations.verdict of a "could not check" episode; data failures are FAILED
-RAN = (Verdict.PASSED, Verdict.WARNED, Verdict.FAILED)  # the rule ran: a could-not-check episode ends
+# The rule ran: a could-not-check episode ends (NOT_ENOUGH_HISTORY ran too, yet resolves no failure).
+RAN = (Verdict.PASSED, Verdict.WARNED, Verdict.FAILED, Verdict.NOT_ENOUGH_HISTORY)
 # A run still RUNNING this long after its timeout is taken for dead wherever its owner ran.
 DEADLINE_GRACE_SECONDS = 60.0
 
@@ -118,6 +119,11 @@ def _rule_ids(conn: Connection, names: list[str]) -> dict[str, int]:
     if not names:
         return {}
     return {row.name: row.id for row in conn.execute(sa.select(rules.c.name, rules.c.id).where(rules.c.name.in_(names)))}
+
+
+def rule_ids(conn: Connection, names: list[str]) -> dict[str, int]:
+    """rules.id by name (metric history is kept per rule id, so it survives a rename)."""
+    return _rule_ids(conn, names)
 
 
 def _rule_id(conn: Connection, name: str) -> int | None:

@@ -4,6 +4,7 @@ Eligible: violations that are resolved and were last seen and resolved before th
 (an open or acknowledged episode is kept however old, with its samples); runs that started
 before the cutoff and are not RUNNING; the results of those runs. A run is deleted only once
 none of its results is left, so a delete never cascades to rows that were not archived.
+Metric points (anomaly history) whose instant is before the cutoff.
 """
 
 from __future__ import annotations
@@ -19,9 +20,16 @@ from sqlalchemy.engine import Connection, Engine
 from store.errors import StoreError
 from store.export import read_table
 from store.scheduling import claim_schedule
-from store.schema import results, runs, schedule_claims, violation_samples, violations
+from store.schema import (
+    metric_points,
+    results,
+    runs,
+    schedule_claims,
+    violation_samples,
+    violations,
+)
 
-KINDS = ("violations", "results", "runs")
+KINDS = ("violations", "results", "runs", "metric_points")
 # The monthly job claims its period like a suite's schedule tick, so one replica runs it once.
 HOUSEKEEPING_CLAIM = "housekeeping:retention"
 
@@ -42,6 +50,8 @@ class Batch:
 
 
 def _eligible(kind: str, cutoff: datetime) -> Any:
+    if kind == "metric_points":
+        return metric_points.c.at < cutoff
     if kind == "violations":
         return sa.and_(
             violations.c.status == "resolved",
@@ -55,7 +65,7 @@ def _eligible(kind: str, cutoff: datetime) -> Any:
 
 
 def _table(kind: str) -> sa.Table:
-    return {"violations": violations, "results": results, "runs": runs}[kind]
+    return {"violations": violations, "results": results, "runs": runs, "metric_points": metric_points}[kind]
 
 
 def count_eligible(conn: Connection, cutoff: datetime) -> dict[str, int]:
@@ -67,6 +77,7 @@ def count_eligible(conn: Connection, cutoff: datetime) -> dict[str, int]:
         "violation_samples": sa.select(sa.func.count()).where(violation_samples.c.violation_id.in_(old_violation_ids)),
         "results": sa.select(sa.func.count()).where(_eligible("results", cutoff)),
         "runs": sa.select(sa.func.count()).where(old_runs),
+        "metric_points": sa.select(sa.func.count()).where(_eligible("metric_points", cutoff)),
     }
     return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}
 

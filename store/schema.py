@@ -229,6 +229,27 @@ violation_samples = sa.Table(
     sa.Column("rows", sa.JSON, nullable=False),  # list of {column: value}, PII masked
 )
 
+# --- metric history (anomaly detection) ---------------------------------------------------
+
+metric_points = sa.Table(  # one value per (rule, metric, instant); the unique key makes backfill idempotent
+    "metric_points",
+    metadata,
+    _id(),
+    sa.Column("rule_id", sa.Integer, nullable=False),  # rules.id: the history survives renames
+    sa.Column("metric", sa.String(50), nullable=False),  # rows_per_bucket null_rate ... or observed
+    sa.Column("at", UTCDateTime, nullable=False),  # what the value describes: a bucket's start, or the run
+    sa.Column("value", sa.Float),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),  # when the store learnt it (the run, the backfill)
+    sa.Column("run_id", sa.Integer),  # None: backfilled from the table
+    sa.Column("origin", sa.String(10), nullable=False),  # run | backfill
+    sa.Column("excluded", sa.Boolean, nullable=False, default=False),  # marked "incident, exclude from training"
+    sa.Column("excluded_by", sa.String(200)),
+    sa.Column("excluded_at", UTCDateTime),
+    sa.Column("excluded_note", sa.Text),
+    sa.UniqueConstraint("rule_id", "metric", "at", name="uq_metric_points_rule_metric_at"),
+    sa.Index("ix_metric_points_at", "at"),
+)
+
 # --- scheduler -----------------------------------------------------------------------------
 
 run_requests = sa.Table(

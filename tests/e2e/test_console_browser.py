@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,13 +75,20 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
 
 @pytest.fixture(scope="module")
 def base_url(store: dict[str, object]) -> Iterator[str]:
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DQ_")}
     env["DQ_BYPASS_SIGNING_KEY"] = TEST_SIGNING_KEY  # outside dev mode a write needs the key (docs/security.md)
     env.update(DQ_STORE_URL=str(store["url"]), DQ_DATA_DIR=str(store["folder"]), DQ_AUTH_HEADER="X-DQ-User",
                DQ_SECRETS_FILE=str(Path(str(store["folder"])) / "none.toml"), DQ_NOW=seed.NOW.isoformat())
+    with console_server(env, Path(str(store["folder"])) / "streamlit.log") as base:
+        yield base
+
+
+@contextmanager
+def console_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`streamlit run serve.py` on a free port with `env`: yields its base URL once healthy, stops it after."""
+    port = _free_port()
     # The server logs to a file: an unread pipe would block a chatty server once its buffer fills.
-    log = (Path(str(store["folder"])) / "streamlit.log").open("w")
+    log = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
          "--server.headless", "true", "--server.address", "127.0.0.1"],

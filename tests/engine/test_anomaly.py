@@ -150,3 +150,11 @@ def test_band_marks_anomalies_and_excluded_points_for_the_chart() -> None:
     assert chart["anomaly"][15 * 24] and chart["excluded"][15 * 24 + 1]
     assert chart["expected"][0] is None  # no history before the first point
     assert int(chart["anomaly"].sum()) <= 3
+
+
+def test_band_of_the_newest_points_only_keeps_every_point() -> None:
+    history = hourly(16, lambda a, i: 100.0 + (i % 3))
+    chart = band(history, AnomalySettings(seasonality="none"), last=24)
+    assert chart.height == history.height
+    assert chart["expected"].head(chart.height - 24).null_count() == chart.height - 24
+    assert chart["expected"].tail(24).null_count() == 0

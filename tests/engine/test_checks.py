@@ -83,6 +83,11 @@ AGGREGATE_CASES = [
     ("count of non-NULL values", "count", {"column": "name", "min": 7}, F, 6),
     ("count_distinct, NULL is no value", "count_distinct", {"column": "select", "min": 1, "max": 2}, P, 2),
     ("reconciliation: rows vs the rows of ref", "reconciliation", {"stat": "count", "ref_table": "ref", "tolerance": 5}, P, 7),
+    # Alone the engine has no history: the metric is measured, ops/anomaly.py judges it (tests/ops/test_anomaly_run.py).
+    ("anomaly: rows, not judged without history", "anomaly", {"metric": "row_count"}, Verdict.NOT_ENOUGH_HISTORY, 7),
+    ("anomaly: null rate of a column", "anomaly", {"metric": "null_rate", "column": "name"}, Verdict.NOT_ENOUGH_HISTORY, 1 / 7),
+    ("anomaly: mean of a decimal", "anomaly", {"metric": "mean", "column": "amount"}, Verdict.NOT_ENOUGH_HISTORY, 16.18 / 6),
+    ("anomaly: distinct values", "anomaly", {"metric": "distinct_count", "column": "select"}, Verdict.NOT_ENOUGH_HISTORY, 2),
 ]
 
 

@@ -131,6 +131,13 @@ def add_violation(conn: sa.Connection, run_id: int, detected: datetime, last_see
     return int(violation_id)
 
 
+def add_metric_point(conn: sa.Connection, at: datetime) -> int:
+    """One point of an anomaly rule's history (retention keeps it by its instant)."""
+    return int(conn.execute(schema.metric_points.insert().values(
+        rule_id=1, metric="rows_per_bucket", at=at, value=1204.0, recorded_at=at, run_id=None, origin="backfill",
+        excluded=False)).inserted_primary_key[0])
+
+
 def populate(now: datetime = NOW, engine: sa.Engine | None = None) -> dict[str, list[int]]:
     """History at ages 1, 10, 200 and 400 days, plus a row in every other table. Returns ids by kind."""
     ids: dict[str, list[int]] = {"old_runs": [], "new_runs": [], "old_violations": [], "kept_violations": []}
@@ -148,6 +155,7 @@ def populate(now: datetime = NOW, engine: sa.Engine | None = None) -> dict[str, 
             ids["new_runs"].append(run_id)
             ids["kept_violations"].append(add_violation(conn, run_id, now - timedelta(days=days), now - timedelta(hours=days), status="open"))
         ids["running"] = [add_run(conn, now - timedelta(days=250), status="RUNNING")]
+        ids["metric_points"] = [add_metric_point(conn, now - timedelta(days=days)) for days in (400, 10)]
         _fill_other_tables(conn, now, ids["new_runs"][0], ids["kept_violations"][-1])
     return ids
 

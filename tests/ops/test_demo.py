@@ -63,7 +63,9 @@ EXPECTED_VERDICTS = {
     "orders_status_known": "FAILED", "orders_currency_known": "PASSED", "orders_amount_range": "WARNED",
     "orders_amount_non_negative_latest": "PASSED", "orders_customer_exists": "FAILED",
     "orders_shipped_have_ship_time": "WARNED", "orders_ship_after_order": "FAILED", "orders_schema": "FAILED",
-    "orders_updated_recently": "PASSED", "orders_row_count": "PASSED", "orders_mean_amount": "PASSED",
+    "orders_updated_recently": "PASSED", "orders_row_count": "PASSED",
+    "orders_daily_volume": "NO_HISTORY",  # the engine alone; run_suite judges it on its backfilled history
+    "orders_mean_amount": "PASSED",
     "orders_amount_p99": "PASSED",
     "customers_id_unique": "PASSED", "customers_email_not_null": "WARNED", "customers_email_format": "FAILED",
     "customers_email_unique": "WARNED", "customers_name_null_rate": "PASSED", "customers_name_length": "WARNED",

@@ -24,7 +24,7 @@ def _ids(table: sa.Table) -> list[int]:
 
 def test_cleanup_archives_then_deletes_only_what_is_older_than_the_cutoff(history, tmp_path) -> None:
     report = retention.cleanup(180, archive=tmp_path / "archive")
-    assert report.rows == {"violations": 2, "violation_samples": 4, "results": 4, "runs": 2}
+    assert report.rows == {"violations": 2, "violation_samples": 4, "results": 4, "runs": 2, "metric_points": 1}
     assert _ids(schema.runs) == sorted([*history["new_runs"], *history["running"]])
     assert sorted(_ids(schema.violations)) == sorted(history["kept_violations"])
     archived = pl.read_parquet(tmp_path / "archive" / "violations" / "*.parquet")
@@ -32,25 +32,26 @@ def test_cleanup_archives_then_deletes_only_what_is_older_than_the_cutoff(histor
     assert pl.read_parquet(tmp_path / "archive" / "runs" / "*.parquet")["id"].to_list() == history["old_runs"]
     assert pl.read_parquet(tmp_path / "archive" / "results" / "*.parquet").height == 4
     assert pl.read_parquet(tmp_path / "archive" / "violation_samples" / "*.parquet").height == 4
+    assert _ids(schema.metric_points) == [history["metric_points"][1]]  # the 10-day-old point is kept
     assert report.maintenance and "VACUUM" in report.maintenance
 
 
 def test_dry_run_counts_and_writes_nothing(history, tmp_path) -> None:
     report = retention.cleanup(180, archive=tmp_path / "archive", dry_run=True)
-    assert report.rows == {"violations": 2, "violation_samples": 4, "results": 4, "runs": 2}
+    assert report.rows == {"violations": 2, "violation_samples": 4, "results": 4, "runs": 2, "metric_points": 1}
     assert not (tmp_path / "archive").exists()
     assert len(_ids(schema.runs)) == 5
 
 
 def test_small_batches_give_one_file_per_batch_and_an_audit_row_each(history, tmp_path) -> None:
     report = retention.cleanup(180, archive=tmp_path / "archive", batch_size=1, maintenance=False)
-    assert report.batches == 2 + 4 + 2
+    assert report.batches == 2 + 4 + 2 + 1
     names = sorted(p.name for p in (tmp_path / "archive" / "runs").iterdir())
     first, second = history["old_runs"]
     assert names == [f"runs-{first:010d}-{first:010d}.parquet", f"runs-{second:010d}-{second:010d}.parquet"]
     with db.read() as conn:
         audited = conn.execute(sa.select(sa.func.count()).where(schema.audit_log.c.action == "retention.archived")).scalar()
-    assert audited == 8
+    assert audited == 9
 
 
 def test_an_interrupted_cleanup_can_run_again(history, tmp_path, monkeypatch) -> None:

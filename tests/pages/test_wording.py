@@ -17,6 +17,7 @@ from console import wording
     ("row_count", 67.0, None, "below 500", "67 rows; allowed: at least 500 rows"),
     ("row_count", 20008.0, None, "below 50000 or above 5000000", "20,008 rows; allowed: 50,000 to 5,000,000 rows"),
     ("schema", 1.0, None, "any drift", "1 column change(s); allowed: no drift"),
+    ("anomaly", 1204.0, None, "outside 9,800-11,400 (Mondays)", "observed 1,204; allowed: within 9,800-11,400 (Mondays)"),
     ("mean", None, None, "above 10", "no value; allowed: at most 10"),
     ("mean", 12.5, None, "below 1 or above 10", "observed 12.5; allowed: 1 to 10"),
     ("aggregate", 1600123.75, None, "below 1000000", "observed 1,600,124; allowed: at least 1,000,000"),
