@@ -169,7 +169,7 @@ results = sa.Table(
     sa.Column("message", sa.Text),  # the rule's sentence with its figures, or the error
     sa.Column("duration_ms", sa.Float),
     sa.Column("finished_at", UTCDateTime, nullable=False),
-    sa.Column("signature", sa.String(64)),  # HMAC over the verdict (store.audit.sign_result); 0080
+    sa.Column("signature", sa.String(64)),  # HMAC over the verdict (store.audit.sign_result); 0090
     sa.Index("ix_results_rule_finished", "rule_name", "finished_at"),
     sa.Index("ix_results_run", "run_id"),
     sa.Index("ix_results_finished", "finished_at"),
@@ -401,7 +401,7 @@ bypass_approvals = sa.Table(
     sa.Column("decision", sa.String(10), nullable=False),  # approve reject
     sa.Column("reason", sa.Text),
     sa.Column("decided_at", UTCDateTime, nullable=False),
-    sa.Column("signature", sa.String(64)),  # HMAC over the decision (store.audit.sign_approval); 0080
+    sa.Column("signature", sa.String(64)),  # HMAC over the decision (store.audit.sign_approval); 0090
     sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
 )
 
@@ -478,7 +478,7 @@ audit_log = sa.Table(
     sa.Column("entity", sa.String(40), nullable=False),  # rule violation bypass run gate
     sa.Column("entity_id", sa.String(200)),
     sa.Column("details", sa.JSON, nullable=False),
-    # The hash chain (0080): row_hash = HMAC(key, canonical JSON of the row + prev_hash), and
+    # The hash chain (0090): row_hash = HMAC(key, canonical JSON of the row + prev_hash), and
     # prev_hash = the row_hash of the row before it, so an edit, deletion or reorder breaks a link.
     sa.Column("prev_hash", sa.String(64)),
     sa.Column("row_hash", sa.String(64)),

@@ -1,7 +1,7 @@
 """The hash-chained audit log and signed results and approvals (issue 12, deliverable 4).
 
-Revision ID: 0080_audit_chain
-Revises: 0070_bypass_manual_fix
+Revision ID: 0090_audit_chain
+Revises: 0080_metric_points
 
 Adds audit_log.prev_hash/row_hash, the audit_chain head row, results.signature and
 bypass_approvals.signature. Rows written before this revision are chained and signed here, with
@@ -22,8 +22,8 @@ from alembic import op
 from store import audit
 from store.schema import UTCDateTime
 
-revision = "0080_audit_chain"
-down_revision = "0070_bypass_manual_fix"
+revision = "0090_audit_chain"
+down_revision = "0080_metric_points"
 branch_labels = None
 depends_on = None
 
