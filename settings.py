@@ -89,7 +89,7 @@ _DECLARED = [
     Setting("DQ_PAGERDUTY_EVENTS_URL", str, "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events API v2 endpoint."),
     Setting("DQ_WEBHOOK_URL", str, "", "Generic webhook receiving every alert as JSON (secret, may carry a token); empty disables it."),
     Setting("DQ_ALERT_HTTP_TIMEOUT_SECONDS", float, "10", "Timeout of one HTTP or SMTP alert delivery attempt."),
-    Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs approved bypass terms (set it in production; empty = a per-store key file in DQ_DATA_DIR, development only)."),
+    Setting("DQ_BYPASS_SIGNING_KEY", str, "", "Secret for the HMAC that signs the audit chain, bypasses, approvals and check results (secret; required outside dev mode; empty in dev mode = a generated per-store key file in DQ_DATA_DIR, and the gate warns). Never rotate it in place: old rows would no longer verify (docs/security.md)."),
     Setting("DQ_RETENTION_DAYS", lambda v: int(v) if v.strip() else None, "", "Days of violations, results and runs the store keeps; older ones are archived to Parquet and deleted by the scheduler once per 30-day period. Empty (default) = keep everything."),
     Setting("DQ_ARCHIVE_DIR", lambda v: _path(v) if v.strip() else None, "", "Folder for retention archives (Parquet). Default: `archive` in DQ_DATA_DIR."),
     Setting("DQ_ANOMALY_BACKFILL_BUCKETS", int, "1500", "At most this many buckets of history an anomaly rule with a `timestamp_column` backfills from its table on its first run (1500 hours is about 9 weeks)."),
@@ -156,6 +156,11 @@ def _computed_default(name: str, env: Mapping[str, str] | None) -> Any:
     if name == "DQ_STORE_URL":
         return f"sqlite:///{get('DQ_DATA_DIR', env) / 'dq_store.db'}"
     raise SettingsError(f"{name} is not set. Hint: {SETTINGS[name].doc}")
+
+
+def dev_mode(env: Mapping[str, str] | None = None) -> bool:
+    """The console's bannered development mode: no OIDC (`[auth]` in secrets.toml) and no DQ_AUTH_HEADER."""
+    return not get("DQ_AUTH_HEADER", env) and "auth" not in read_secrets()
 
 
 def source_url(source: str, env: Mapping[str, str] | None = None) -> str | None:

@@ -7,6 +7,8 @@ complete run of the suite (store.gate_reads), never a partial `--rule-name` run.
 permissions: they count only while the store holds an approved, unexpired, untampered bypass
 for the suite (store.bypass.honoured_bypass). Every decision writes one audit row naming any
 configuration that differs from the defaults; the gate's clock ignores DQ_NOW outside tests.
+Before deciding, it refuses (exit 2) when the hash-chained audit log is broken or a result,
+bypass or approval it relies on fails its signature (store.audit.records_intact).
 """
 
 from __future__ import annotations
@@ -175,14 +177,15 @@ def deviations(config: GateConfig) -> list[str]:
     return found
 
 
-def records_intact(conn: Connection, suite: str, terms: bypass_store.SuiteTerms) -> tuple[str, ...]:
-    """THE one place the gate asks whether the records it relies on are intact; problems found, or ().
+def records_intact(conn: Connection, suite: str, run_id: int, terms: bypass_store.SuiteTerms) -> audit.Integrity:
+    """THE one place the gate asks whether the records it relies on are intact (store.audit.records_intact).
 
-    Today: the table's signed classes row against its HMAC and the audit log (store.table_classes);
-    an active bypass's HMAC is checked where it is honoured (store.bypass.honoured_in), and an
-    edited one is never honoured. The hash-chained audit log's verification belongs here too.
+    The hash-chained audit log, the signatures of the judged run's results and of the suite's
+    pending and active bypasses and their approvals, and the table's signed classes row
+    (store.table_classes). Any reason refuses the decision; warnings are printed.
     """
-    return terms.record_problems
+    found = audit.records_intact(conn, run_id=run_id, suite=suite)
+    return audit.Integrity(tuple(terms.record_problems) + found.reasons, found.warnings)
 
 
 def decide(
@@ -195,7 +198,7 @@ def decide(
     blocking = blocking_results(run, config)
     with db.read() as conn:
         terms = bypass_store.suite_terms(conn, suite)
-        broken = records_intact(conn, suite, terms)
+        integrity = records_intact(conn, suite, run.run_id, terms)
     overrides = (["--bypass"] if bypass_flag else []) + config.overrides_for(suite, terms.table_name)
     changed = deviations(config)
     details = {
@@ -205,10 +208,12 @@ def decide(
     }
     head = f"DQ gate {suite} (run #{run.run_id}, {run.status}, started {run.started_at:%Y-%m-%d %H:%M:%S} UTC)"
     notes = [f"Gate configuration differs from the defaults: {d}." for d in changed]
-    if broken:
-        reason = "; ".join(broken)
+    notes += [f"WARNING: {w}." for w in integrity.warnings]
+    if not integrity.ok:
+        reason = "; ".join(integrity.reasons)
         lines = [*notes, f"{head}: REFUSED - records are not intact: {reason}.",
-                 "Hint: restore the store from a backup or ask the store's owner; the gate cannot decide on edited records."]
+                 "Hint: run `python manage.py audit verify`; restore the store from a backup or ask the store's "
+                 "owner; the gate cannot decide on edited records."]
         _audit(actor, "gate.refused", suite, reason=reason, **details)
         return GateDecision(suite, run.run_id, EXIT_NOT_RUN, blocking, tuple(overrides), None, reason, tuple(lines))
     if not blocking:

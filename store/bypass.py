@@ -280,6 +280,12 @@ def _approve(user: Actor, request_id: int, blocking: Severities, engine: Engine 
         terms = suite_terms(conn, request.suite)
         policy = _policy_or_refuse(matrix, terms)
         _refuse_self(actor, request, "approve")
+        forged = _forged_approvals(conn, request_id)
+        if forged:
+            raise PolicyViolation(
+                f"bypass #{request_id} cannot be approved: {'; '.join(forged)}. "
+                "Hint: the store was edited; reject the request and file a new one."
+            )
         if request.kind == BYPASS:  # a manual fix is a record of what was done: no window, no gate to open
             _check_duration(policy, terms, request.duration_hours)
             _require_blocked(conn, terms.name, blocking)
@@ -289,11 +295,8 @@ def _approve(user: Actor, request_id: int, blocking: Severities, engine: Engine 
                 "Hint: the matrix needs a different person for each role."
             )
         role = _open_role(user, policy, request)
-        conn.execute(
-            bypass_approvals.insert().values(
-                request_id=request_id, approver=actor, role=role, decision="approve", decided_at=now
-            )
-        )
+        _insert_approval(conn, request_id=request_id, approver=actor, role=role, decision="approve", reason=None,
+                         decided_at=now)
         audit.record(conn, actor, "bypass.approved", "bypass", request_id, role=role, suite=request.suite)
         covered = {a.role for a in request.approvals if a.decision == "approve"} | {role}
         if covered >= set(policy.approvers) and request.kind == MANUAL_FIX:
@@ -330,12 +333,8 @@ def _reject(user: Actor, request_id: int, reason: str, engine: Engine | None) ->
                 f"{actor} holds none of {list(roles_needed)} and cannot decide bypass #{request_id}. "
                 "Hint: ask an approver named in config/approval_matrix.yaml."
             )
-        conn.execute(
-            bypass_approvals.insert().values(
-                request_id=request_id, approver=actor, role=role, decision="reject",
-                reason=reason.strip(), decided_at=now,
-            )
-        )
+        _insert_approval(conn, request_id=request_id, approver=actor, role=role, decision="reject",
+                         reason=reason.strip(), decided_at=now)
         _close(conn, request, "rejected", actor, reason.strip(), now)
         return _load(conn, request_id)
 
@@ -479,6 +478,7 @@ def _problems(
     ):
         problems.append("its signature does not match the approved terms (the row was edited)")
     problems.extend(_approval_problems(request, policy))
+    problems.extend(_forged_approvals(conn, request.id))
     closed = conn.execute(
         sa.select(audit_log.c.action).where(
             audit_log.c.entity == "bypass", audit_log.c.entity_id == str(request.id),
@@ -688,6 +688,16 @@ def _open_role(user: Actor, policy: approval_matrix.LayerPolicy, request: Bypass
         f"{user.name} holds none of the roles bypass #{request.id} still needs ({', '.join(needed)}). "
         f"Hint: {request.layer} bypasses need {' + '.join(policy.approvers)}, each a different person."
     )
+
+
+def _insert_approval(conn: Connection, **values: Any) -> None:
+    """One signed decision row: a forged, edited or copied approval then fails its signature."""
+    conn.execute(bypass_approvals.insert().values(**values, signature=audit.sign_approval(values)))
+
+
+def _forged_approvals(conn: Connection, request_id: int) -> list[str]:
+    rows = conn.execute(sa.select(bypass_approvals).where(bypass_approvals.c.request_id == request_id)).all()
+    return audit.approval_problems(rows)
 
 
 def _activate(conn: Connection, request: BypassRequest, approvers: list[str], now: datetime) -> None:

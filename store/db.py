@@ -67,6 +67,9 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # INSERT OR REPLACE deletes the row it replaces; with this on, that delete fires the
+        # audit log's DELETE trigger too (the hash chain catches it either way).
+        cursor.execute("PRAGMA recursive_triggers=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -18,6 +18,9 @@ from store.schema import metadata
 
 # Parents before children, so foreign keys hold while loading.
 DATA_TABLES: tuple[sa.Table, ...] = tuple(t for t in metadata.sorted_tables if t.name != "schema_migrations")
+# Filled by the migration itself (the audit chain's head): not a sign of a used store, and replaced
+# by the backup's own row on load, so the restored chain ends where the backup's did.
+MIGRATION_ROWS = ("audit_chain",)
 _CHUNK = 2000
 
 
@@ -53,13 +56,17 @@ def non_empty_tables(conn: Connection) -> list[str]:
     """Data tables that exist and hold at least one row."""
     existing = set(sa.inspect(conn).get_table_names())
     return [
-        t.name for t in DATA_TABLES if t.name in existing and conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first()
+        t.name for t in DATA_TABLES
+        if t.name in existing and t.name not in MIGRATION_ROWS
+        and conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first()
     ]
 
 
 def load_table(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> int:
     """Insert every row of `frame` with its ids; JSON text columns are decoded back to documents."""
     encoded = set(json_columns(table)) & set(frame.columns)
+    if table.name in MIGRATION_ROWS:
+        conn.execute(table.delete())
     loaded = 0
     for chunk in frame.iter_slices(_CHUNK):
         rows = [_decoded(row, encoded) for row in chunk.to_dicts()]

@@ -31,7 +31,7 @@ from alembic.util import CommandError as AlembicError
 from sqlalchemy.engine import Connection, Engine
 
 import clock
-from store import db, schema
+from store import db, pg_roles, schema
 from store.errors import MigrationFailed, SchemaOutOfDate, StoreUnreachable, UnknownSchema
 
 SCRIPTS = Path(__file__).resolve().parent / "alembic"
@@ -133,14 +133,21 @@ def require_current(engine: Engine | None = None) -> None:
         )
 
 
-def migrate(engine: Engine | None = None, *extra_locations: Path, to: str = "head") -> list[str]:
+def migrate(
+    engine: Engine | None = None, *extra_locations: Path, to: str = "head", owner_role: str | None = None,
+    app_role: str | None = None,
+) -> list[str]:
     """Upgrade the store (to the newest revision by default); returns the revisions applied.
 
     All pending revisions run in one transaction: a failure leaves the store as it was.
     `extra_locations` add version folders (tests use it to attack the machinery).
+    With `owner_role` and `app_role` (PostgreSQL), the tables end up owned by the owner and the
+    application role is granted only DML, and on audit_log only SELECT and INSERT (store.pg_roles).
     """
     engine = engine or db.get_engine()
     with _migration_connection(engine) as conn:
+        if owner_role is not None or app_role is not None:
+            pg_roles.check_roles(conn, owner_role or "", app_role or "")
         _adopt_pre_alembic(conn, extra_locations)
         done = applied_in(conn, *extra_locations)  # refuses a revision this version does not know
         cfg = config(conn, *extra_locations)
@@ -154,6 +161,8 @@ def migrate(engine: Engine | None = None, *extra_locations: Path, to: str = "hea
                 "every revision of this migrate was rolled back, the store is as it was. "
                 "Hint: fix the cause (the database's message above) and run `python manage.py migrate` again."
             ) from exc
+        if owner_role and app_role:
+            pg_roles.apply(conn, owner_role, app_role)
         return list(cfg.attributes["applied"])
 
 

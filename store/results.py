@@ -97,7 +97,8 @@ def finish_run(conn: Connection, run_id: int, report: SuiteReport, suite: Suite,
         )
     ids = _rule_ids(conn, [r.rule_name for r in report.results])
     if report.results:
-        conn.execute(results.insert(), [_result_row(run_id, report, r, ids.get(r.rule_name)) for r in report.results])
+        rows = [_result_row(run_id, report, r, ids.get(r.rule_name)) for r in report.results]
+        conn.execute(results.insert(), [{**row, "signature": audit.sign_result(row)} for row in rows])
     recorded = RecordedRun(run_id)
     rules = {r.name: r for r in suite.rules}
     for result in report.results:

@@ -169,6 +169,7 @@ results = sa.Table(
     sa.Column("message", sa.Text),  # the rule's sentence with its figures, or the error
     sa.Column("duration_ms", sa.Float),
     sa.Column("finished_at", UTCDateTime, nullable=False),
+    sa.Column("signature", sa.String(64)),  # HMAC over the verdict (store.audit.sign_result); 0090
     sa.Index("ix_results_rule_finished", "rule_name", "finished_at"),
     sa.Index("ix_results_run", "run_id"),
     sa.Index("ix_results_finished", "finished_at"),
@@ -400,6 +401,7 @@ bypass_approvals = sa.Table(
     sa.Column("decision", sa.String(10), nullable=False),  # approve reject
     sa.Column("reason", sa.Text),
     sa.Column("decided_at", UTCDateTime, nullable=False),
+    sa.Column("signature", sa.String(64)),  # HMAC over the decision (store.audit.sign_approval); 0090
     sa.UniqueConstraint("request_id", "approver", name="uq_bypass_approvals_request_approver"),
 )
 
@@ -495,6 +497,22 @@ audit_log = sa.Table(
     sa.Column("entity", sa.String(40), nullable=False),  # rule violation bypass run gate
     sa.Column("entity_id", sa.String(200)),
     sa.Column("details", sa.JSON, nullable=False),
+    # The hash chain (0090): row_hash = HMAC(key, canonical JSON of the row + prev_hash), and
+    # prev_hash = the row_hash of the row before it, so an edit, deletion or reorder breaks a link.
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("row_hash", sa.String(64)),
     sa.Index("ix_audit_entity", "entity", "entity_id"),
     sa.Index("ix_audit_at", "at"),
+)
+
+# The chain's head: one row (id 1) naming the last audit row and its hash, signed. Every
+# audit.record() locks it first, so concurrent writers append one after another (no fork), and
+# rows cut off the end of the log no longer match it.
+audit_chain = sa.Table(
+    "audit_chain",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_id", sa.Integer, nullable=False),  # 0 = no row yet
+    sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(64), nullable=False),
 )

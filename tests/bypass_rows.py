@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import clock
-from store import db
+from store import audit, db
 from store.bypass import NewRequest
 from store.schema import results, runs, suites, violations
 
@@ -45,13 +45,12 @@ def add_run(
             )
         ).inserted_primary_key[0]
         for rule, severity, verdict in outcomes:
-            conn.execute(
-                results.insert().values(
-                    run_id=run_id, rule_name=rule, suite=suite, check_type="not_null", severity=severity,
-                    status=verdict, metrics={}, message=f"{rule}: 3 rows are null" if verdict != "PASSED" else "ok",
-                    finished_at=started,
-                )
+            values = dict(
+                run_id=run_id, rule_name=rule, suite=suite, check_type="not_null", severity=severity,
+                status=verdict, metrics={}, message=f"{rule}: 3 rows are null" if verdict != "PASSED" else "ok",
+                finished_at=started,
             )
+            conn.execute(results.insert().values(**values, signature=audit.sign_result(values)))
             if verdict == "FAILED":
                 conn.execute(
                     violations.insert().values(

@@ -11,6 +11,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PG_ADMIN_URL = os.environ.get("DQ_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TEST_SIGNING_KEY = "test-only-signing-key"  # never a real secret: tests/ only
 MARIADB_ADMIN_URL = os.environ.get("DQ_TEST_MARIADB_ADMIN_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 
 
@@ -35,11 +37,20 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DQ_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
     # Tests may freeze the gate's clock with DQ_NOW; tests/security/ unsets this to attack it.
     monkeypatch.setenv("DQ_TEST_ALLOW_CLOCK_OVERRIDE", "true")
+    # One signing key for the test and every subprocess it starts, dev mode or not (a console with
+    # DQ_AUTH_HEADER needs one); tests of the dev key file unset it before the store is migrated.
+    monkeypatch.setenv("DQ_BYPASS_SIGNING_KEY", TEST_SIGNING_KEY)
     from store import db
 
     db.dispose_all()
     yield data
     db.dispose_all()
+
+
+@pytest.fixture
+def dev_key_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No configured signing key, so dev mode generates the key file; list it before the store fixture."""
+    monkeypatch.delenv("DQ_BYPASS_SIGNING_KEY", raising=False)
 
 
 def _fresh_database(admin_url: str, kind: str, template: str | None = None) -> Iterator[str]:
@@ -85,27 +96,48 @@ def connectorx_url(sqlalchemy_url: str) -> str:
     return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
 
 
+@contextmanager
+def _template_env(data: Path) -> Iterator[None]:
+    """Session fixtures run before `isolated_env`: migrate a template under the tests' signing key (the
+    migration signs the audit chain's head row), never with a developer's DQ_ settings."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("DQ_") and not name.startswith("DQ_TEST_"):
+                patch.delenv(name)
+        patch.setenv("DQ_DATA_DIR", str(data))
+        patch.setenv("DQ_SECRETS_FILE", str(data / "no-secrets.toml"))
+        patch.setenv("DQ_BYPASS_SIGNING_KEY", TEST_SIGNING_KEY)
+        yield
+
+
+def _signed_like_templates() -> bool:
+    """A test that unset the key (`dev_key_file`) or set its own cannot use a store signed with the tests' key."""
+    return os.environ.get("DQ_BYPASS_SIGNING_KEY") == TEST_SIGNING_KEY
+
+
 @pytest.fixture(scope="session")
 def sqlite_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite store migrated once per session: `sqlite_store` copies the file instead of migrating again."""
     from store import db, migrations
 
     path = tmp_path_factory.mktemp("store-template") / "dq_store.db"
-    engine = db.get_engine(f"sqlite:///{path}")
-    migrations.migrate(engine)
-    engine.dispose()  # the last connection closing folds the WAL back into the file
+    with _template_env(path.parent):
+        engine = db.get_engine(f"sqlite:///{path}")
+        migrations.migrate(engine)
+        engine.dispose()  # the last connection closing folds the WAL back into the file
     assert not path.with_name(path.name + "-wal").exists(), "the template store still has a WAL file"
     return path
 
 
 @pytest.fixture(scope="session")
-def pg_store_template() -> Iterator[str]:
+def pg_store_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PostgreSQL database migrated once per session: `pg_store` clones it (CREATE DATABASE ... TEMPLATE)."""
     from store import db, migrations
 
     for url in _fresh_database(PG_ADMIN_URL, "PostgreSQL"):
-        migrations.migrate(db.get_engine(url))
-        db.dispose_all()  # a template cannot be cloned while anyone is connected to it
+        with _template_env(tmp_path_factory.mktemp("pg-template")):
+            migrations.migrate(db.get_engine(url))
+            db.dispose_all()  # a template cannot be cloned while anyone is connected to it
         yield str(sa.engine.make_url(url).database)
 
 
@@ -114,17 +146,27 @@ def sqlite_store(isolated_env: Path, sqlite_store_template: Path, monkeypatch: p
     """A migrated SQLite store in the test's data folder (a copy of the session's template); DQ_STORE_URL points at it."""
     path = isolated_env / "dq_store.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(sqlite_store_template, path)
     url = f"sqlite:///{path}"
     monkeypatch.setenv("DQ_STORE_URL", url)
+    if _signed_like_templates():
+        shutil.copyfile(sqlite_store_template, path)
+    else:
+        from store import db, migrations
+
+        migrations.migrate(db.get_engine(url))
     return url
 
 
 @pytest.fixture
 def pg_store(pg_store_template: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A migrated PostgreSQL store in a fresh database (a clone of the session's template); DQ_STORE_URL points at it."""
-    for url in _fresh_database(PG_ADMIN_URL, "PostgreSQL", template=pg_store_template):
+    template = pg_store_template if _signed_like_templates() else None
+    for url in _fresh_database(PG_ADMIN_URL, "PostgreSQL", template=template):
         monkeypatch.setenv("DQ_STORE_URL", url)
+        if template is None:
+            from store import db, migrations
+
+            migrations.migrate(db.get_engine(url))
         yield url
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from store import db, schema
+from store import audit, db, schema
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -133,7 +133,7 @@ def result(
     )
     values.update(extra)
     with db.write(engine) as conn:
-        conn.execute(schema.results.insert().values(**values))
+        conn.execute(schema.results.insert().values(**values, signature=audit.sign_result(values)))
 
 
 def checked(

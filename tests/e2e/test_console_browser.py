@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from console import nav
 from store import db, migrations, schema
 from tests import seed
+from tests.conftest import TEST_SIGNING_KEY
 from tests.seed import ago
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
 @pytest.fixture(scope="module")
 def base_url(store: dict[str, object]) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DQ_")}
+    env["DQ_BYPASS_SIGNING_KEY"] = TEST_SIGNING_KEY  # outside dev mode a write needs the key (docs/security.md)
     env.update(DQ_STORE_URL=str(store["url"]), DQ_DATA_DIR=str(store["folder"]), DQ_AUTH_HEADER="X-DQ-User",
                DQ_SECRETS_FILE=str(Path(str(store["folder"])) / "none.toml"), DQ_NOW=seed.NOW.isoformat())
     with console_server(env, Path(str(store["folder"])) / "streamlit.log") as base:

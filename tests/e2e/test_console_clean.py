@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from console import nav
 from store import db, schema
+from tests.conftest import TEST_SIGNING_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -82,6 +83,7 @@ def _wait_for(url: str, process: subprocess.Popen, what: str, timeout: float = 9
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     folder = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DQ_")}
+    env["DQ_BYPASS_SIGNING_KEY"] = TEST_SIGNING_KEY  # outside dev mode a write needs the key (docs/security.md)
     env.update(DQ_DATA_DIR=str(folder), DQ_AUTH_HEADER="X-DQ-User", DQ_SECRETS_FILE=str(folder / "none.toml"),
                DQ_HEALTH_PORT=str(_free_port()), DQ_HEARTBEAT_SECONDS="2")
     for step in (["migrate"], ["seed_demo", "--rows-scale", "0.2"], ["load_dq_rules", "rules/"],

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page
 
 from store import db, migrations, schema
 from tests import seed
+from tests.conftest import TEST_SIGNING_KEY
 from tests.e2e.test_console_browser import ARTIFACTS, ROOT, _free_port, _wait_healthy, browser  # noqa: F401
 from tests.seed import ago
 
@@ -76,6 +77,7 @@ client_secret = "dq-console-client-secret"
 server_metadata_url = "{issuer}/.well-known/openid-configuration"
 """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DQ_")}
+    env["DQ_BYPASS_SIGNING_KEY"] = TEST_SIGNING_KEY  # outside dev mode a write needs the key (docs/security.md)
     env.update(DQ_STORE_URL=url, DQ_DATA_DIR=str(folder), DQ_SECRETS_FILE=str(secrets), DQ_NOW=seed.NOW.isoformat())
     with (folder / "streamlit.log").open("w") as log:
         server = subprocess.Popen(

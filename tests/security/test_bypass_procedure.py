@@ -103,24 +103,24 @@ def _active() -> int:
 
 LATER = (datetime.now(UTC) + timedelta(days=3)).replace(tzinfo=None, microsecond=0).isoformat(" ")
 TAMPERING = [
-    ("UPDATE bypass_requests SET expires_at = :later", "signature does not match"),
-    ("UPDATE bypass_approvals SET approver = 'someone@else.com'", "signature does not match"),
-    ("UPDATE bypass_requests SET signature = 'deadbeef'", "signature does not match"),
+    ("UPDATE bypass_requests SET expires_at = :later", "bypass #{id} (silver.shipments) fails its signature"),
+    ("UPDATE bypass_approvals SET approver = 'someone@else.com'", "of bypass #{id} by someone@else.com (approve) fails"),
+    ("UPDATE bypass_requests SET signature = 'deadbeef'", "bypass #{id} (silver.shipments) fails its signature"),
 ]
 
 
 @pytest.mark.parametrize(("sql", "problem"), TAMPERING)
-def test_an_edited_bypass_row_is_not_honoured(bench: Bench, capsys: pytest.CaptureFixture[str], sql: str,
-                                              problem: str) -> None:
+def test_an_edited_bypass_row_makes_the_gate_refuse(bench: Bench, capsys: pytest.CaptureFixture[str], sql: str,
+                                                    problem: str) -> None:
     request_id = _active()
     raw(sql, later=LATER)
     capsys.readouterr()
 
     code = main(["dq_gate", "--suite", "silver.shipments", "--bypass", "--max-age", "60"])
 
-    assert code == 1
-    assert f"bypass #{request_id}: its {problem}" in capsys.readouterr().err
-    assert audit("gate.override_refused")[-1]["suite"] == "silver.shipments"
+    assert code == 2  # refused: the gate does not decide on edited records (store.audit.records_intact)
+    assert problem.format(id=request_id) in capsys.readouterr().err
+    assert problem.format(id=request_id) in audit("gate.refused")[-1]["reason"]
 
 
 @pytest.mark.parametrize("closing", ["restore", "rollback"])

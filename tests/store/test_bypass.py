@@ -244,7 +244,7 @@ def test_a_forged_approval_row_is_not_honoured(sqlite_store: str, at) -> None:
     assert "signature does not match" in problems
 
 
-def test_the_dev_signing_key_lives_outside_the_store(sqlite_store: str, at, isolated_env) -> None:
+def test_the_dev_signing_key_lives_outside_the_store(dev_key_file: None, sqlite_store: str, at, isolated_env) -> None:
     add_blocked_suite("silver.orders", "silver")
     request_id = bypass.create_request(user(ONCALL), checklist("silver.orders"))
     bypass.approve(user(LEAD), request_id)

@@ -1,7 +1,7 @@
 """Second person for sensitive rules (issue 12): disabling or retiring a HIGH or CRITICAL rule on a pii,
 financial or compliance table waits in rule_change_requests until a different data_eng_lead approves.
 
-Revision ID: 0070_rule_change_requests
+Revision ID: 0085_rule_change_requests
 Revises: 0080_metric_points
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0070_rule_change_requests"
+revision = "0085_rule_change_requests"
 down_revision = "0080_metric_points"
 branch_labels = None
 depends_on = None
