@@ -478,6 +478,41 @@ def _adbc_fetch(uri: str, sql: str, timeout_ms: int | None) -> pa.Table:
 _NUMERIC = pl.Decimal(38, 10)  # connectorx's type for every PostgreSQL numeric, whatever its declaration
 
 
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date, for years Python's datetime cannot hold."""
+    year -= month <= 2
+    era = (year if year >= 0 else year - 399) // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+# PostgreSQL's 'infinity' and '-infinity' are its integer limits counted from 2000-01-01; ADBC moves
+# them to 1970 with a wrapping add, giving values Polars cannot print (a panic). connectorx sends the
+# dates below instead, and the engine shows them as text (checks.md): make ADBC's the same.
+_LAST_DAY, _FIRST_DAY = _days_from_civil(262142, 12, 31), _days_from_civil(-262143, 1, 2)
+_PER_DAY = {"us": 86_400_000_000, "ns": 86_400_000_000_000, "ms": 86_400_000}
+_PG_EPOCH_DAYS, _PG_EPOCH_US = 10_957, 946_684_800_000_000
+_WRAPPED = {32: (-(2**31) + _PG_EPOCH_DAYS - 1, -(2**31) + _PG_EPOCH_DAYS),
+            64: (-(2**63) + _PG_EPOCH_US - 1, -(2**63) + _PG_EPOCH_US)}  # bits -> (infinity, -infinity)
+
+
+def _infinity_as_connectorx(series: pl.Series) -> pl.Series:
+    bits = 32 if series.dtype == pl.Date else 64
+    physical = series.to_physical()
+    top, bottom = _WRAPPED[bits]
+    if getattr(series.dtype, "time_unit", "us") not in (None, "us"):
+        return series  # ADBC's PostgreSQL driver delivers microseconds
+    if not ((physical == top) | (physical == bottom)).any():
+        return series
+    per_day = 1 if series.dtype == pl.Date else _PER_DAY[getattr(series.dtype, "time_unit", None) or "us"]
+    last = (_LAST_DAY + 1) * per_day - 1 if per_day > 1 else _LAST_DAY
+    replaced = pl.select(pl.when(physical == top).then(last).when(physical == bottom).then(_FIRST_DAY * per_day)
+                         .otherwise(physical).alias(series.name)).to_series()
+    return replaced.cast(physical.dtype).cast(series.dtype)
+
+
 def _adbc_frame(table: pa.Table) -> pl.DataFrame:
     """ADBC's Arrow table in connectorx's Polars types: its extension types (numeric, uuid, json and the
     types it does not know, as their text) by their storage, numeric parsed into a decimal."""
@@ -490,6 +525,8 @@ def _adbc_frame(table: pa.Table) -> pl.DataFrame:
         series = pl.Series(arrow_field.name, values)
         if kind == "numeric":
             series = series.cast(_NUMERIC)
+        elif series.dtype in (pl.Date, pl.Datetime) or isinstance(series.dtype, pl.Datetime):
+            series = _infinity_as_connectorx(series)
         elif kind == "uuid":
             hexed = series.bin.encode("hex")
             series = pl.select(pl.concat_str([hexed.str.slice(a, b - a) for a, b in _UUID_GROUPS], separator="-")

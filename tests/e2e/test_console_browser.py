@@ -76,7 +76,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
 @pytest.fixture(scope="module")
 def base_url(store: dict[str, object]) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DQ_")}
-    env["DQ_BYPASS_SIGNING_KEY"] = TEST_SIGNING_KEY  # outside dev mode a write needs the key (docs/security.md)
     env.update(DQ_STORE_URL=str(store["url"]), DQ_DATA_DIR=str(store["folder"]), DQ_AUTH_HEADER="X-DQ-User",
                DQ_SECRETS_FILE=str(Path(str(store["folder"])) / "none.toml"), DQ_NOW=seed.NOW.isoformat())
     with console_server(env, Path(str(store["folder"])) / "streamlit.log") as base:
@@ -86,6 +85,7 @@ def base_url(store: dict[str, object]) -> Iterator[str]:
 @contextmanager
 def console_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """`streamlit run serve.py` on a free port with `env`: yields its base URL once healthy, stops it after."""
+    env = {"DQ_BYPASS_SIGNING_KEY": TEST_SIGNING_KEY, **env}  # outside dev mode a write needs the key (docs/security.md)
     port = _free_port()
     # The server logs to a file: an unread pipe would block a chatty server once its buffer fills.
     log = log_path.open("w")

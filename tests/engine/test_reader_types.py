@@ -194,7 +194,8 @@ def test_postgresql_infinity_is_a_value_not_a_crash(database: Database) -> None:
     assert (results["bounded"].status, results["bounded"].failing_rows) == (F, 1)
     assert results["bounded"].sample[0]["valid_to"].startswith("+262142-12-31")  # shown as text, not lost
     assert (results["started"].status, results["started"].failing_rows) == (F, 1)
-    assert results["amounts"].status is E and "Infinity" in results["amounts"].message
+    # connectorx names the value ('Infinity'); ADBC's numeric arrives as text the decimal cast refuses.
+    assert results["amounts"].status is E and "column 'n' cannot be read" in results["amounts"].message
     assert results["rows"].status is P
 
 

@@ -187,6 +187,9 @@ def _fill_other_tables(conn: sa.Connection, now: datetime, run_id: int, violatio
     conn.execute(schema.class_changes.insert().values(
         source="warehouse", table_name="gold.customers", current=["financial"], proposed=[], proposed_by="bob",
         proposed_at=now, status="pending"))
+    conn.execute(schema.rule_change_requests.insert().values(
+        rule_name="orders_amount_between", suite="silver.orders", change="disabled", severity="CRITICAL",
+        data_classes=["pii"], reason="noisy after the migration", requested_by="bob", requested_at=now, status="pending"))
     audit.record(conn, "tester", "bypass.requested", "bypass", request_id, note="populated for a test")
 
 
